@@ -1,0 +1,42 @@
+#ifndef ALERT_EXEC_LOG_H
+#define ALERT_EXEC_LOG_H
+
+/*
+ * Levelled logging to stderr, one line per event:
+ *
+ *   2026-11-27T19:00:00.123Z INFO delivered kind=notify alert=alert-1
+ *
+ * The message after the level is free text, by convention an event word
+ * followed by key=value fields. Values that may hold spaces are written
+ * with log_quote(). Lines are written with one write(2) so that threads do
+ * not interleave.
+ */
+
+enum log_level {
+	LOG_CRITICAL = 0,
+	LOG_ERROR = 1,
+	LOG_WARN = 2,
+	LOG_INFO = 3,
+	LOG_DEBUG = 4,
+};
+
+/* Parses critical|error|warn|warning|info|debug (case-insensitive).
+ * Returns 0 and sets *out, or -1 for an unknown name. */
+int log_parse_level(const char *name, enum log_level *out);
+
+/* Sets the threshold. Called once at start, before any thread exists. */
+void log_set_level(enum log_level level);
+
+/* Returns non-zero when a message at level would be written. */
+int log_enabled(enum log_level level);
+
+/* Writes one line at level when it passes the threshold. */
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Writes s into buf (size n) as a log value: unchanged when it has no
+ * space, quote, backslash or control byte, else in double quotes with
+ * those escaped; truncated with "..." to fit. Returns buf. */
+const char *log_quote(char *buf, unsigned long n, const char *s);
+
+#endif

@@ -1,0 +1,869 @@
+#include "store.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+/* next_eval of a retired alert: never due, and far from overflow when the
+ * clock shifts. */
+#define RETIRED_NEXT_EVAL (INT64_C(1) << 62)
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_RELEASE_ALERTS,
+	S_RELEASE_OUTBOX,
+	S_COUNT_ALERTS,
+	S_DEF_BY_NAME,
+	S_DEF_INSERT,
+	S_STATE_INSERT,
+	S_DEF_UPDATE,
+	S_STATE_NEXT_MIN,
+	S_REVIVE_ALERT,
+	S_REVIVE_STATE,
+	S_SEEN_CLEAR,
+	S_SEEN_ADD,
+	S_UNSEEN,
+	S_RETIRE_ALERT,
+	S_RETIRE_STATE,
+	S_CLAIM_DUE,
+	S_LEASE_DUE,
+	S_NEXT_DUE,
+	S_STATE_GET,
+	S_NOTIFY_PENDING,
+	S_STATE_OK,
+	S_STATE_FAILED,
+	S_STATE_ABANDON,
+	S_TRANSITION_ADD,
+	S_OUTBOX_ADD,
+	S_CLAIM_CALLS,
+	S_LEASE_CALL,
+	S_NEXT_CALL,
+	S_CALL_DELIVERED,
+	S_LAST_NOTIFIED,
+	S_CALL_FAILED,
+	S_CALL_DEAD,
+	S_CALL_RELEASE,
+	S_RETRY_NOW,
+	S_COUNT_PENDING,
+	S_PRUNE_OUTBOX,
+	S_PRUNE_TRANSITION,
+	S_PRUNE_ALERTS,
+	S_SHIFT_STATE,
+	S_SHIFT_OUTBOX,
+	S_COUNT
+};
+
+static const char *const sql_text[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_RELEASE_ALERTS] =
+		"UPDATE alert_state SET lease_until = NULL, next_eval = min(next_eval, ?1) "
+		"WHERE lease_until IS NOT NULL",
+	[S_RELEASE_OUTBOX] = "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL",
+	[S_COUNT_ALERTS] = "SELECT count(*) FROM alert WHERE retired IS NULL",
+	[S_DEF_BY_NAME] =
+		"SELECT id, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
+		"crit_value, crit_message, retired FROM alert WHERE name = ?1",
+	[S_DEF_INSERT] =
+		"INSERT INTO alert (name, query, interval_ms, repeat_ms, sustain_ms, warn_value, "
+		"warn_message, crit_value, crit_message, created, updated) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+	[S_STATE_INSERT] = "INSERT INTO alert_state (alert_id, next_eval) VALUES (?1, ?2)",
+	[S_DEF_UPDATE] =
+		"UPDATE alert SET query = ?2, interval_ms = ?3, repeat_ms = ?4, sustain_ms = ?5, "
+		"warn_value = ?6, warn_message = ?7, crit_value = ?8, crit_message = ?9, "
+		"updated = ?10 WHERE id = ?1",
+	[S_STATE_NEXT_MIN] =
+		"UPDATE alert_state SET next_eval = min(next_eval, ?2) WHERE alert_id = ?1",
+	[S_REVIVE_ALERT] = "UPDATE alert SET retired = NULL, updated = ?2 WHERE id = ?1",
+	[S_REVIVE_STATE] =
+		"UPDATE alert_state SET next_eval = ?2, lease_until = NULL, warn_since = NULL, "
+		"crit_since = NULL, last_ok = NULL WHERE alert_id = ?1",
+	[S_SEEN_CLEAR] = "DELETE FROM temp.sync_seen",
+	[S_SEEN_ADD] = "INSERT OR IGNORE INTO temp.sync_seen (id) VALUES (?1)",
+	[S_UNSEEN] =
+		"SELECT a.id, a.name, s.state, s.last_value FROM alert a "
+		"JOIN alert_state s ON s.alert_id = a.id "
+		"WHERE a.retired IS NULL AND a.id NOT IN (SELECT id FROM temp.sync_seen)",
+	[S_RETIRE_ALERT] = "UPDATE alert SET retired = ?2, updated = ?2 WHERE id = ?1",
+	[S_RETIRE_STATE] =
+		"UPDATE alert_state SET state = 'PASS', warn_since = NULL, crit_since = NULL, "
+		"next_eval = ?2, lease_until = NULL WHERE alert_id = ?1",
+	[S_CLAIM_DUE] =
+		"SELECT s.alert_id, s.next_eval, a.name, a.query, a.interval_ms, a.repeat_ms, "
+		"a.sustain_ms, a.warn_value, a.warn_message, a.crit_value, a.crit_message "
+		"FROM alert_state s JOIN alert a ON a.id = s.alert_id "
+		"WHERE s.next_eval <= ?1 ORDER BY s.next_eval LIMIT ?2",
+	[S_LEASE_DUE] =
+		"UPDATE alert_state SET next_eval = ?2, lease_until = ?3 WHERE alert_id = ?1",
+	[S_NEXT_DUE] = "SELECT min(next_eval) FROM alert_state",
+	[S_STATE_GET] =
+		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired "
+		"FROM alert_state s JOIN alert a ON a.id = s.alert_id WHERE s.alert_id = ?1",
+	[S_NOTIFY_PENDING] =
+		"SELECT EXISTS (SELECT 1 FROM outbox WHERE alert_id = ?1 AND status = 'pending' "
+		"AND kind = 'notify')",
+	[S_STATE_OK] =
+		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
+		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
+		"lease_until = NULL WHERE alert_id = ?1",
+	[S_STATE_FAILED] =
+		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
+		"lease_until = NULL WHERE alert_id = ?1",
+	[S_STATE_ABANDON] =
+		"UPDATE alert_state SET next_eval = min(next_eval, ?2), lease_until = NULL "
+		"WHERE alert_id = ?1",
+	[S_TRANSITION_ADD] =
+		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
+		"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_OUTBOX_ADD] =
+		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt) "
+		"VALUES (?1, ?2, ?3, ?4, ?4)",
+	[S_CLAIM_CALLS] =
+		"SELECT o.id, o.alert_id, o.kind, a.name, o.message, o.attempts, o.created "
+		"FROM outbox o JOIN alert a ON a.id = o.alert_id "
+		"WHERE o.status = 'pending' AND o.next_attempt <= ?1 "
+		"AND (o.lease_until IS NULL OR o.lease_until < ?2) "
+		"AND o.id = (SELECT min(p.id) FROM outbox p "
+		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending') "
+		"ORDER BY o.next_attempt, o.id LIMIT ?3",
+	[S_LEASE_CALL] = "UPDATE outbox SET lease_until = ?2 WHERE id = ?1",
+	[S_NEXT_CALL] =
+		"SELECT min(o.next_attempt) FROM outbox o "
+		"WHERE o.status = 'pending' AND o.lease_until IS NULL "
+		"AND o.id = (SELECT min(p.id) FROM outbox p "
+		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
+	[S_CALL_DELIVERED] =
+		"UPDATE outbox SET status = 'delivered', delivered = ?2, attempts = attempts + 1, "
+		"lease_until = NULL WHERE id = ?1",
+	[S_LAST_NOTIFIED] = "UPDATE alert_state SET last_notified = ?2 WHERE alert_id = ?1",
+	[S_CALL_FAILED] =
+		"UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, "
+		"lease_until = NULL WHERE id = ?1",
+	[S_CALL_DEAD] =
+		"UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?3, "
+		"next_attempt = ?2, lease_until = NULL WHERE id = ?1",
+	[S_CALL_RELEASE] = "UPDATE outbox SET lease_until = NULL WHERE id = ?1",
+	[S_RETRY_NOW] =
+		"UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1 "
+		"AND attempts > 0 AND lease_until IS NULL",
+	[S_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
+	[S_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE status <> 'pending' AND created < ?1",
+	[S_PRUNE_TRANSITION] = "DELETE FROM transition WHERE at < ?1",
+	[S_PRUNE_ALERTS] =
+		"DELETE FROM alert WHERE retired IS NOT NULL AND retired < ?1 "
+		"AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alert.id "
+		"AND o.status = 'pending')",
+	[S_SHIFT_STATE] =
+		"UPDATE alert_state SET "
+		"next_eval = CASE WHEN next_eval < ?2 THEN next_eval + ?1 ELSE next_eval END, "
+		"last_notified = last_notified + ?1, last_ok = last_ok + ?1, "
+		"warn_since = warn_since + ?1, crit_since = crit_since + ?1, "
+		"lease_until = lease_until + ?1",
+	[S_SHIFT_OUTBOX] =
+		"UPDATE outbox SET next_attempt = next_attempt + ?1, lease_until = lease_until + ?1 "
+		"WHERE status = 'pending'",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+};
+
+static int fail(struct store *st, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+/* Resets and clears bindings; returns the statement ready to bind. */
+static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static void bind_time(sqlite3_stmt *s, int i, int64_t t)
+{
+	if (t == RULES_NEVER)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, t);
+}
+
+static int64_t column_time(sqlite3_stmt *s, int i)
+{
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return RULES_NEVER;
+	return sqlite3_column_int64(s, i);
+}
+
+/* Copies a text column; "" for NULL. NULL when out of memory. */
+static char *column_strdup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+/* Runs a statement that returns no row. */
+static int run(struct store *st, sqlite3_stmt *s, char *err, size_t errlen, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE) {
+		fail(st, err, errlen, what);
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Runs a statement that returns one integer (NULL -> if_null). */
+static int run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out,
+		     char *err, size_t errlen, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_ROW) {
+		fail(st, err, errlen, what);
+		sqlite3_reset(s);
+		return -1;
+	}
+	*out = sqlite3_column_type(s, 0) == SQLITE_NULL ? if_null : sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
+{
+	struct store *st = NULL;
+	int ret = -1;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		snprintf(err, errlen, "open store: out of memory");
+		goto out;
+	}
+	if (db_open(path, sync_full, &st->db, err, errlen) != DB_OK)
+		goto out;
+	if (sqlite3_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS sync_seen (id INTEGER PRIMARY KEY)",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		fail(st, err, errlen, "open store: temp table");
+		goto out;
+	}
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->stmt[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "prepare statement %d: %s", i, sqlite3_errmsg(st->db));
+			goto out;
+		}
+	}
+	*out = st;
+	st = NULL;
+	ret = 0;
+out:
+	store_close(st);
+	return ret;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+sqlite3 *store_db(struct store *st)
+{
+	return st->db;
+}
+
+int store_begin(struct store *st, char *err, size_t errlen)
+{
+	return run(st, stmt(st, S_BEGIN), err, errlen, "begin transaction");
+}
+
+int store_commit(struct store *st, char *err, size_t errlen)
+{
+	if (run(st, stmt(st, S_COMMIT), err, errlen, "commit") != 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
+void store_rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	sqlite3_step(stmt(st, S_ROLLBACK));
+	sqlite3_reset(st->stmt[S_ROLLBACK]);
+}
+
+int store_release_leases(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	s = stmt(st, S_RELEASE_ALERTS);
+	sqlite3_bind_int64(s, 1, now);
+	if (run(st, s, err, errlen, "release alert leases") != 0 ||
+	    run(st, stmt(st, S_RELEASE_OUTBOX), err, errlen, "release outbox leases") != 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st, err, errlen);
+}
+
+int store_count_alerts(struct store *st, int64_t *n, char *err, size_t errlen)
+{
+	return run_int64(st, stmt(st, S_COUNT_ALERTS), 0, n, err, errlen, "count alerts");
+}
+
+static void bind_def(sqlite3_stmt *s, const struct alert_def *d, int64_t now)
+{
+	sqlite3_bind_text(s, 2, d->query, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, d->interval_ms);
+	sqlite3_bind_int64(s, 4, d->repeat_ms);
+	sqlite3_bind_int64(s, 5, d->sustain_ms);
+	sqlite3_bind_double(s, 6, d->warn_value);
+	sqlite3_bind_text(s, 7, d->warn_message, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 8, d->crit_value);
+	sqlite3_bind_text(s, 9, d->crit_message, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 10, now);
+}
+
+static int text_eq(sqlite3_stmt *s, int i, const char *v)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t && strcmp((const char *)t, v) == 0;
+}
+
+/* Whether the stored row (S_DEF_BY_NAME) equals d. */
+static int def_same(sqlite3_stmt *s, const struct alert_def *d)
+{
+	return text_eq(s, 1, d->query) && sqlite3_column_int64(s, 2) == d->interval_ms &&
+	       sqlite3_column_int64(s, 3) == d->repeat_ms &&
+	       sqlite3_column_int64(s, 4) == d->sustain_ms &&
+	       sqlite3_column_double(s, 5) == d->warn_value && text_eq(s, 6, d->warn_message) &&
+	       sqlite3_column_double(s, 7) == d->crit_value && text_eq(s, 8, d->crit_message);
+}
+
+/* In a transaction: inserts or updates one definition. */
+static int sync_one(struct store *st, const struct alert_def *d, int64_t now, int due_now,
+		    struct store_sync_stats *stats, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_DEF_BY_NAME);
+	int64_t id;
+	int64_t first = due_now ? now : rules_first_eval(d->name, d->interval_ms, now);
+	int rc;
+	int same, retired;
+
+	sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		s = stmt(st, S_DEF_INSERT);
+		sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
+		bind_def(s, d, now);
+		if (run(st, s, err, errlen, "insert alert") != 0)
+			return -1;
+		id = sqlite3_last_insert_rowid(st->db);
+		s = stmt(st, S_STATE_INSERT);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, first);
+		if (run(st, s, err, errlen, "insert alert state") != 0)
+			return -1;
+		stats->added++;
+		goto seen;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return fail(st, err, errlen, "read alert");
+	}
+	id = sqlite3_column_int64(s, 0);
+	same = def_same(s, d);
+	retired = sqlite3_column_type(s, 9) != SQLITE_NULL;
+	sqlite3_reset(s);
+	if (!same) {
+		s = stmt(st, S_DEF_UPDATE);
+		sqlite3_bind_int64(s, 1, id);
+		bind_def(s, d, now);
+		if (run(st, s, err, errlen, "update alert") != 0)
+			return -1;
+		/* A shorter interval takes effect at once, not after the old one. */
+		s = stmt(st, S_STATE_NEXT_MIN);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, now + d->interval_ms);
+		if (run(st, s, err, errlen, "update alert schedule") != 0)
+			return -1;
+	}
+	if (retired) {
+		s = stmt(st, S_REVIVE_ALERT);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, now);
+		if (run(st, s, err, errlen, "revive alert") != 0)
+			return -1;
+		s = stmt(st, S_REVIVE_STATE);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, first);
+		if (run(st, s, err, errlen, "revive alert state") != 0)
+			return -1;
+		stats->revived++;
+	} else if (same) {
+		stats->unchanged++;
+	} else {
+		stats->changed++;
+	}
+seen:
+	s = stmt(st, S_SEEN_ADD);
+	sqlite3_bind_int64(s, 1, id);
+	return run(st, s, err, errlen, "mark alert seen");
+}
+
+/* In a transaction: retires every active alert not marked seen. */
+static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats *stats,
+			 char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_UNSEEN);
+	struct victim {
+		int64_t id;
+		enum rules_level state;
+		double value;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	int ret = -1;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct victim *nv = realloc(v, ncap * sizeof(*v));
+
+			if (!nv) {
+				snprintf(err, errlen, "retire alerts: out of memory");
+				sqlite3_reset(s);
+				goto out;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[n].id = sqlite3_column_int64(s, 0);
+		if (rules_level_parse((const char *)sqlite3_column_text(s, 2), &v[n].state) != 0)
+			v[n].state = LEVEL_PASS;
+		v[n].value = sqlite3_column_double(s, 3);
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		fail(st, err, errlen, "find retired alerts");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].state != LEVEL_PASS) {
+			if (store_outbox_add(st, v[i].id, STORE_RESOLVE, NULL, now, err, errlen) != 0 ||
+			    store_transition_add(st, v[i].id, now, v[i].state, LEVEL_PASS, v[i].value,
+						 err, errlen) != 0)
+				goto out;
+		}
+		s = stmt(st, S_RETIRE_ALERT);
+		sqlite3_bind_int64(s, 1, v[i].id);
+		sqlite3_bind_int64(s, 2, now);
+		if (run(st, s, err, errlen, "retire alert") != 0)
+			goto out;
+		s = stmt(st, S_RETIRE_STATE);
+		sqlite3_bind_int64(s, 1, v[i].id);
+		sqlite3_bind_int64(s, 2, RETIRED_NEXT_EVAL);
+		if (run(st, s, err, errlen, "retire alert state") != 0)
+			goto out;
+		stats->retired++;
+	}
+	ret = 0;
+out:
+	free(v);
+	return ret;
+}
+
+int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n, int64_t now,
+		    int due_now, struct store_sync_stats *stats, char *err, size_t errlen)
+{
+	memset(stats, 0, sizeof(*stats));
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	if (run(st, stmt(st, S_SEEN_CLEAR), err, errlen, "sync alerts") != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (sync_one(st, &defs[i], now, due_now, stats, err, errlen) != 0)
+			goto fail;
+	if (retire_unseen(st, now, stats, err, errlen) != 0)
+		goto fail;
+	if (run(st, stmt(st, S_SEEN_CLEAR), err, errlen, "sync alerts") != 0)
+		goto fail;
+	return store_commit(st, err, errlen);
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+void store_due_clear(struct store_due *due)
+{
+	free(due->def.name);
+	free(due->def.query);
+	free(due->def.warn_message);
+	free(due->def.crit_message);
+	memset(due, 0, sizeof(*due));
+}
+
+int store_claim_due(struct store *st, int64_t now, int64_t lease_ms, struct store_due *out,
+		    size_t max, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	size_t k = 0;
+	int rc;
+
+	*n = 0;
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	s = stmt(st, S_CLAIM_DUE);
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_due *d = &out[k];
+
+		memset(d, 0, sizeof(*d));
+		d->alert_id = sqlite3_column_int64(s, 0);
+		d->scheduled = sqlite3_column_int64(s, 1);
+		d->def.name = column_strdup(s, 2);
+		d->def.query = column_strdup(s, 3);
+		d->def.interval_ms = sqlite3_column_int64(s, 4);
+		d->def.repeat_ms = sqlite3_column_int64(s, 5);
+		d->def.sustain_ms = sqlite3_column_int64(s, 6);
+		d->def.warn_value = sqlite3_column_double(s, 7);
+		d->def.warn_message = column_strdup(s, 8);
+		d->def.crit_value = sqlite3_column_double(s, 9);
+		d->def.crit_message = column_strdup(s, 10);
+		k++;
+		if (!d->def.name || !d->def.query || !d->def.warn_message || !d->def.crit_message) {
+			snprintf(err, errlen, "claim due alerts: out of memory");
+			goto fail;
+		}
+		if (d->def.interval_ms <= 0) {
+			snprintf(err, errlen, "claim due alerts: alert %s has interval_ms %lld",
+				 d->def.name, (long long)d->def.interval_ms);
+			goto fail;
+		}
+	}
+	sqlite3_reset(s);
+	if (k < max && rc != SQLITE_DONE) {
+		fail(st, err, errlen, "claim due alerts");
+		goto fail;
+	}
+	for (size_t i = 0; i < k; i++) {
+		s = stmt(st, S_LEASE_DUE);
+		sqlite3_bind_int64(s, 1, out[i].alert_id);
+		sqlite3_bind_int64(s, 2, rules_next_eval(out[i].scheduled, out[i].def.interval_ms, now));
+		sqlite3_bind_int64(s, 3, now + lease_ms);
+		if (run(st, s, err, errlen, "lease due alert") != 0)
+			goto fail;
+	}
+	if (store_commit(st, err, errlen) != 0)
+		goto fail;
+	*n = k;
+	return 0;
+fail:
+	sqlite3_reset(st->stmt[S_CLAIM_DUE]);
+	store_rollback(st);
+	for (size_t i = 0; i < k; i++)
+		store_due_clear(&out[i]);
+	return -1;
+}
+
+int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen)
+{
+	if (run_int64(st, stmt(st, S_NEXT_DUE), INT64_MAX, at, err, errlen, "next due") != 0)
+		return -1;
+	if (*at >= RETIRED_NEXT_EVAL)
+		*at = INT64_MAX;
+	return 0;
+}
+
+int store_state_get(struct store *st, int64_t alert_id, struct rules_state *out, int *retired,
+		    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_STATE_GET);
+	int64_t pending = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			snprintf(err, errlen, "read alert state %lld: no such alert",
+				 (long long)alert_id);
+		else
+			fail(st, err, errlen, "read alert state");
+		sqlite3_reset(s);
+		return -1;
+	}
+	rules_state_init(out);
+	if (rules_level_parse((const char *)sqlite3_column_text(s, 0), &out->state) != 0) {
+		snprintf(err, errlen, "read alert state %lld: bad state '%s'", (long long)alert_id,
+			 (const char *)sqlite3_column_text(s, 0));
+		sqlite3_reset(s);
+		return -1;
+	}
+	out->warn_since = column_time(s, 1);
+	out->crit_since = column_time(s, 2);
+	out->last_ok = column_time(s, 3);
+	out->last_notified = column_time(s, 4);
+	*retired = sqlite3_column_type(s, 5) != SQLITE_NULL;
+	sqlite3_reset(s);
+	s = stmt(st, S_NOTIFY_PENDING);
+	sqlite3_bind_int64(s, 1, alert_id);
+	if (run_int64(st, s, 0, &pending, err, errlen, "read pending notify") != 0)
+		return -1;
+	out->notify_pending = pending != 0;
+	return 0;
+}
+
+int store_state_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r,
+		       double value, int64_t at, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_STATE_OK);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_text(s, 2, rules_level_name(r->state), -1, SQLITE_STATIC);
+	bind_time(s, 3, r->warn_since);
+	bind_time(s, 4, r->crit_since);
+	sqlite3_bind_int64(s, 5, at);
+	sqlite3_bind_double(s, 6, value);
+	return run(st, s, err, errlen, "write alert state");
+}
+
+int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at, const char *error,
+			   char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_STATE_FAILED);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
+	return run(st, s, err, errlen, "write alert failure");
+}
+
+int store_state_abandon(struct store *st, int64_t alert_id, int64_t scheduled, char *err,
+			size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_STATE_ABANDON);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_int64(s, 2, scheduled);
+	return run(st, s, err, errlen, "release alert");
+}
+
+int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum rules_level from,
+			 enum rules_level to, double value, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_TRANSITION_ADD);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_text(s, 3, rules_level_name(from), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, rules_level_name(to), -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 5, value);
+	return run(st, s, err, errlen, "write transition");
+}
+
+int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
+		     const char *message, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_OUTBOX_ADD);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_text(s, 2, kind == STORE_NOTIFY ? "notify" : "resolve", -1, SQLITE_STATIC);
+	if (message)
+		sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	return run(st, s, err, errlen, "enqueue call");
+}
+
+void store_call_clear(struct store_call *call)
+{
+	free(call->name);
+	free(call->message);
+	memset(call, 0, sizeof(*call));
+}
+
+int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t lease_ms,
+		      struct store_call *out, size_t max, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	s = stmt(st, S_CLAIM_CALLS);
+	sqlite3_bind_int64(s, 1, not_after);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_call *c = &out[k];
+		const unsigned char *kind = sqlite3_column_text(s, 2);
+
+		memset(c, 0, sizeof(*c));
+		c->id = sqlite3_column_int64(s, 0);
+		c->alert_id = sqlite3_column_int64(s, 1);
+		c->kind = kind && strcmp((const char *)kind, "notify") == 0 ? STORE_NOTIFY
+									   : STORE_RESOLVE;
+		c->name = column_strdup(s, 3);
+		if (c->kind == STORE_NOTIFY)
+			c->message = column_strdup(s, 4);
+		c->attempts = sqlite3_column_int(s, 5);
+		c->created = sqlite3_column_int64(s, 6);
+		k++;
+		if (!c->name || (c->kind == STORE_NOTIFY && !c->message)) {
+			snprintf(err, errlen, "claim calls: out of memory");
+			goto fail;
+		}
+	}
+	sqlite3_reset(s);
+	if (k < max && rc != SQLITE_DONE) {
+		fail(st, err, errlen, "claim calls");
+		goto fail;
+	}
+	for (size_t i = 0; i < k; i++) {
+		s = stmt(st, S_LEASE_CALL);
+		sqlite3_bind_int64(s, 1, out[i].id);
+		sqlite3_bind_int64(s, 2, now + lease_ms);
+		if (run(st, s, err, errlen, "lease call") != 0)
+			goto fail;
+	}
+	if (store_commit(st, err, errlen) != 0)
+		goto fail;
+	*n = k;
+	return 0;
+fail:
+	sqlite3_reset(st->stmt[S_CLAIM_CALLS]);
+	store_rollback(st);
+	for (size_t i = 0; i < k; i++)
+		store_call_clear(&out[i]);
+	return -1;
+}
+
+int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen)
+{
+	return run_int64(st, stmt(st, S_NEXT_CALL), INT64_MAX, at, err, errlen, "next call");
+}
+
+int store_call_delivered(struct store *st, const struct store_call *call, int64_t at,
+			 char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_CALL_DELIVERED);
+
+	sqlite3_bind_int64(s, 1, call->id);
+	sqlite3_bind_int64(s, 2, at);
+	if (run(st, s, err, errlen, "mark call delivered") != 0)
+		return -1;
+	if (call->kind != STORE_NOTIFY)
+		return 0;
+	s = stmt(st, S_LAST_NOTIFIED);
+	sqlite3_bind_int64(s, 1, call->alert_id);
+	sqlite3_bind_int64(s, 2, at);
+	return run(st, s, err, errlen, "write last notified");
+}
+
+int store_call_failed(struct store *st, const struct store_call *call, int64_t next_attempt,
+		      int dead, const char *error, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, dead ? S_CALL_DEAD : S_CALL_FAILED);
+
+	sqlite3_bind_int64(s, 1, call->id);
+	sqlite3_bind_int64(s, 2, next_attempt);
+	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
+	return run(st, s, err, errlen, "mark call failed");
+}
+
+int store_call_release(struct store *st, const struct store_call *call, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_CALL_RELEASE);
+
+	sqlite3_bind_int64(s, 1, call->id);
+	return run(st, s, err, errlen, "release call");
+}
+
+int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_RETRY_NOW);
+
+	sqlite3_bind_int64(s, 1, at);
+	if (run(st, s, err, errlen, "retry calls now") != 0)
+		return -1;
+	*n = sqlite3_changes64(st->db);
+	return 0;
+}
+
+int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen)
+{
+	return run_int64(st, stmt(st, S_COUNT_PENDING), 0, n, err, errlen, "count pending calls");
+}
+
+int store_prune(struct store *st, int64_t cutoff, int64_t *deleted, char *err, size_t errlen)
+{
+	static const enum stmt_id ids[] = {S_PRUNE_OUTBOX, S_PRUNE_TRANSITION, S_PRUNE_ALERTS};
+
+	*deleted = 0;
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		sqlite3_stmt *s = stmt(st, ids[i]);
+
+		sqlite3_bind_int64(s, 1, cutoff);
+		if (run(st, s, err, errlen, "prune") != 0) {
+			store_rollback(st);
+			return -1;
+		}
+		*deleted += sqlite3_changes64(st->db);
+	}
+	return store_commit(st, err, errlen);
+}
+
+int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st, err, errlen) != 0)
+		return -1;
+	s = stmt(st, S_SHIFT_STATE);
+	sqlite3_bind_int64(s, 1, delta);
+	sqlite3_bind_int64(s, 2, RETIRED_NEXT_EVAL);
+	if (run(st, s, err, errlen, "shift alert times") != 0)
+		goto fail;
+	s = stmt(st, S_SHIFT_OUTBOX);
+	sqlite3_bind_int64(s, 1, delta);
+	if (run(st, s, err, errlen, "shift outbox times") != 0)
+		goto fail;
+	return store_commit(st, err, errlen);
+fail:
+	store_rollback(st);
+	return -1;
+}

@@ -1,0 +1,168 @@
+#ifndef ALERT_EXEC_STORE_H
+#define ALERT_EXEC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "rules.h"
+
+/*
+ * Every SQL statement of the engine. A struct store is one SQLite
+ * connection with its prepared statements; each thread owns one. Functions
+ * return 0 on success and -1 on failure with a message in err. Functions
+ * marked "in a transaction" expect the caller to have called store_begin();
+ * the others run their own transaction.
+ */
+
+struct store;
+
+enum store_kind {
+	STORE_NOTIFY = 1,
+	STORE_RESOLVE = 2,
+};
+
+/* Opens a connection with db_open() (the schema must already be migrated)
+ * and prepares the statements. */
+int store_open(const char *path, int sync_full, struct store **out,
+	       char *err, size_t errlen);
+void store_close(struct store *st);
+sqlite3 *store_db(struct store *st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback never fails
+ * visibly (a failed rollback leaves SQLite's own automatic one). */
+int store_begin(struct store *st, char *err, size_t errlen);
+int store_commit(struct store *st, char *err, size_t errlen);
+void store_rollback(struct store *st);
+
+/* Start-up: every lease left by a previous process is released; an
+ * evaluation that was claimed but not written is due at once. */
+int store_release_leases(struct store *st, int64_t now, char *err, size_t errlen);
+
+/* Number of alerts that are not retired. */
+int store_count_alerts(struct store *st, int64_t *n, char *err, size_t errlen);
+
+struct store_sync_stats {
+	size_t added, changed, retired, revived, unchanged;
+};
+
+/* Makes the stored definitions equal to defs[0..n) in one transaction:
+ * new alerts get a PASS state and a first evaluation (rules_first_eval, or
+ * now when due_now); changed ones keep their state; alerts missing from
+ * defs are retired (a firing one gets a resolve in the outbox and goes to
+ * PASS); retired ones that come back are evaluated again. */
+int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
+		    int64_t now, int due_now, struct store_sync_stats *stats,
+		    char *err, size_t errlen);
+
+/* A claimed evaluation. def's strings are owned (store_due_clear). */
+struct store_due {
+	int64_t alert_id;
+	int64_t scheduled;      /* the next_eval it was claimed at */
+	struct alert_def def;
+};
+void store_due_clear(struct store_due *due);
+
+/* Claims up to max alerts with next_eval <= now, earliest first, in one
+ * transaction: each gets lease_until = now + lease_ms and its next
+ * next_eval (rules_next_eval), so other workers do not see it as due.
+ * Sets *n. */
+int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
+		    struct store_due *out, size_t max, size_t *n,
+		    char *err, size_t errlen);
+
+/* Earliest next_eval of any alert (INT64_MAX when none). */
+int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen);
+
+/* In a transaction: the current rules state of an alert, with
+ * notify_pending read from the outbox. *retired is set when the alert was
+ * retired after it was claimed (then nothing else should be written). */
+int store_state_get(struct store *st, int64_t alert_id, struct rules_state *s,
+		    int *retired, char *err, size_t errlen);
+
+/* In a transaction: records a successful evaluation of value at `at` with
+ * the new state s, clears failures and the lease. */
+int store_state_put_ok(struct store *st, int64_t alert_id,
+		       const struct rules_state *s, double value, int64_t at,
+		       char *err, size_t errlen);
+
+/* In a transaction: records a failed evaluation (state kept), counts the
+ * failure, stores the error, clears the lease. */
+int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at,
+			   const char *error, char *err, size_t errlen);
+
+/* In a transaction: gives a claimed evaluation back unevaluated: due
+ * again at `scheduled`, lease cleared. */
+int store_state_abandon(struct store *st, int64_t alert_id, int64_t scheduled,
+			char *err, size_t errlen);
+
+/* In a transaction: appends to the history of state changes. */
+int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
+			 enum rules_level from, enum rules_level to, double value,
+			 char *err, size_t errlen);
+
+/* In a transaction: enqueues a call (message NULL for a resolve). */
+int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
+		     const char *message, int64_t now, char *err, size_t errlen);
+
+/* A claimed outbox row. name and message are owned (store_call_clear). */
+struct store_call {
+	int64_t id;
+	int64_t alert_id;
+	enum store_kind kind;
+	char *name;
+	char *message;      /* NULL for a resolve */
+	int attempts;       /* attempts made before this one */
+	int64_t created;
+};
+void store_call_clear(struct store_call *call);
+
+/* Claims up to max deliverable rows in one transaction: each the oldest
+ * pending row of its alert, with next_attempt <= not_after, not leased;
+ * never two rows of one alert. Each gets lease_until = now + lease_ms. */
+int store_claim_calls(struct store *st, int64_t now, int64_t not_after,
+		      int64_t lease_ms, struct store_call *out, size_t max,
+		      size_t *n, char *err, size_t errlen);
+
+/* Earliest next_attempt among the unleased heads of the alerts' queues
+ * (INT64_MAX when none). */
+int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen);
+
+/* In a transaction: the call was accepted at `at`: status delivered; a
+ * notify also sets the alert's last_notified. */
+int store_call_delivered(struct store *st, const struct store_call *call,
+			 int64_t at, char *err, size_t errlen);
+
+/* In a transaction: the attempt failed with error: attempts + 1, and
+ * either due again at next_attempt, or dead when dead is set. */
+int store_call_failed(struct store *st, const struct store_call *call,
+		      int64_t next_attempt, int dead, const char *error,
+		      char *err, size_t errlen);
+
+/* In a transaction: gives a claimed call back unattempted. */
+int store_call_release(struct store *st, const struct store_call *call,
+		       char *err, size_t errlen);
+
+/* In a transaction: rows waiting in backoff after a server or transport
+ * failure become due at `at` (the server answered again). Returns the
+ * number of rows changed in *n. */
+int store_calls_retry_now(struct store *st, int64_t at, int64_t *n,
+			  char *err, size_t errlen);
+
+/* Number of pending outbox rows. */
+int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen);
+
+/* Deletes delivered and dead rows and history older than cutoff, and
+ * retired alerts retired before cutoff that have nothing pending. Pending
+ * rows are never deleted. Sets *deleted. Own transaction. */
+int store_prune(struct store *st, int64_t cutoff, int64_t *deleted,
+		char *err, size_t errlen);
+
+/* The wall clock jumped by delta ms: every stored time that schedules or
+ * measures something (next evaluations, next attempts, last notify, run
+ * clocks, leases) moves with it, so nothing fires early or stalls. Own
+ * transaction. */
+int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen);
+
+#endif
