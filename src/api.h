@@ -11,6 +11,32 @@
  * transport, cJSON for the bodies. One struct api per thread: it owns one
  * CURL easy handle that is reused, so connections are kept alive.
  * Everything the server sends is validated here.
+ *
+ * Threads: a struct api is used by one thread at a time; different
+ * threads use different clients. curl_global_init() must have been called
+ * (main does it once, before any thread starts).
+ *
+ * Errors: every call returns API_OK (0) or a negative enum api_status and
+ * writes a one-line, lowercase message naming the call into err, e.g.
+ *   query "cpu load": HTTP 500 (3 attempts)
+ *   alerts: body over 1048576 bytes
+ * err may be NULL or errlen 0 when the message is not wanted.
+ *
+ * Attempts: a call makes up to opts.attempts attempts back to back (no
+ * sleep). It tries again after API_ERR_TRANSPORT, API_ERR_SERVER, and a
+ * 2xx body that fails validation (a bad /query or /alerts body can be a
+ * transient fault of the server); not after API_ERR_CLIENT, a body over
+ * its cap, or API_ERR_INTERNAL. *opts.stop is read before every attempt,
+ * the first included: a call stopped before its first attempt returns
+ * API_ERR_TRANSPORT ("stopped") without sending anything; an attempt in
+ * flight is not interrupted (timeout_ms bounds it). The status is that of
+ * the last attempt.
+ *
+ * Bodies: /alerts bodies are capped at API_ALERTS_MAX_BODY and /query
+ * bodies at API_MAX_BODY; a 2xx over its cap is API_ERR_BODY, a non-2xx
+ * over its cap keeps the class of its status. Bodies of /notify and
+ * /resolve answers are not read. Redirects are not followed (3xx is
+ * API_ERR_SERVER).
  */
 
 /* Results of a call. */
@@ -34,51 +60,82 @@ enum api_status {
 
 struct api_opts {
 	const char *base_url;      /* e.g. "http://localhost:9001", no trailing / needed */
-	long connect_timeout_ms;   /* CURLOPT_CONNECTTIMEOUT_MS */
-	long timeout_ms;           /* CURLOPT_TIMEOUT_MS, whole transfer */
+	long connect_timeout_ms;   /* CURLOPT_CONNECTTIMEOUT_MS; 0: curl's default */
+	long timeout_ms;           /* CURLOPT_TIMEOUT_MS, whole transfer; 0: none */
 	int attempts;              /* immediate attempts per call (-r), >= 1 */
-	const volatile int *stop;  /* when non-NULL and set, no further attempt is made */
+	const volatile int *stop;  /* when non-NULL and set, no further attempt is
+				    * made (read before every attempt) */
 };
 
 struct api;
 
-/* Creates a client. Copies what it needs of *opts. Returns NULL with a
- * message in err on failure. Free with api_free(). */
+/* Creates a client. Copies what it needs of *opts (the stop flag is
+ * borrowed and must outlive the client). Returns NULL with a message in
+ * err when base_url is not an http:// or https:// URL, attempts < 1, a
+ * timeout is negative, or out of memory. Free with api_free();
+ * api_free(NULL) is a no-op. */
 struct api *api_new(const struct api_opts *opts, char *err, size_t errlen);
 void api_free(struct api *api);
 
 /* GET /alerts. On API_OK sets *defs to a malloc'd array of *n validated
  * definitions (free with api_defs_free); invalid entries are skipped with a
- * warning logged. A body that is not a JSON array is API_ERR_BODY. */
+ * warning logged (see api_parse_alerts). A body that is not a JSON array
+ * is API_ERR_BODY. On error *defs is NULL and *n 0. */
 int api_fetch_alerts(struct api *api, struct alert_def **defs, size_t *n,
 		     char *err, size_t errlen);
 
-/* GET /query?target=<URL-encoded target>. On API_OK sets *value (finite). */
+/* GET /query?target=<target>, every byte of target but A-Z a-z 0-9 -._~
+ * percent-encoded. On API_OK sets *value (finite); a body that is not
+ * {"value": <finite number>} is API_ERR_BODY. */
 int api_query(struct api *api, const char *target, double *value,
 	      char *err, size_t errlen);
 
 /* POST /notify {"alertName": name, "message": message} and
  * POST /resolve {"alertName": name}, Content-Type application/json.
- * API_OK on any 2xx. Each is attempted opts.attempts times at once on
- * transport and server errors (not on 4xx). The last error is in err. */
+ * API_OK on any 2xx, whatever the body. Each is attempted opts.attempts
+ * times at once on transport and server errors (not on 4xx). The last
+ * error is in err. A call that fails may still have reached the server
+ * (a timeout after the request was sent): delivery is at-least-once. */
 int api_notify(struct api *api, const char *name, const char *message,
 	       char *err, size_t errlen);
 int api_resolve(struct api *api, const char *name, char *err, size_t errlen);
 
-/* Pure parsers, used by the calls above and by the fuzz targets. */
+/* Pure parsers, used by the calls above and by the fuzz targets. They do
+ * no I/O but api_parse_alerts' warnings (log_msg). body need not be
+ * NUL-terminated; it is copied first. */
 
-/* Parses and validates a /alerts body of len bytes (need not be
- * NUL-terminated). Returns 0 with *defs/*n (possibly n == 0), or -1 with a
- * message in err when the body is not a JSON array. Entries with a missing
- * or mistyped field, an empty, over-long or duplicate name, a non-positive
- * intervalSecs, a negative sustainSecs, or values over API_MAX_SECS are
- * skipped, each with one warning naming the entry and the field. */
+/* Parses and validates a /alerts body of len bytes. Returns 0 with *defs
+ * (never NULL, free with api_defs_free) and *n (possibly 0), or -1 with a
+ * message in err ("alerts: body is not a JSON array (it is an object)",
+ * not JSON, out of memory) and *defs NULL.
+ *
+ * An entry is kept when it is an object with:
+ *   name      a string, non-empty, <= API_MAX_NAME bytes, UTF-8, no
+ *             control characters, not the name of an entry kept before it;
+ *   query     a string, non-empty, <= API_MAX_QUERY bytes, UTF-8;
+ *   intervalSecs  an integer-valued number in [1, API_MAX_SECS];
+ *   repeatIntervalSecs  optional: missing, null or <= 0 means 300 s; if
+ *             present a number, integer-valued, <= API_MAX_SECS;
+ *   sustainSecs  optional: missing or null means 0; if present a number,
+ *             integer-valued, in [0, API_MAX_SECS];
+ *   warn, critical  objects with "value" a finite number and "message" a
+ *             UTF-8 string <= API_MAX_MESSAGE bytes. An empty message is
+ *             accepted: the server defines the text and its validator
+ *             expects it back; dropping the alert would be worse.
+ * Other members are ignored. Every other entry is skipped with exactly one
+ * warning naming its 0-based index, its name when that is usable, and the
+ * field: "alerts: skipping entry 3 (alert-7): intervalSecs is not a
+ * positive integer (0)". Of entries with the same name the first kept
+ * one wins. Times come out in ms. */
 int api_parse_alerts(const char *body, size_t len, struct alert_def **defs,
 		     size_t *n, char *err, size_t errlen);
 
-/* Parses a /query body {"value": <number>}. Returns 0 with a finite *value,
- * or -1 with a message in err (not JSON, not an object, no "value", not a
- * number, not finite). */
+/* Parses a /query body {"value": <number>} (other members are ignored).
+ * Returns 0 with a finite *value, or -1 with a bare reason in err that
+ * api_query prefixes with its context: "body is empty", "body is not JSON
+ * (starts with <html>)", "body is not a JSON object (it is an array)",
+ * "body has no \"value\"", "value is not a number (it is null)", "value is
+ * not finite" (1e999). */
 int api_parse_value(const char *body, size_t len, double *value,
 		    char *err, size_t errlen);
 
@@ -86,7 +143,8 @@ int api_parse_value(const char *body, size_t len, double *value,
 void api_def_clear(struct alert_def *def);
 void api_defs_free(struct alert_def *defs, size_t n);
 
-/* Deep copy of src into *dst. Returns 0, or -1 when out of memory. */
+/* Deep copy of src into *dst. Returns 0, or -1 when out of memory (then
+ * *dst owns nothing). */
 int api_def_copy(struct alert_def *dst, const struct alert_def *src);
 
 #endif

@@ -1,0 +1,1161 @@
+#include "api.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "log.h"
+
+#ifndef ALERT_EXEC_VERSION
+#define ALERT_EXEC_VERSION "unknown"
+#endif
+
+/* Seconds used when repeatIntervalSecs is missing or <= 0 (DESIGN.md 1). */
+#define DEFAULT_REPEAT_SECS 300
+/* Size of the response buffer a new client starts with. */
+#define INITIAL_BUF 4096
+/* Room for a quoted target or name in an error message. */
+#define WHAT_MAX 160
+
+struct api {
+	CURL *curl;
+	struct curl_slist *json_headers; /* Content-Type, empty Expect */
+	char *base_url;                  /* without trailing '/' */
+	size_t base_len;
+	int attempts;
+	const volatile int *stop;
+
+	char *url;                       /* reused: base + path + query */
+	size_t url_cap;
+
+	/* The response body of the current transfer, NUL-terminated. The
+	 * buffer is kept between calls; it grows up to the largest cap used. */
+	char *buf;
+	size_t len;
+	size_t cap;
+	size_t limit;                    /* body cap of this transfer */
+	int keep_body;                   /* 0: the body is counted, not kept */
+	int over;                        /* the body went over limit */
+	int oom;                         /* growing buf failed */
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+struct request;
+
+/* Validates a 2xx body in api->buf; 0, or -1 with a message in err. */
+typedef int (*body_check)(struct api *api, const struct request *req,
+			  char *err, size_t errlen);
+
+struct request {
+	const char *what;      /* context of messages: "alerts", "query x" */
+	const char *path;      /* "/alerts" ... */
+	const char *target;    /* for /query: appended URL-encoded, else NULL */
+	const char *post;      /* JSON body of a POST, NULL for GET */
+	size_t limit;          /* body cap; 0: the body is discarded */
+	body_check check;      /* NULL: any 2xx body is fine */
+	void *ctx;             /* for check */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Appends to the message already in err. */
+static void append_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void append_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	size_t used;
+
+	if (err == NULL || errlen == 0)
+		return;
+	used = strnlen(err, errlen);
+	if (used + 1 >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + used, errlen - used, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- validation helpers ------------------------------------------------ */
+
+static const char *json_type(const cJSON *j)
+{
+	if (cJSON_IsObject(j))
+		return "an object";
+	if (cJSON_IsArray(j))
+		return "an array";
+	if (cJSON_IsString(j))
+		return "a string";
+	if (cJSON_IsNumber(j))
+		return "a number";
+	if (cJSON_IsBool(j))
+		return "a boolean";
+	if (cJSON_IsNull(j))
+		return "null";
+	return "invalid";
+}
+
+/* Strict UTF-8: no overlong forms, surrogates or code points over
+ * U+10FFFF. The strings are sent back to the server in JSON and stored. */
+static int utf8_valid(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s != '\0') {
+		unsigned long cp;
+		unsigned long min;
+		size_t more;
+
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0) {
+			more = 1;
+			cp = *s & 0x1f;
+			min = 0x80;
+		} else if ((*s & 0xf0) == 0xe0) {
+			more = 2;
+			cp = *s & 0x0f;
+			min = 0x800;
+		} else if ((*s & 0xf8) == 0xf0) {
+			more = 3;
+			cp = *s & 0x07;
+			min = 0x10000;
+		} else {
+			return 0;
+		}
+		/* A NUL fails the continuation test, so this stops at the end. */
+		for (size_t i = 1; i <= more; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += more + 1;
+	}
+	return 1;
+}
+
+static int has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+/* Writes a short, quoted start of body into out, for error messages. */
+static const char *snippet(char *out, size_t outlen, const char *body,
+			   size_t len)
+{
+	char head[41];
+	size_t n = len < sizeof(head) - 1 ? len : sizeof(head) - 1;
+
+	memcpy(head, body, n);
+	head[n] = '\0';
+	return log_quote(out, outlen, head);
+}
+
+/* Parses body[0..len) as one JSON value with nothing but whitespace after
+ * it. body[len] must be '\0': cJSON before 1.7.16 can read one byte past
+ * the given length on a string that ends in a backslash. Returns NULL
+ * with the reason in why. (cJSON does not tell running out of memory from
+ * bad input: both read "not JSON".) */
+static cJSON *parse_json(const char *body, size_t len, char *why,
+			 size_t whylen)
+{
+	const char *end = NULL;
+	cJSON *root = NULL;
+	char snip[64];
+
+	assert(body[len] == '\0');
+	if (len == 0) {
+		set_err(why, whylen, "body is empty");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (root != NULL) {
+		for (; end < body + len; end++) {
+			if (*end != ' ' && *end != '\t' && *end != '\n' &&
+			    *end != '\r')
+				break;
+		}
+		if (end == body + len)
+			return root;
+		cJSON_Delete(root);
+		root = NULL;
+	}
+	set_err(why, whylen, "body is not JSON (starts with %s)",
+		snippet(snip, sizeof(snip), body, len));
+	return NULL;
+}
+
+/* Copies body into a NUL-terminated buffer (see parse_json). */
+static char *copy_body(const char *body, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return NULL;
+	if (len > 0)
+		memcpy(copy, body, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+/* ---- /query body --------------------------------------------------------- */
+
+/* body[len] == '\0'. The message is bare ("body is empty"); callers put
+ * the context in front. */
+static int parse_value_z(const char *body, size_t len, double *value,
+			 char *err, size_t errlen)
+{
+	cJSON *root = NULL;
+	const cJSON *v = NULL;
+	int rc = -1;
+
+	root = parse_json(body, len, err, errlen);
+	if (root == NULL)
+		goto out;
+	if (!cJSON_IsObject(root)) {
+		set_err(err, errlen, "body is not a JSON object (it is %s)",
+			json_type(root));
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "value");
+	if (v == NULL) {
+		set_err(err, errlen, "body has no \"value\"");
+		goto out;
+	}
+	if (!cJSON_IsNumber(v)) {
+		set_err(err, errlen, "value is not a number (it is %s)",
+			json_type(v));
+		goto out;
+	}
+	/* cJSON rejects NaN/Infinity literals, but 1e999 parses to inf. */
+	if (!isfinite(v->valuedouble)) {
+		set_err(err, errlen, "value is not finite");
+		goto out;
+	}
+	*value = v->valuedouble;
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int api_parse_value(const char *body, size_t len, double *value,
+		    char *err, size_t errlen)
+{
+	char *copy = NULL;
+	int rc;
+
+	assert(body != NULL || len == 0);
+	assert(value != NULL);
+	copy = copy_body(len > 0 ? body : "", len);
+	if (copy == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = parse_value_z(copy, len, value, err, errlen);
+	free(copy);
+	return rc;
+}
+
+/* ---- /alerts body -------------------------------------------------------- */
+
+#define STR_NONEMPTY 1
+#define STR_NOCONTROL 2
+
+/* Checks the string member key of obj (shown as label). Returns 0 with
+ * *out borrowed from obj, or -1 with the reason in why. */
+static int check_string(const cJSON *obj, const char *key, const char *label,
+			size_t max, int flags, const char **out, char *why,
+			size_t whylen)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+	size_t len;
+
+	if (item == NULL) {
+		set_err(why, whylen, "%s is missing", label);
+		return -1;
+	}
+	if (!cJSON_IsString(item) || item->valuestring == NULL) {
+		set_err(why, whylen, "%s is not a string (it is %s)", label,
+			json_type(item));
+		return -1;
+	}
+	len = strlen(item->valuestring);
+	if ((flags & STR_NONEMPTY) && len == 0) {
+		set_err(why, whylen, "%s is empty", label);
+		return -1;
+	}
+	if (len > max) {
+		set_err(why, whylen, "%s is longer than %zu bytes", label, max);
+		return -1;
+	}
+	if ((flags & STR_NOCONTROL) && has_control(item->valuestring)) {
+		set_err(why, whylen, "%s has a control character", label);
+		return -1;
+	}
+	if (!utf8_valid(item->valuestring)) {
+		set_err(why, whylen, "%s is not valid UTF-8", label);
+		return -1;
+	}
+	*out = item->valuestring;
+	return 0;
+}
+
+/* Checks an integer-valued number of seconds <= API_MAX_SECS (the sign
+ * is the caller's business). An optional member may be missing or null.
+ * Returns 0 with *secs, 1 when an optional member is absent, or -1 with
+ * the reason in why. */
+static int check_secs(const cJSON *obj, const char *key, int optional,
+		      double *secs, char *why, size_t whylen)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+	double d;
+
+	if (item == NULL || (optional && cJSON_IsNull(item))) {
+		if (optional)
+			return 1;
+		set_err(why, whylen, "%s is missing", key);
+		return -1;
+	}
+	if (!cJSON_IsNumber(item)) {
+		set_err(why, whylen, "%s is not a number (it is %s)", key,
+			json_type(item));
+		return -1;
+	}
+	d = item->valuedouble;
+	if (!isfinite(d) || d != floor(d)) {
+		set_err(why, whylen, "%s is not an integer (%g)", key, d);
+		return -1;
+	}
+	if (d > (double)API_MAX_SECS) {
+		set_err(why, whylen, "%s is over %lld (%g)", key,
+			(long long)API_MAX_SECS, d);
+		return -1;
+	}
+	*secs = d;
+	return 0;
+}
+
+/* Checks the level object key ("warn" / "critical"). */
+static int check_level(const cJSON *entry, const char *key, double *value,
+		       const char **message, char *why, size_t whylen)
+{
+	const cJSON *level = cJSON_GetObjectItemCaseSensitive(entry, key);
+	const cJSON *v = NULL;
+	char label[32];
+
+	if (level == NULL) {
+		set_err(why, whylen, "%s is missing", key);
+		return -1;
+	}
+	if (!cJSON_IsObject(level)) {
+		set_err(why, whylen, "%s is not an object (it is %s)", key,
+			json_type(level));
+		return -1;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(level, "value");
+	if (v == NULL) {
+		set_err(why, whylen, "%s.value is missing", key);
+		return -1;
+	}
+	if (!cJSON_IsNumber(v)) {
+		set_err(why, whylen, "%s.value is not a number (it is %s)", key,
+			json_type(v));
+		return -1;
+	}
+	if (!isfinite(v->valuedouble)) {
+		set_err(why, whylen, "%s.value is not finite", key);
+		return -1;
+	}
+	*value = v->valuedouble;
+	snprintf(label, sizeof(label), "%s.message", key);
+	/* An empty message is accepted: see api.h. */
+	return check_string(level, "message", label, API_MAX_MESSAGE, 0,
+			    message, why, whylen);
+}
+
+/* The fields of one valid entry, borrowed from the cJSON tree. */
+struct entry {
+	const char *name;
+	const char *query;
+	double interval;
+	double repeat;
+	double sustain;
+	double warn_value;
+	const char *warn_message;
+	double crit_value;
+	const char *crit_message;
+};
+
+/* Validates one array element. On success fills *e and returns 0; on
+ * failure returns -1 with the reason in why; e->name is set as soon as
+ * the name is known to be usable, so that the warning can show it. */
+static int check_entry(const cJSON *item, struct entry *e, char *why,
+		       size_t whylen)
+{
+	int r;
+
+	e->name = NULL;
+	if (!cJSON_IsObject(item)) {
+		set_err(why, whylen, "entry is not an object (it is %s)",
+			json_type(item));
+		return -1;
+	}
+	if (check_string(item, "name", "name", API_MAX_NAME,
+			 STR_NONEMPTY | STR_NOCONTROL, &e->name, why,
+			 whylen) != 0)
+		return -1;
+	if (check_string(item, "query", "query", API_MAX_QUERY, STR_NONEMPTY,
+			 &e->query, why, whylen) != 0)
+		return -1;
+
+	if (check_secs(item, "intervalSecs", 0, &e->interval, why,
+		       whylen) != 0)
+		return -1;
+	if (e->interval <= 0) {
+		set_err(why, whylen,
+			"intervalSecs is not a positive integer (%g)",
+			e->interval);
+		return -1;
+	}
+
+	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat, why, whylen);
+	if (r < 0)
+		return -1;
+	if (r > 0 || e->repeat <= 0)
+		e->repeat = DEFAULT_REPEAT_SECS;
+
+	r = check_secs(item, "sustainSecs", 1, &e->sustain, why, whylen);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		e->sustain = 0;
+	if (e->sustain < 0) {
+		set_err(why, whylen, "sustainSecs is negative (%g)",
+			e->sustain);
+		return -1;
+	}
+
+	if (check_level(item, "warn", &e->warn_value, &e->warn_message, why,
+			whylen) != 0)
+		return -1;
+	if (check_level(item, "critical", &e->crit_value, &e->crit_message,
+			why, whylen) != 0)
+		return -1;
+	return 0;
+}
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The names accepted so far: open addressing over indexes into defs. */
+struct name_set {
+	size_t *slots;          /* index + 1 of a def, 0 = empty */
+	size_t mask;
+};
+
+static int name_set_init(struct name_set *set, size_t count)
+{
+	size_t size = 16;
+
+	while (size < count * 2)
+		size *= 2;
+	set->slots = calloc(size, sizeof(*set->slots));
+	set->mask = size - 1;
+	return set->slots == NULL ? -1 : 0;
+}
+
+/* Returns the index of the def named name, or (size_t)-1 with *slot set
+ * to the free slot where it belongs. */
+static size_t name_set_find(const struct name_set *set,
+			    const struct alert_def *defs, const char *name,
+			    size_t *slot)
+{
+	size_t i = (size_t)hash_name(name) & set->mask;
+
+	while (set->slots[i] != 0) {
+		size_t idx = set->slots[i] - 1;
+
+		if (strcmp(defs[idx].name, name) == 0)
+			return idx;
+		i = (i + 1) & set->mask;
+	}
+	*slot = i;
+	return (size_t)-1;
+}
+
+static int def_from_entry(struct alert_def *def, const struct entry *e)
+{
+	memset(def, 0, sizeof(*def));
+	def->name = strdup(e->name);
+	def->query = strdup(e->query);
+	def->warn_message = strdup(e->warn_message);
+	def->crit_message = strdup(e->crit_message);
+	if (def->name == NULL || def->query == NULL ||
+	    def->warn_message == NULL || def->crit_message == NULL) {
+		api_def_clear(def);
+		return -1;
+	}
+	/* Every seconds value is integral and <= API_MAX_SECS: exact. */
+	def->interval_ms = (int64_t)e->interval * 1000;
+	def->repeat_ms = (int64_t)e->repeat * 1000;
+	def->sustain_ms = (int64_t)e->sustain * 1000;
+	def->warn_value = e->warn_value;
+	def->crit_value = e->crit_value;
+	return 0;
+}
+
+static void warn_skip(size_t index, const char *name, const char *why)
+{
+	char quoted[WHAT_MAX];
+
+	if (name != NULL)
+		log_msg(LOG_WARN, "alerts: skipping entry %zu (%s): %s", index,
+			log_quote(quoted, sizeof(quoted), name), why);
+	else
+		log_msg(LOG_WARN, "alerts: skipping entry %zu: %s", index, why);
+}
+
+/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
+static int parse_alerts_z(const char *body, size_t len,
+			  struct alert_def **defs, size_t *n, char *err,
+			  size_t errlen)
+{
+	cJSON *root = NULL;
+	const cJSON *item = NULL;
+	struct alert_def *list = NULL;
+	struct name_set names = {NULL, 0};
+	size_t count = 0;
+	size_t kept = 0;
+	size_t index = 0;
+	char why[256];
+	int rc = API_ERR_BODY;
+
+	*defs = NULL;
+	*n = 0;
+	root = parse_json(body, len, why, sizeof(why));
+	if (root == NULL) {
+		set_err(err, errlen, "alerts: %s", why);
+		goto out;
+	}
+	if (!cJSON_IsArray(root)) {
+		set_err(err, errlen, "alerts: body is not a JSON array (it is %s)",
+			json_type(root));
+		goto out;
+	}
+	cJSON_ArrayForEach(item, root)
+		count++;
+
+	rc = API_ERR_INTERNAL;
+	/* Never NULL on success, even for an empty array. */
+	list = calloc(count > 0 ? count : 1, sizeof(*list));
+	if (list == NULL || name_set_init(&names, count) != 0) {
+		set_err(err, errlen, "alerts: out of memory");
+		goto out;
+	}
+
+	cJSON_ArrayForEach(item, root) {
+		struct entry e;
+		size_t slot = 0;
+		size_t first;
+
+		if (check_entry(item, &e, why, sizeof(why)) != 0) {
+			warn_skip(index, e.name, why);
+			index++;
+			continue;
+		}
+		first = name_set_find(&names, list, e.name, &slot);
+		if (first != (size_t)-1) {
+			set_err(why, sizeof(why), "name is a duplicate");
+			warn_skip(index, e.name, why);
+			index++;
+			continue;
+		}
+		if (def_from_entry(&list[kept], &e) != 0) {
+			set_err(err, errlen, "alerts: out of memory");
+			goto out;
+		}
+		kept++;
+		names.slots[slot] = kept; /* index + 1 */
+		index++;
+	}
+
+	*defs = list;
+	*n = kept;
+	list = NULL;
+	rc = API_OK;
+out:
+	api_defs_free(list, kept);
+	free(names.slots);
+	cJSON_Delete(root);
+	return rc;
+}
+
+int api_parse_alerts(const char *body, size_t len, struct alert_def **defs,
+		     size_t *n, char *err, size_t errlen)
+{
+	char *copy = NULL;
+	int rc;
+
+	assert(body != NULL || len == 0);
+	assert(defs != NULL && n != NULL);
+	*defs = NULL;
+	*n = 0;
+	copy = copy_body(len > 0 ? body : "", len);
+	if (copy == NULL) {
+		set_err(err, errlen, "alerts: out of memory");
+		return -1;
+	}
+	rc = parse_alerts_z(copy, len, defs, n, err, errlen);
+	free(copy);
+	return rc == API_OK ? 0 : -1;
+}
+
+/* ---- definitions ---------------------------------------------------------- */
+
+void api_def_clear(struct alert_def *def)
+{
+	if (def == NULL)
+		return;
+	free(def->name);
+	free(def->query);
+	free(def->warn_message);
+	free(def->crit_message);
+	def->name = NULL;
+	def->query = NULL;
+	def->warn_message = NULL;
+	def->crit_message = NULL;
+}
+
+void api_defs_free(struct alert_def *defs, size_t n)
+{
+	if (defs == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		api_def_clear(&defs[i]);
+	free(defs);
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	copy = strdup(s);
+	if (copy == NULL)
+		*failed = 1;
+	return copy;
+}
+
+int api_def_copy(struct alert_def *dst, const struct alert_def *src)
+{
+	int failed = 0;
+
+	assert(dst != NULL && src != NULL && dst != src);
+	*dst = *src;
+	dst->name = dup_or_null(src->name, &failed);
+	dst->query = dup_or_null(src->query, &failed);
+	dst->warn_message = dup_or_null(src->warn_message, &failed);
+	dst->crit_message = dup_or_null(src->crit_message, &failed);
+	if (failed) {
+		api_def_clear(dst);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- transport ------------------------------------------------------------ */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct api *api = userdata;
+	size_t n = size * nmemb; /* size is always 1 */
+
+	if (!api->keep_body)
+		return n;
+	if (n > api->limit - api->len) {
+		api->over = 1;
+		return 0; /* != n: curl aborts with CURLE_WRITE_ERROR */
+	}
+	if (api->len + n + 1 > api->cap) {
+		size_t cap = api->cap * 2;
+		char *grown;
+
+		if (cap < api->len + n + 1)
+			cap = api->len + n + 1;
+		if (cap > api->limit + 1)
+			cap = api->limit + 1;
+		grown = realloc(api->buf, cap);
+		if (grown == NULL) {
+			api->oom = 1;
+			return 0;
+		}
+		api->buf = grown;
+		api->cap = cap;
+	}
+	memcpy(api->buf + api->len, data, n);
+	api->len += n;
+	api->buf[api->len] = '\0';
+	return n;
+}
+
+static int is_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~';
+}
+
+/* Builds base + path [+ "?target=" + percent-encoded target] in api->url.
+ * Every byte but the RFC 3986 unreserved ones is encoded, so the server
+ * decodes the original bytes whatever they are. */
+static int build_url(struct api *api, const char *path, const char *target)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char param[] = "?target=";
+	size_t plen = strlen(path);
+	size_t tlen = target != NULL ? strlen(target) : 0;
+	size_t need;
+	char *p;
+
+	if (tlen > (SIZE_MAX - api->base_len - plen - sizeof(param)) / 3)
+		return -1;
+	need = api->base_len + plen + sizeof(param) + 3 * tlen;
+	if (need > api->url_cap) {
+		char *grown = realloc(api->url, need);
+
+		if (grown == NULL)
+			return -1;
+		api->url = grown;
+		api->url_cap = need;
+	}
+	p = api->url;
+	memcpy(p, api->base_url, api->base_len);
+	p += api->base_len;
+	memcpy(p, path, plen);
+	p += plen;
+	if (target != NULL) {
+		memcpy(p, param, sizeof(param) - 1);
+		p += sizeof(param) - 1;
+		for (const unsigned char *t = (const unsigned char *)target;
+		     *t != '\0'; t++) {
+			if (is_unreserved(*t)) {
+				*p++ = (char)*t;
+			} else {
+				*p++ = '%';
+				*p++ = hex[*t >> 4];
+				*p++ = hex[*t & 0x0f];
+			}
+		}
+	}
+	*p = '\0';
+	return 0;
+}
+
+static int stopped(const struct api *api)
+{
+	return api->stop != NULL && *api->stop;
+}
+
+/* One attempt. Sets *retry when another attempt may succeed. */
+static int perform_once(struct api *api, const struct request *req,
+			int *retry, char *err, size_t errlen)
+{
+	CURLcode cc;
+	long code = 0;
+	int over;
+
+	*retry = 0;
+	api->len = 0;
+	api->buf[0] = '\0';
+	api->over = 0;
+	api->oom = 0;
+	api->curl_err[0] = '\0';
+	cc = curl_easy_perform(api->curl);
+	if (curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &code) !=
+	    CURLE_OK)
+		code = 0;
+	over = api->over || cc == CURLE_FILESIZE_EXCEEDED;
+
+	if (api->oom) {
+		set_err(err, errlen, "%s: out of memory", req->what);
+		return API_ERR_INTERNAL;
+	}
+	if (cc != CURLE_OK && !over) {
+		*retry = 1;
+		set_err(err, errlen, "%s: transport error: %s", req->what,
+			api->curl_err[0] != '\0' ? api->curl_err
+						 : curl_easy_strerror(cc));
+		return API_ERR_TRANSPORT;
+	}
+	if ((code >= 200 && code <= 299) || (over && code == 0)) {
+		if (over) {
+			/* A body that big comes back as big: no retry. */
+			set_err(err, errlen, "%s: body over %zu bytes",
+				req->what, req->limit);
+			return API_ERR_BODY;
+		}
+		if (req->check != NULL && req->check(api, req, err, errlen) != 0) {
+			/* A bad body can be a transient fault of the server. */
+			*retry = 1;
+			return API_ERR_BODY;
+		}
+		return API_OK;
+	}
+	/* Not 2xx: the status decides, whatever happened to the body. */
+	if (code >= 400 && code <= 499) {
+		set_err(err, errlen, "%s: HTTP %ld", req->what, code);
+		return API_ERR_CLIENT;
+	}
+	*retry = 1;
+	set_err(err, errlen, "%s: HTTP %ld", req->what, code);
+	return API_ERR_SERVER;
+}
+
+/* Sets up the handle for req and makes up to api->attempts attempts. */
+static int call(struct api *api, const struct request *req, char *err,
+		size_t errlen)
+{
+	CURLcode cc = CURLE_OK;
+	int rc = API_ERR_INTERNAL;
+	int made = 0;
+
+	if (build_url(api, req->path, req->target) != 0) {
+		set_err(err, errlen, "%s: out of memory", req->what);
+		return API_ERR_INTERNAL;
+	}
+	api->limit = req->limit;
+	api->keep_body = req->limit > 0;
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_URL, api->url);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_MAXFILESIZE_LARGE,
+				      (curl_off_t)req->limit);
+	if (req->post != NULL) {
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER,
+					      api->json_headers);
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(api->curl,
+					      CURLOPT_POSTFIELDSIZE_LARGE,
+					      (curl_off_t)strlen(req->post));
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS,
+					      req->post);
+	} else {
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER,
+					      (struct curl_slist *)NULL);
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
+	}
+	if (cc != CURLE_OK) {
+		set_err(err, errlen, "%s: curl setup: %s", req->what,
+			curl_easy_strerror(cc));
+		return API_ERR_INTERNAL;
+	}
+
+	for (made = 0; made < api->attempts; made++) {
+		int retry = 0;
+
+		if (stopped(api)) {
+			if (made == 0) {
+				set_err(err, errlen, "%s: stopped", req->what);
+				rc = API_ERR_TRANSPORT;
+			}
+			break;
+		}
+		rc = perform_once(api, req, &retry, err, errlen);
+		if (rc == API_OK || !retry) {
+			made++;
+			break;
+		}
+	}
+	if (rc != API_OK && made > 1)
+		append_err(err, errlen, " (%d attempts)", made);
+
+	/* The POST body is the caller's: leave no pointer to it behind. */
+	if (req->post != NULL)
+		curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, (char *)NULL);
+	return rc;
+}
+
+struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
+{
+	struct api *api = NULL;
+	struct api *ret = NULL;
+	CURLU *url = NULL;
+	char *scheme = NULL;
+	CURLcode cc = CURLE_OK;
+
+	assert(opts != NULL);
+	if (opts->base_url == NULL || opts->base_url[0] == '\0') {
+		set_err(err, errlen, "api: server URL is empty");
+		goto out;
+	}
+	if (opts->attempts < 1) {
+		set_err(err, errlen, "api: attempts is %d, must be at least 1",
+			opts->attempts);
+		goto out;
+	}
+	if (opts->connect_timeout_ms < 0 || opts->timeout_ms < 0) {
+		set_err(err, errlen, "api: timeouts must not be negative");
+		goto out;
+	}
+	url = curl_url();
+	if (url == NULL ||
+	    curl_url_set(url, CURLUPART_URL, opts->base_url, 0) != CURLUE_OK ||
+	    curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+		char quoted[WHAT_MAX];
+
+		set_err(err, errlen,
+			"api: server URL %s is not an http:// or https:// URL",
+			log_quote(quoted, sizeof(quoted), opts->base_url));
+		goto out;
+	}
+
+	api = calloc(1, sizeof(*api));
+	if (api == NULL)
+		goto oom;
+	api->attempts = opts->attempts;
+	api->stop = opts->stop;
+	api->base_url = strdup(opts->base_url);
+	if (api->base_url == NULL)
+		goto oom;
+	api->base_len = strlen(api->base_url);
+	while (api->base_len > 0 && api->base_url[api->base_len - 1] == '/')
+		api->base_url[--api->base_len] = '\0';
+	api->cap = INITIAL_BUF;
+	api->buf = malloc(api->cap);
+	if (api->buf == NULL)
+		goto oom;
+	api->buf[0] = '\0';
+	api->json_headers = curl_slist_append(NULL,
+					      "Content-Type: application/json");
+	if (api->json_headers == NULL)
+		goto oom;
+	{
+		/* No "Expect: 100-continue" round trip before a POST. */
+		struct curl_slist *more =
+			curl_slist_append(api->json_headers, "Expect:");
+
+		if (more == NULL)
+			goto oom;
+		api->json_headers = more;
+	}
+	api->curl = curl_easy_init();
+	if (api->curl == NULL) {
+		set_err(err, errlen, "api: curl_easy_init failed");
+		goto out;
+	}
+
+	cc = curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				      opts->connect_timeout_ms);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_TIMEOUT_MS,
+				      opts->timeout_ms);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR,
+				      "http,https");
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_USERAGENT,
+				      "alert-exec/" ALERT_EXEC_VERSION);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER,
+				      api->curl_err);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
+	if (cc != CURLE_OK) {
+		set_err(err, errlen, "api: curl setup: %s",
+			curl_easy_strerror(cc));
+		goto out;
+	}
+	ret = api;
+	api = NULL;
+	goto out;
+oom:
+	set_err(err, errlen, "api: out of memory");
+out:
+	api_free(api);
+	curl_free(scheme);
+	curl_url_cleanup(url);
+	return ret;
+}
+
+void api_free(struct api *api)
+{
+	if (api == NULL)
+		return;
+	if (api->curl != NULL)
+		curl_easy_cleanup(api->curl);
+	curl_slist_free_all(api->json_headers);
+	free(api->base_url);
+	free(api->url);
+	free(api->buf);
+	free(api);
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
+struct alerts_out {
+	struct alert_def **defs;
+	size_t *n;
+};
+
+static int check_alerts(struct api *api, const struct request *req,
+			char *err, size_t errlen)
+{
+	struct alerts_out *o = req->ctx;
+	int rc;
+
+	rc = parse_alerts_z(api->buf, api->len, o->defs, o->n, err, errlen);
+	return rc == API_OK ? 0 : -1;
+}
+
+int api_fetch_alerts(struct api *api, struct alert_def **defs, size_t *n,
+		     char *err, size_t errlen)
+{
+	struct alerts_out o = {defs, n};
+	struct request req = {
+		.what = "alerts",
+		.path = "/alerts",
+		.limit = API_ALERTS_MAX_BODY,
+		.check = check_alerts,
+		.ctx = &o,
+	};
+
+	assert(api != NULL && defs != NULL && n != NULL);
+	*defs = NULL;
+	*n = 0;
+	return call(api, &req, err, errlen);
+}
+
+static int check_value(struct api *api, const struct request *req,
+		       char *err, size_t errlen)
+{
+	char why[160];
+
+	if (parse_value_z(api->buf, api->len, req->ctx, why, sizeof(why)) != 0) {
+		set_err(err, errlen, "%s: %s", req->what, why);
+		return -1;
+	}
+	return 0;
+}
+
+int api_query(struct api *api, const char *target, double *value,
+	      char *err, size_t errlen)
+{
+	char what[WHAT_MAX];
+	char quoted[WHAT_MAX - 8];
+	struct request req = {
+		.what = what,
+		.path = "/query",
+		.target = target,
+		.limit = API_MAX_BODY,
+		.check = check_value,
+		.ctx = value,
+	};
+
+	assert(api != NULL && target != NULL && value != NULL);
+	snprintf(what, sizeof(what), "query %s",
+		 log_quote(quoted, sizeof(quoted), target));
+	return call(api, &req, err, errlen);
+}
+
+/* POSTs {"alertName": name[, "message": message]} to path. */
+static int post_alert(struct api *api, const char *path, const char *verb,
+		      const char *name, const char *message, char *err,
+		      size_t errlen)
+{
+	char what[WHAT_MAX];
+	char quoted[WHAT_MAX - 8];
+	cJSON *root = NULL;
+	char *body = NULL;
+	int rc = API_ERR_INTERNAL;
+	struct request req = {
+		.what = what,
+		.path = path,
+		.limit = 0, /* any 2xx will do: the body is not read */
+	};
+
+	snprintf(what, sizeof(what), "%s %s", verb,
+		 log_quote(quoted, sizeof(quoted), name));
+	root = cJSON_CreateObject();
+	if (root == NULL || cJSON_AddStringToObject(root, "alertName", name) == NULL)
+		goto oom;
+	if (message != NULL &&
+	    cJSON_AddStringToObject(root, "message", message) == NULL)
+		goto oom;
+	body = cJSON_PrintUnformatted(root);
+	if (body == NULL)
+		goto oom;
+	req.post = body;
+	rc = call(api, &req, err, errlen);
+	goto out;
+oom:
+	set_err(err, errlen, "%s: out of memory", what);
+out:
+	cJSON_free(body);
+	cJSON_Delete(root);
+	return rc;
+}
+
+int api_notify(struct api *api, const char *name, const char *message,
+	       char *err, size_t errlen)
+{
+	assert(api != NULL && name != NULL && message != NULL);
+	return post_alert(api, "/notify", "notify", name, message, err, errlen);
+}
+
+int api_resolve(struct api *api, const char *name, char *err, size_t errlen)
+{
+	assert(api != NULL && name != NULL);
+	return post_alert(api, "/resolve", "resolve", name, NULL, err, errlen);
+}
