@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: once plain, once
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and the threading
+# tests once more under ThreadSanitizer. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh clang libclang-rt-14-dev faketime
+
+jobs=$(nproc)
+run_suite() {
+	local dir=$1; shift
+	echo "== $dir: configure and build" >&2
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	cmake --build "$dir" -j"$jobs" >/dev/null
+	echo "== $dir: test" >&2
+	(cd "$dir" && ctest --output-on-failure -j"$jobs" ${CTEST_ARGS:-})
+}
+
+run_suite build
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_suite build-asan -DALERT_EXEC_ASAN=ON
+# ThreadSanitizer: the tests that exercise the worker threads.
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CTEST_ARGS="-L threads" \
+	run_suite build-tsan -DALERT_EXEC_TSAN=ON
+echo "== all suites passed" >&2

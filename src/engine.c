@@ -1,0 +1,938 @@
+#include "engine.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "db.h"
+#include "log.h"
+#include "rules.h"
+#include "store.h"
+
+#define CLAIM_BATCH 64           /* alerts claimed per evaluation transaction */
+#define CALL_BATCH 8             /* outbox rows claimed per delivery claim */
+#define BACKOFF_FIRST_MS 500
+#define BACKOFF_CAP_MS 60000
+#define CLIENT_ERROR_ATTEMPTS 3  /* a 4xx is dead after this many attempts */
+#define DB_WRITE_ATTEMPTS 4      /* a failing write is tried this often, then fatal */
+#define CLOCK_JUMP_MS 2000       /* wall clock moving this much off monotonic */
+#define PRUNE_EVERY_MS (3600 * 1000)
+#define FETCH_RETRY_FIRST_MS 1000
+
+struct engine {
+	const struct config *cfg;
+	atomic_int stop;
+	atomic_int fatal;                /* exit status of a fatal error, 0 if none */
+	pthread_mutex_t write_lock;      /* serialises write transactions */
+	pthread_mutex_t wake_lock;
+	pthread_cond_t eval_cond;
+	pthread_cond_t deliver_cond;
+	unsigned long eval_gen;          /* bumped to wake evaluation workers */
+	unsigned long deliver_gen;       /* bumped to wake delivery workers */
+	int64_t once_cutoff;             /* --once: nothing later than this is claimed */
+	atomic_long evaluated, failed, notified, resolved, dead;
+};
+
+struct worker {
+	struct engine *e;
+	int index;
+	pthread_t thread;
+	int started;
+	uint64_t rng;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int stopping(struct engine *e)
+{
+	return atomic_load(&e->stop);
+}
+
+static void wake(struct engine *e, int eval, int deliver)
+{
+	pthread_mutex_lock(&e->wake_lock);
+	if (eval) {
+		e->eval_gen++;
+		pthread_cond_broadcast(&e->eval_cond);
+	}
+	if (deliver) {
+		e->deliver_gen++;
+		pthread_cond_broadcast(&e->deliver_cond);
+	}
+	pthread_mutex_unlock(&e->wake_lock);
+}
+
+static void engine_stop(struct engine *e, int fatal)
+{
+	if (fatal) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(&e->fatal, &none, fatal);
+	}
+	atomic_store(&e->stop, 1);
+	wake(e, 1, 1);
+}
+
+static unsigned long generation(struct engine *e, const unsigned long *gen)
+{
+	unsigned long g;
+
+	pthread_mutex_lock(&e->wake_lock);
+	g = *gen;
+	pthread_mutex_unlock(&e->wake_lock);
+	return g;
+}
+
+/* Sleeps up to wait_ms, until *gen moves past seen or the engine stops. */
+static void wait_for(struct engine *e, pthread_cond_t *cond, const unsigned long *gen,
+		     unsigned long seen, int64_t wait_ms)
+{
+	struct timespec deadline;
+	int64_t ns;
+
+	if (wait_ms <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	ns = deadline.tv_nsec + (wait_ms % 1000) * 1000000L;
+	deadline.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000L);
+	deadline.tv_nsec = (long)(ns % 1000000000L);
+	pthread_mutex_lock(&e->wake_lock);
+	while (!stopping(e) && *gen == seen)
+		if (pthread_cond_timedwait(cond, &e->wake_lock, &deadline) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&e->wake_lock);
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * UINT64_C(2685821657736338717);
+}
+
+/* Delay before attempt number `attempts` + 1: exponential from
+ * BACKOFF_FIRST_MS, capped, with the upper half jittered. */
+static int64_t backoff_ms(int attempts, uint64_t *rng)
+{
+	int64_t d = BACKOFF_FIRST_MS;
+
+	for (int i = 1; i < attempts && d < BACKOFF_CAP_MS; i++)
+		d *= 2;
+	if (d > BACKOFF_CAP_MS)
+		d = BACKOFF_CAP_MS;
+	return d / 2 + (int64_t)(next_random(rng) % (uint64_t)(d / 2 + 1));
+}
+
+/* A write transaction: fn runs between BEGIN IMMEDIATE and COMMIT under the
+ * engine's write lock; it must only read and write the database (it may
+ * run more than once). */
+typedef int (*write_fn)(struct store *st, void *arg, char *err, size_t errlen);
+
+/* Runs fn in a transaction, retrying a failure a few times. When it keeps
+ * failing the engine stops with exit status 74 and -1 is returned: the
+ * caller must not act as if it had been written. */
+static int write_tx(struct engine *e, struct store *st, write_fn fn, void *arg, const char *what)
+{
+	char err[512] = "";
+
+	for (int attempt = 1; attempt <= DB_WRITE_ATTEMPTS; attempt++) {
+		int rc;
+
+		pthread_mutex_lock(&e->write_lock);
+		rc = store_begin(st, err, sizeof(err));
+		if (rc == 0) {
+			rc = fn(st, arg, err, sizeof(err));
+			if (rc == 0)
+				rc = store_commit(st, err, sizeof(err));
+			else
+				store_rollback(st);
+		}
+		pthread_mutex_unlock(&e->write_lock);
+		if (rc == 0)
+			return 0;
+		log_msg(LOG_ERROR, "database write failed what=%s attempt=%d error=\"%s\"", what,
+			attempt, err);
+		if (attempt < DB_WRITE_ATTEMPTS)
+			sleep_ms(100 * attempt);
+	}
+	log_msg(LOG_CRITICAL, "database write keeps failing what=%s: stopping", what);
+	engine_stop(e, ENGINE_EXIT_DB);
+	return -1;
+}
+
+/* Reports a failed claim; stops the engine when they keep failing. */
+static void claim_failed(struct engine *e, int *failures, const char *what, const char *err)
+{
+	log_msg(LOG_ERROR, "database claim failed what=%s error=\"%s\"", what, err);
+	if (++*failures >= DB_WRITE_ATTEMPTS) {
+		log_msg(LOG_CRITICAL, "database claims keep failing what=%s: stopping", what);
+		engine_stop(e, ENGINE_EXIT_DB);
+		return;
+	}
+	sleep_ms(100 * *failures);
+}
+
+/* ---- evaluation ---- */
+
+struct eval {
+	struct store_due due;
+	int abandoned;          /* not evaluated: give it back */
+	int ok;
+	double value;
+	int64_t at;
+	char error[256];
+	/* outcome, filled by the write */
+	int retired;
+	enum rules_level from;
+	struct rules_result result;
+};
+
+struct eval_batch {
+	struct eval *ev;
+	size_t n;
+};
+
+static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
+{
+	struct eval_batch *b = arg;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct eval *ev = &b->ev[i];
+		struct rules_state s;
+		struct rules_result *r = &ev->result;
+
+		ev->retired = 0;
+		memset(r, 0, sizeof(*r));
+		if (ev->abandoned) {
+			if (store_state_abandon(st, ev->due.alert_id, ev->due.scheduled, err,
+						errlen) != 0)
+				return -1;
+			continue;
+		}
+		if (!ev->ok) {
+			if (store_state_put_failed(st, ev->due.alert_id, ev->at, ev->error, err,
+						   errlen) != 0)
+				return -1;
+			continue;
+		}
+		if (store_state_get(st, ev->due.alert_id, &s, &ev->retired, err, errlen) != 0)
+			return -1;
+		if (ev->retired)
+			continue;
+		ev->from = s.state;
+		rules_step(&ev->due.def, &s, ev->value, ev->at, r);
+		if (store_state_put_ok(st, ev->due.alert_id, &r->next, ev->value, ev->at, err,
+				       errlen) != 0)
+			return -1;
+		if (r->changed && store_transition_add(st, ev->due.alert_id, ev->at, s.state,
+						       r->next.state, ev->value, err, errlen) != 0)
+			return -1;
+		if (r->call == RULES_CALL_NOTIFY &&
+		    store_outbox_add(st, ev->due.alert_id, STORE_NOTIFY, r->message, ev->at, err,
+				     errlen) != 0)
+			return -1;
+		if (r->call == RULES_CALL_RESOLVE &&
+		    store_outbox_add(st, ev->due.alert_id, STORE_RESOLVE, NULL, ev->at, err,
+				     errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Logs what a committed batch did; returns the number of calls enqueued. */
+static size_t report_evals(struct engine *e, const struct eval_batch *b)
+{
+	size_t calls = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct eval *ev = &b->ev[i];
+		char name[300];
+
+		if (ev->abandoned)
+			continue;
+		atomic_fetch_add(&e->evaluated, 1);
+		log_quote(name, sizeof(name), ev->due.def.name);
+		if (!ev->ok) {
+			atomic_fetch_add(&e->failed, 1);
+			log_msg(LOG_WARN, "query failed alert=%s error=\"%s\"", name, ev->error);
+			continue;
+		}
+		if (ev->retired)
+			continue;
+		if (ev->result.changed)
+			log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f", name,
+				rules_level_name(ev->from), rules_level_name(ev->result.next.state),
+				ev->value);
+		else
+			log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f", name,
+				rules_level_name(ev->result.next.state), ev->value);
+		if (ev->result.call != RULES_CALL_NONE) {
+			calls++;
+			log_msg(LOG_DEBUG, "enqueued kind=%s alert=%s",
+				ev->result.call == RULES_CALL_NOTIFY ? "notify" : "resolve", name);
+		}
+	}
+	return calls;
+}
+
+static void *eval_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct engine *e = w->e;
+	const struct config *cfg = e->cfg;
+	struct store *st = NULL;
+	struct api *api = NULL;
+	struct eval *ev = NULL;
+	struct api_opts opts = {
+		.base_url = cfg->server,
+		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
+		.timeout_ms = (long)cfg->timeout_ms,
+		.attempts = cfg->attempts,
+		.stop = (const volatile int *)&e->stop, /* TODO atomic */
+	};
+	/* A claimed evaluation that is never written is released at the next
+	 * start; the lease only has to outlive the slowest query. */
+	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts + 30000;
+	char err[512];
+	int claim_failures = 0;
+
+	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
+		log_msg(LOG_CRITICAL, "evaluation worker %d: %s", w->index, err);
+		engine_stop(e, ENGINE_EXIT_DB);
+		goto out;
+	}
+	api = api_new(&opts, err, sizeof(err));
+	ev = calloc(CLAIM_BATCH, sizeof(*ev));
+	if (!api || !ev) {
+		log_msg(LOG_CRITICAL, "evaluation worker %d: %s", w->index,
+			api ? "out of memory" : err);
+		engine_stop(e, ENGINE_EXIT_DB);
+		goto out;
+	}
+	while (!stopping(e)) {
+		struct store_due due[CLAIM_BATCH];
+		struct eval_batch batch = {ev, 0};
+		unsigned long seen = generation(e, &e->eval_gen);
+		int64_t now = wall_ms();
+		int64_t next;
+		size_t n = 0;
+
+		pthread_mutex_lock(&e->write_lock);
+		int rc = store_claim_due(st, e->once_cutoff ? e->once_cutoff : now, lease_ms, due,
+					 CLAIM_BATCH, &n, err, sizeof(err));
+		pthread_mutex_unlock(&e->write_lock);
+		if (rc != 0) {
+			claim_failed(e, &claim_failures, "evaluations", err);
+			continue;
+		}
+		claim_failures = 0;
+		if (n == 0) {
+			if (e->once_cutoff)
+				break;
+			if (store_next_due(st, &next, err, sizeof(err)) != 0) {
+				log_msg(LOG_ERROR, "next due: %s", err);
+				next = now + cfg->resolution_ms;
+			}
+			now = wall_ms();
+			if (next - now > cfg->resolution_ms)
+				next = now + cfg->resolution_ms;
+			wait_for(e, &e->eval_cond, &e->eval_gen, seen, next - now);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct eval *x = &ev[i];
+
+			memset(x, 0, sizeof(*x));
+			x->due = due[i];
+			if (stopping(e)) {
+				x->abandoned = 1;
+				continue;
+			}
+			x->ok = api_query(api, x->due.def.query, &x->value, x->error,
+					  sizeof(x->error)) == API_OK;
+			x->at = wall_ms();
+			if (!x->ok && stopping(e))
+				x->abandoned = 1; /* cut short by the stop, not a failure */
+		}
+		batch.n = n;
+		if (write_tx(e, st, write_evals, &batch, "evaluations") == 0 &&
+		    report_evals(e, &batch) > 0)
+			wake(e, 0, 1);
+		for (size_t i = 0; i < n; i++)
+			store_due_clear(&ev[i].due);
+	}
+out:
+	free(ev);
+	api_free(api);
+	store_close(st);
+	return NULL;
+}
+
+/* ---- delivery ---- */
+
+struct delivery {
+	const struct store_call *call;
+	int delivered;
+	int dead;
+	int64_t at;
+	int64_t next_attempt;
+	const char *error;
+};
+
+static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
+{
+	struct delivery *d = arg;
+
+	if (d->delivered)
+		return store_call_delivered(st, d->call, d->at, err, errlen);
+	return store_call_failed(st, d->call, d->next_attempt, d->dead, d->error, err, errlen);
+}
+
+static int write_release(struct store *st, void *arg, char *err, size_t errlen)
+{
+	return store_call_release(st, arg, err, errlen);
+}
+
+struct retry_now {
+	int64_t at;
+	int64_t n;
+};
+
+static int write_retry_now(struct store *st, void *arg, char *err, size_t errlen)
+{
+	struct retry_now *r = arg;
+
+	return store_calls_retry_now(st, r->at, &r->n, err, errlen);
+}
+
+/* Attempts one claimed call and records the outcome. Returns 1 when it
+ * was delivered, 0 when not, -1 when the outcome could not be written. */
+static int deliver_one(struct worker *w, struct store *st, struct api *api,
+		       const struct store_call *c)
+{
+	struct engine *e = w->e;
+	const struct config *cfg = e->cfg;
+	const char *kind = c->kind == STORE_NOTIFY ? "notify" : "resolve";
+	struct delivery d = {.call = c};
+	char error[512] = "";
+	char name[300];
+	int rc;
+
+	if (c->kind == STORE_NOTIFY)
+		rc = api_notify(api, c->name, c->message, error, sizeof(error));
+	else
+		rc = api_resolve(api, c->name, error, sizeof(error));
+	d.at = wall_ms();
+	log_quote(name, sizeof(name), c->name);
+	if (rc == API_OK) {
+		d.delivered = 1;
+	} else if (stopping(e) && rc == API_ERR_TRANSPORT) {
+		/* Cut short by the stop: not an attempt. */
+		return write_tx(e, st, write_release, (void *)c, "release call") == 0 ? 0 : -1;
+	} else {
+		int attempts = c->attempts + 1;
+
+		d.error = error;
+		if (rc == API_ERR_CLIENT && attempts >= CLIENT_ERROR_ATTEMPTS)
+			d.dead = 1;
+		else if (d.at - c->created >= cfg->give_up_ms)
+			d.dead = 1;
+		d.next_attempt = d.dead ? d.at : d.at + backoff_ms(attempts, &w->rng);
+	}
+	if (write_tx(e, st, write_delivery, &d, "delivery") != 0)
+		return -1;
+	if (d.delivered) {
+		atomic_fetch_add(c->kind == STORE_NOTIFY ? &e->notified : &e->resolved, 1);
+		if (c->kind == STORE_NOTIFY) {
+			char msg[300];
+
+			log_msg(LOG_INFO, "delivered kind=notify alert=%s message=%s attempts=%d",
+				name, log_quote(msg, sizeof(msg), c->message), c->attempts + 1);
+		} else {
+			log_msg(LOG_INFO, "delivered kind=resolve alert=%s attempts=%d", name,
+				c->attempts + 1);
+		}
+		return 1;
+	}
+	if (d.dead) {
+		atomic_fetch_add(&e->dead, 1);
+		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=\"%s\"",
+			kind, name, c->attempts + 1,
+			rc == API_ERR_CLIENT ? "rejected" : "too-old", error);
+	} else {
+		log_msg(LOG_WARN, "delivery failed kind=%s alert=%s attempts=%d retry_in_ms=%lld "
+			"error=\"%s\"", kind, name, c->attempts + 1,
+			(long long)(d.next_attempt - d.at), error);
+	}
+	return 0;
+}
+
+static void *delivery_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct engine *e = w->e;
+	const struct config *cfg = e->cfg;
+	struct store *st = NULL;
+	struct api *api = NULL;
+	struct api_opts opts = {
+		.base_url = cfg->server,
+		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
+		.timeout_ms = (long)cfg->timeout_ms,
+		.attempts = cfg->attempts,
+		.stop = (const volatile int *)&e->stop, /* TODO atomic */
+	};
+	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts * CALL_BATCH + 30000;
+	int64_t not_after = e->once_cutoff;
+	char err[512];
+	int claim_failures = 0;
+
+	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
+		log_msg(LOG_CRITICAL, "delivery worker %d: %s", w->index, err);
+		engine_stop(e, ENGINE_EXIT_DB);
+		goto out;
+	}
+	api = api_new(&opts, err, sizeof(err));
+	if (!api) {
+		log_msg(LOG_CRITICAL, "delivery worker %d: %s", w->index, err);
+		engine_stop(e, ENGINE_EXIT_DB);
+		goto out;
+	}
+	while (!stopping(e)) {
+		struct store_call calls[CALL_BATCH];
+		unsigned long seen = generation(e, &e->deliver_gen);
+		int64_t now = wall_ms();
+		int64_t next;
+		size_t n = 0, i;
+		int recovered = 0;
+
+		pthread_mutex_lock(&e->write_lock);
+		int rc = store_claim_calls(st, now, not_after ? not_after : now, lease_ms, calls,
+					   CALL_BATCH, &n, err, sizeof(err));
+		pthread_mutex_unlock(&e->write_lock);
+		if (rc != 0) {
+			claim_failed(e, &claim_failures, "calls", err);
+			continue;
+		}
+		claim_failures = 0;
+		if (n == 0) {
+			if (not_after)
+				break;
+			if (store_next_call(st, &next, err, sizeof(err)) != 0) {
+				log_msg(LOG_ERROR, "next call: %s", err);
+				next = now + cfg->resolution_ms;
+			}
+			now = wall_ms();
+			if (next - now > cfg->resolution_ms)
+				next = now + cfg->resolution_ms;
+			wait_for(e, &e->deliver_cond, &e->deliver_gen, seen, next - now);
+			continue;
+		}
+		for (i = 0; i < n && !stopping(e); i++) {
+			int r = deliver_one(w, st, api, &calls[i]);
+
+			if (r < 0)
+				break;
+			/* A call that had failed before went through: the server is
+			 * back, so the rows waiting in backoff need not wait longer.
+			 * They drain at the delivery workers' pace. */
+			if (r == 1 && calls[i].attempts > 0)
+				recovered = 1;
+		}
+		for (; i < n; i++)
+			write_tx(e, st, write_release, &calls[i], "release call");
+		for (i = 0; i < n; i++)
+			store_call_clear(&calls[i]);
+		if (recovered) {
+			struct retry_now r = {.at = wall_ms()};
+
+			if (write_tx(e, st, write_retry_now, &r, "retry calls") == 0 && r.n > 0)
+				log_msg(LOG_INFO, "server answers again: retrying calls=%lld now",
+					(long long)r.n);
+		}
+		/* Rows of the same alert queued behind the ones just done. */
+		wake(e, 0, 1);
+	}
+out:
+	api_free(api);
+	store_close(st);
+	return NULL;
+}
+
+/* ---- definitions ---- */
+
+struct sync_arg {
+	const struct alert_def *defs;
+	size_t n;
+	int64_t now;
+	int due_now;
+	struct store_sync_stats stats;
+};
+
+/* Fetches the definitions and stores them. Returns 0, -1 when the server
+ * did not give them (stored ones stay), -2 on a database failure. */
+static int refresh_defs(struct engine *e, struct store *st, struct api *api, int due_now)
+{
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[512];
+	struct sync_arg a = {0};
+	int ret = -1;
+
+	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
+		log_msg(LOG_WARN, "fetch alerts failed: %s", err);
+		goto out;
+	}
+	a.defs = defs;
+	a.n = n;
+	a.now = wall_ms();
+	a.due_now = due_now;
+	pthread_mutex_lock(&e->write_lock);
+	ret = store_sync_defs(st, defs, n, a.now, due_now, &a.stats, err, sizeof(err));
+	pthread_mutex_unlock(&e->write_lock);
+	if (ret != 0) {
+		log_msg(LOG_ERROR, "store alert definitions failed: %s", err);
+		ret = -2;
+		goto out;
+	}
+	log_msg(LOG_INFO, "definitions loaded alerts=%zu added=%zu changed=%zu retired=%zu "
+		"revived=%zu", n, a.stats.added, a.stats.changed, a.stats.retired,
+		a.stats.revived);
+	wake(e, 1, a.stats.retired > 0);
+out:
+	api_defs_free(defs, n);
+	return ret;
+}
+
+/* ---- threads ---- */
+
+static int start_workers(struct engine *e, struct worker *w, int n, void *(*fn)(void *),
+			 int first_index)
+{
+	for (int i = 0; i < n; i++) {
+		w[i].e = e;
+		w[i].index = first_index + i;
+		w[i].rng = (uint64_t)mono_ms() * 2654435761u + (uint64_t)(first_index + i) * 97 + 1;
+		if (pthread_create(&w[i].thread, NULL, fn, &w[i]) != 0) {
+			log_msg(LOG_CRITICAL, "start worker %d: %s", first_index + i, strerror(errno));
+			return -1;
+		}
+		w[i].started = 1;
+	}
+	return 0;
+}
+
+static void join_workers(struct worker *w, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (w[i].started)
+			pthread_join(w[i].thread, NULL);
+}
+
+static int engine_init(struct engine *e, const struct config *cfg)
+{
+	pthread_condattr_t ca;
+
+	memset(e, 0, sizeof(*e));
+	e->cfg = cfg;
+	atomic_init(&e->stop, 0);
+	atomic_init(&e->fatal, 0);
+	atomic_init(&e->evaluated, 0);
+	atomic_init(&e->failed, 0);
+	atomic_init(&e->notified, 0);
+	atomic_init(&e->resolved, 0);
+	atomic_init(&e->dead, 0);
+	pthread_mutex_init(&e->write_lock, NULL);
+	pthread_mutex_init(&e->wake_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->eval_cond, &ca);
+	pthread_cond_init(&e->deliver_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+static void engine_destroy(struct engine *e)
+{
+	pthread_cond_destroy(&e->eval_cond);
+	pthread_cond_destroy(&e->deliver_cond);
+	pthread_mutex_destroy(&e->write_lock);
+	pthread_mutex_destroy(&e->wake_lock);
+}
+
+/* Opens, locks and migrates the database; releases old leases. */
+static int prepare_db(const struct config *cfg, int *lock_fd, struct store **st)
+{
+	char err[512];
+	sqlite3 *db = NULL;
+	int rc;
+
+	*lock_fd = db_lock(cfg->db_path, err, sizeof(err));
+	if (*lock_fd == DB_ERR_LOCKED) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		return ENGINE_EXIT_TEMPFAIL;
+	}
+	if (*lock_fd < 0) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		return ENGINE_EXIT_DB;
+	}
+	if (db_open(cfg->db_path, cfg->sync_full, &db, err, sizeof(err)) != DB_OK) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		return ENGINE_EXIT_DB;
+	}
+	rc = db_migrate(db, 0, err, sizeof(err));
+	sqlite3_close(db);
+	if (rc != DB_OK) {
+		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
+		return ENGINE_EXIT_DB;
+	}
+	if (store_open(cfg->db_path, cfg->sync_full, st, err, sizeof(err)) != 0 ||
+	    store_release_leases(*st, wall_ms(), err, sizeof(err)) != 0) {
+		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
+		return ENGINE_EXIT_DB;
+	}
+	return ENGINE_EXIT_OK;
+}
+
+static int run_once(struct engine *e, struct store *st, struct api *api)
+{
+	const struct config *cfg = e->cfg;
+	struct worker *w = NULL;
+	int64_t alerts = 0, pending = 0;
+	char err[512];
+	int status = ENGINE_EXIT_OK;
+
+	if (refresh_defs(e, st, api, 1) == -2)
+		return ENGINE_EXIT_DB;
+	if (store_count_alerts(st, &alerts, err, sizeof(err)) != 0) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		return ENGINE_EXIT_DB;
+	}
+	if (alerts == 0) {
+		log_msg(LOG_ERROR, "no alert definitions: the server gave none and none are stored");
+		return ENGINE_EXIT_NO_ALERTS;
+	}
+	w = calloc((size_t)(cfg->concurrency + cfg->deliverers), sizeof(*w));
+	if (!w) {
+		log_msg(LOG_CRITICAL, "out of memory");
+		return ENGINE_EXIT_DB;
+	}
+	/* Evaluate what is due now, then deliver what is deliverable now. */
+	e->once_cutoff = wall_ms();
+	if (start_workers(e, w, cfg->concurrency, eval_worker, 0) != 0)
+		engine_stop(e, ENGINE_EXIT_DB);
+	join_workers(w, cfg->concurrency);
+	if (!stopping(e)) {
+		e->once_cutoff = wall_ms();
+		if (start_workers(e, w + cfg->concurrency, cfg->deliverers, delivery_worker,
+				  cfg->concurrency) != 0)
+			engine_stop(e, ENGINE_EXIT_DB);
+		join_workers(w + cfg->concurrency, cfg->deliverers);
+	}
+	free(w);
+	if (atomic_load(&e->fatal))
+		return atomic_load(&e->fatal);
+	if (store_count_pending(st, &pending, err, sizeof(err)) != 0) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		return ENGINE_EXIT_DB;
+	}
+	if (pending > 0)
+		status = ENGINE_EXIT_TEMPFAIL;
+	fprintf(stdout, "evaluated=%ld notified=%ld resolved=%ld failed=%ld pending=%lld\n",
+		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
+		atomic_load(&e->failed), (long long)pending);
+	fflush(stdout);
+	return status;
+}
+
+static void prune(struct engine *e, struct store *st)
+{
+	char err[512];
+	int64_t deleted = 0;
+	int rc;
+
+	pthread_mutex_lock(&e->write_lock);
+	rc = store_prune(st, wall_ms() - e->cfg->retention_ms, &deleted, err, sizeof(err));
+	pthread_mutex_unlock(&e->write_lock);
+	if (rc != 0)
+		log_msg(LOG_ERROR, "prune failed: %s", err);
+	else if (deleted > 0)
+		log_msg(LOG_INFO, "pruned rows=%lld", (long long)deleted);
+}
+
+static int run_daemon(struct engine *e, struct store *st, struct api *api)
+{
+	const struct config *cfg = e->cfg;
+	int nworkers = cfg->concurrency + cfg->deliverers;
+	struct worker *w = calloc((size_t)nworkers, sizeof(*w));
+	sigset_t signals;
+	int64_t alerts = 0;
+	int64_t next_refresh, next_prune, fetch_retry = FETCH_RETRY_FIRST_MS;
+	int64_t last_wall, last_mono;
+	char err[512];
+	int loaded;
+
+	if (!w) {
+		log_msg(LOG_CRITICAL, "out of memory");
+		return ENGINE_EXIT_DB;
+	}
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+
+	/* With stored definitions the workers start at once; the server's
+	 * current ones are fetched meanwhile. */
+	if (store_count_alerts(st, &alerts, err, sizeof(err)) != 0) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		free(w);
+		return ENGINE_EXIT_DB;
+	}
+	if (start_workers(e, w, cfg->concurrency, eval_worker, 0) != 0 ||
+	    start_workers(e, w + cfg->concurrency, cfg->deliverers, delivery_worker,
+			  cfg->concurrency) != 0)
+		engine_stop(e, ENGINE_EXIT_DB);
+	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld evaluators=%d "
+		"deliverers=%d", cfg->db_path, cfg->server, (long long)alerts, cfg->concurrency,
+		cfg->deliverers);
+	loaded = refresh_defs(e, st, api, 0);
+	if (loaded == -2)
+		engine_stop(e, ENGINE_EXIT_DB);
+	if (loaded == -1 && alerts > 0)
+		log_msg(LOG_WARN, "alerts server unreachable: using stored definitions alerts=%lld",
+			(long long)alerts);
+	else if (loaded == -1)
+		log_msg(LOG_ERROR, "no alert definitions yet: retrying in %lld ms",
+			(long long)fetch_retry);
+	next_refresh = mono_ms() + (loaded == 0 ? cfg->refresh_ms : fetch_retry);
+	next_prune = mono_ms();
+	last_wall = wall_ms();
+	last_mono = mono_ms();
+
+	while (!stopping(e)) {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000000L};
+		int64_t now_mono, now_wall, drift;
+		int sig = sigtimedwait(&signals, NULL, &ts);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_msg(LOG_INFO, "stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+			engine_stop(e, 0);
+			break;
+		}
+		now_mono = mono_ms();
+		if (sig == SIGHUP) {
+			log_msg(LOG_INFO, "reloading definitions signal=HUP");
+			next_refresh = now_mono;
+		}
+		now_wall = wall_ms();
+		drift = (now_wall - last_wall) - (now_mono - last_mono);
+		last_wall = now_wall;
+		last_mono = now_mono;
+		if (drift > CLOCK_JUMP_MS || drift < -CLOCK_JUMP_MS) {
+			log_msg(LOG_WARN, "wall clock jumped by %lld ms: moving schedules with it",
+				(long long)drift);
+			pthread_mutex_lock(&e->write_lock);
+			if (store_shift_times(st, drift, err, sizeof(err)) != 0)
+				log_msg(LOG_ERROR, "shift schedules failed: %s", err);
+			pthread_mutex_unlock(&e->write_lock);
+			wake(e, 1, 1);
+		}
+		if (now_mono >= next_refresh) {
+			loaded = refresh_defs(e, st, api, 0);
+			if (loaded == -2) {
+				engine_stop(e, ENGINE_EXIT_DB);
+				break;
+			}
+			if (loaded == 0) {
+				fetch_retry = FETCH_RETRY_FIRST_MS;
+				next_refresh = mono_ms() + cfg->refresh_ms;
+			} else {
+				/* Retry sooner than the refresh period, backing off. */
+				next_refresh = mono_ms() + (fetch_retry < cfg->refresh_ms ? fetch_retry
+											   : cfg->refresh_ms);
+				fetch_retry *= 2;
+			}
+		}
+		if (now_mono >= next_prune) {
+			prune(e, st);
+			next_prune = now_mono + PRUNE_EVERY_MS;
+		}
+	}
+	join_workers(w, nworkers);
+	free(w);
+	if (atomic_load(&e->fatal))
+		return atomic_load(&e->fatal);
+	log_msg(LOG_INFO, "stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld",
+		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
+		atomic_load(&e->failed), atomic_load(&e->dead));
+	return ENGINE_EXIT_OK;
+}
+
+int engine_run(const struct config *cfg)
+{
+	struct engine e;
+	struct store *st = NULL;
+	struct api *api = NULL;
+	struct api_opts opts = {
+		.base_url = cfg->server,
+		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
+		.timeout_ms = (long)cfg->timeout_ms,
+		.attempts = cfg->attempts,
+	};
+	char err[512];
+	int lock_fd = -1;
+	int status;
+
+	engine_init(&e, cfg);
+	opts.stop = (const volatile int *)&e.stop;
+	status = prepare_db(cfg, &lock_fd, &st);
+	if (status != ENGINE_EXIT_OK)
+		goto out;
+	api = api_new(&opts, err, sizeof(err));
+	if (!api) {
+		log_msg(LOG_CRITICAL, "%s", err);
+		status = ENGINE_EXIT_DB;
+		goto out;
+	}
+	status = cfg->once ? run_once(&e, st, api) : run_daemon(&e, st, api);
+out:
+	api_free(api);
+	store_close(st);
+	engine_destroy(&e);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return status;
+}

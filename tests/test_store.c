@@ -1,0 +1,641 @@
+/* Tests of db.c and store.c: migrations, schema, claims under threads,
+ * outbox order, leases, pruning. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "db.h"
+#include "rules.h"
+#include "store.h"
+
+#define T0 INT64_C(1800000000000)
+
+struct fixture {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/a.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static sqlite3 *open_migrated(const char *path, int version)
+{
+	sqlite3 *db = NULL;
+	char err[256];
+
+	assert_int_equal(db_open(path, 0, &db, err, sizeof(err)), DB_OK);
+	if (db_migrate(db, version, err, sizeof(err)) != DB_OK)
+		fail_msg("migrate: %s", err);
+	return db;
+}
+
+static struct store *open_store(const char *path)
+{
+	struct store *st = NULL;
+	char err[256];
+	sqlite3 *db = open_migrated(path, 0);
+
+	sqlite3_close(db);
+	if (store_open(path, 0, &st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	return st;
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* The schema as SQLite keeps it, one line per object, sorted. */
+static char *schema_of(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 1 << 16, len = 0;
+	char *out = calloc(1, cap);
+
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"SELECT type || ' ' || name || ' ' || tbl_name || ': ' || coalesce(sql, '') "
+		"FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+		-1, &s, NULL), SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s, 0);
+		size_t n = strlen(t);
+
+		assert_true(len + n + 2 < cap);
+		memcpy(out + len, t, n);
+		len += n;
+		out[len++] = '\n';
+	}
+	sqlite3_finalize(s);
+	return out;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!fp)
+		fail_msg("open %s", path);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = calloc(1, (size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	return buf;
+}
+
+static void test_schema_file_matches_migrations(void **state)
+{
+	struct fixture *f = *state;
+	char path2[160];
+	sqlite3 *a = open_migrated(f->path, 0);
+	sqlite3 *b = NULL;
+	char *sql = read_file(SOURCE_DIR "/schema/schema.sql");
+	char *sa, *sb;
+
+	assert_int_equal(query_int(a, "PRAGMA user_version"), db_latest_version());
+	snprintf(path2, sizeof(path2), "%s/b.db", f->dir);
+	assert_int_equal(sqlite3_open(path2, &b), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(b, sql, NULL, NULL, NULL), SQLITE_OK);
+	sa = schema_of(a);
+	sb = schema_of(b);
+	assert_string_equal(sa, sb);
+	assert_non_null(strstr(sa, "table alert_state"));
+	free(sa);
+	free(sb);
+	free(sql);
+	sqlite3_close(a);
+	sqlite3_close(b);
+}
+
+/* Rows written at each older version, in that version's schema. Every
+ * migration added later must keep them. */
+static const struct {
+	int version;
+	const char *sql;
+	const char *count_sql;
+	int64_t count;
+} old_rows[] = {
+	{1,
+	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
+	 " warn_message, crit_value, crit_message, created, updated)"
+	 " VALUES (1, 'a', 'q', 1000, 3000, 0, 1, 'w', 2, 'c', 0, 0);"
+	 "INSERT INTO alert_state (alert_id, state, next_eval, last_notified)"
+	 " VALUES (1, 'WARN', 5, 4);"
+	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt)"
+	 " VALUES (1, 'notify', 'w', 1, 1);"
+	 "INSERT INTO transition (alert_id, at, from_state, to_state, value)"
+	 " VALUES (1, 1, 'PASS', 'WARN', 1.5);",
+	 "SELECT (SELECT count(*) FROM alert) + (SELECT count(*) FROM alert_state WHERE state = 'WARN')"
+	 " + (SELECT count(*) FROM outbox WHERE status = 'pending')"
+	 " + (SELECT count(*) FROM transition)",
+	 4},
+};
+
+static void test_migrate_every_older_version(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(sizeof(old_rows) / sizeof(old_rows[0]), (size_t)db_latest_version());
+	for (size_t i = 0; i < sizeof(old_rows) / sizeof(old_rows[0]); i++) {
+		char path[160];
+		sqlite3 *db;
+		char err[256];
+		char *latest;
+		sqlite3 *ref;
+
+		snprintf(path, sizeof(path), "%s/v%d.db", f->dir, old_rows[i].version);
+		db = open_migrated(path, old_rows[i].version);
+		assert_int_equal(query_int(db, "PRAGMA user_version"), old_rows[i].version);
+		assert_int_equal(sqlite3_exec(db, old_rows[i].sql, NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(db_migrate(db, 0, err, sizeof(err)), DB_OK);
+		assert_int_equal(query_int(db, "PRAGMA user_version"), db_latest_version());
+		assert_int_equal(query_int(db, old_rows[i].count_sql), old_rows[i].count);
+		/* and the result has the current schema */
+		ref = open_migrated(f->path, 0);
+		latest = schema_of(ref);
+		char *mine = schema_of(db);
+		assert_string_equal(mine, latest);
+		free(mine);
+		free(latest);
+		sqlite3_close(ref);
+		sqlite3_close(db);
+	}
+}
+
+static void test_newer_version_refused(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db = open_migrated(f->path, 0);
+	char err[256] = "";
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", db_latest_version() + 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(db_migrate(db, 0, err, sizeof(err)), DB_ERR_NEWER);
+	assert_non_null(strstr(err, "newer"));
+	sqlite3_close(db);
+}
+
+static void test_garbage_file_refused(void **state)
+{
+	struct fixture *f = *state;
+	FILE *fp = fopen(f->path, "wb");
+	sqlite3 *db = NULL;
+	char err[256] = "";
+
+	for (int i = 0; i < 4096; i++)
+		fputc((i * 7919) & 0xff, fp);
+	fclose(fp);
+	assert_int_equal(db_open(f->path, 0, &db, err, sizeof(err)), DB_ERR);
+	assert_null(db);
+	assert_non_null(strstr(err, "not a database"));
+}
+
+static void test_lock_is_exclusive(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	int fd = db_lock(f->path, err, sizeof(err));
+	char want[64];
+
+	assert_true(fd >= 0);
+	/* flock locks belong to the open file description: a second open in
+	 * this process conflicts like another process would. */
+	assert_int_equal(db_lock(f->path, err, sizeof(err)), DB_ERR_LOCKED);
+	snprintf(want, sizeof(want), "pid %ld", (long)getpid());
+	assert_non_null(strstr(err, want));
+	close(fd);
+	fd = db_lock(f->path, err, sizeof(err));
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+static struct alert_def make_def(char *name, int64_t interval_ms)
+{
+	struct alert_def d = {
+		.name = name,
+		.query = "q",
+		.interval_ms = interval_ms,
+		.repeat_ms = 3000,
+		.sustain_ms = 0,
+		.warn_value = 100,
+		.warn_message = "warning",
+		.crit_value = 200,
+		.crit_message = "critical",
+	};
+	return d;
+}
+
+#define MANY 400
+
+struct defs {
+	struct alert_def d[MANY];
+	char names[MANY][16];
+};
+
+static void make_defs(struct defs *ds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ds->names[i], sizeof(ds->names[i]), "alert-%zu", i + 1);
+		ds->d[i] = make_def(ds->names[i], 1000);
+	}
+}
+
+static void sync_defs(struct store *st, const struct alert_def *d, size_t n, int64_t now, int due_now,
+		 struct store_sync_stats *stats)
+{
+	char err[256];
+	struct store_sync_stats ignored;
+
+	if (store_sync_defs(st, d, n, now, due_now, stats ? stats : &ignored, err,
+			    sizeof(err)) != 0)
+		fail_msg("sync: %s", err);
+}
+
+static void test_sync_add_change_retire(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct store_sync_stats s;
+	sqlite3 *db = store_db(st);
+	char err[256];
+
+	make_defs(ds, 3);
+	sync_defs(st, ds->d, 3, T0, 0, &s);
+	assert_int_equal(s.added, 3);
+	/* alert-2 fires */
+	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET state = 'CRITICAL' "
+				      "WHERE alert_id = (SELECT id FROM alert WHERE name = 'alert-2')",
+				      NULL, NULL, NULL), SQLITE_OK);
+	ds->d[0].warn_value = 50;  /* alert-1 changes */
+	sync_defs(st, ds->d, 1, T0 + 10, 0, &s);  /* alert-2 and alert-3 disappear */
+	assert_int_equal(s.changed, 1);
+	assert_int_equal(s.retired, 2);
+	assert_int_equal(query_int(db, "SELECT warn_value FROM alert WHERE name = 'alert-1'"), 50);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox o JOIN alert a ON a.id = o.alert_id "
+				   "WHERE a.name = 'alert-2' AND o.kind = 'resolve'"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_status WHERE state <> 'PASS'"), 0);
+	int64_t n = 0;
+	assert_int_equal(store_count_alerts(st, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	/* a retired alert is never due */
+	int64_t next = 0;
+	assert_int_equal(store_next_due(st, &next, err, sizeof(err)), 0);
+	assert_true(next < T0 + 2000);
+	/* it comes back */
+	sync_defs(st, ds->d, 3, T0 + 20, 1, &s);
+	assert_int_equal(s.revived, 2);
+	assert_int_equal(s.unchanged, 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert WHERE retired IS NULL"), 3);
+	free(ds);
+	store_close(st);
+}
+
+struct claimer {
+	const char *path;
+	int64_t ids[MANY * 2];
+	size_t n;
+	int failed;
+};
+
+static void *claim_thread(void *arg)
+{
+	struct claimer *c = arg;
+	struct store *st = NULL;
+	char err[256];
+
+	if (store_open(c->path, 0, &st, err, sizeof(err)) != 0) {
+		c->failed = 1;
+		return NULL;
+	}
+	for (;;) {
+		struct store_due due[7];
+		size_t n = 0;
+
+		if (store_claim_due(st, T0 + 500, 60000, due, 7, &n, err, sizeof(err)) != 0) {
+			c->failed = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			c->ids[c->n++] = due[i].alert_id;
+			store_due_clear(&due[i]);
+		}
+	}
+	store_close(st);
+	return NULL;
+}
+
+static void test_four_threads_never_claim_the_same_alert(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct claimer *c = calloc(4, sizeof(*c));
+	pthread_t t[4];
+	char *seen = calloc(MANY + 1, 1);
+	size_t total = 0;
+
+	make_defs(ds, MANY);
+	sync_defs(st, ds->d, MANY, T0, 1, NULL);
+	for (int i = 0; i < 4; i++) {
+		c[i].path = f->path;
+		assert_int_equal(pthread_create(&t[i], NULL, claim_thread, &c[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		assert_false(c[i].failed);
+		for (size_t k = 0; k < c[i].n; k++) {
+			int64_t id = c[i].ids[k];
+
+			assert_true(id >= 1 && id <= MANY);
+			assert_int_equal(seen[id], 0);
+			seen[id] = 1;
+		}
+		total += c[i].n;
+	}
+	assert_int_equal(total, MANY);
+	/* claimed rows moved to their next evaluation, leased */
+	assert_int_equal(query_int(store_db(st), "SELECT count(*) FROM alert_state "
+				   "WHERE next_eval > 1800000000500 AND lease_until IS NOT NULL"), MANY);
+	free(seen);
+	free(c);
+	free(ds);
+	store_close(st);
+}
+
+#define Q_ALERTS 20
+#define Q_ROWS 10
+
+struct deliverer {
+	const char *path;
+	pthread_mutex_t *mu;
+	int *in_flight;              /* per alert */
+	int64_t *last_delivered;     /* per alert: last delivered outbox id */
+	int *order_violations;
+	int *overlaps;
+	int failed;
+	unsigned seed;
+};
+
+static void *deliver_thread(void *arg)
+{
+	struct deliverer *d = arg;
+	struct store *st = NULL;
+	char err[256];
+	int idle = 0;
+
+	if (store_open(d->path, 0, &st, err, sizeof(err)) != 0) {
+		d->failed = 1;
+		return NULL;
+	}
+	while (idle < 200) {
+		struct store_call calls[3];
+		size_t n = 0;
+
+		if (store_claim_calls(st, T0, T0, 60000, calls, 3, &n, err, sizeof(err)) != 0) {
+			d->failed = 1;
+			break;
+		}
+		if (n == 0) {
+			int64_t left = 0;
+
+			if (store_count_pending(st, &left, err, sizeof(err)) != 0 || left == 0)
+				break;
+			idle++;
+			usleep(1000);
+			continue;
+		}
+		idle = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct store_call *c = &calls[i];
+			int fail_now = rand_r(&d->seed) % 4 == 0;
+
+			pthread_mutex_lock(d->mu);
+			if (d->in_flight[c->alert_id]++)
+				(*d->overlaps)++;
+			pthread_mutex_unlock(d->mu);
+			usleep(100);
+			pthread_mutex_lock(d->mu);
+			d->in_flight[c->alert_id]--;
+			if (!fail_now) {
+				if (c->id <= d->last_delivered[c->alert_id])
+					(*d->order_violations)++;
+				d->last_delivered[c->alert_id] = c->id;
+			}
+			pthread_mutex_unlock(d->mu);
+			if (store_begin(st, err, sizeof(err)) != 0 ||
+			    (fail_now ? store_call_failed(st, c, T0, 0, "HTTP 500", err, sizeof(err))
+				      : store_call_delivered(st, c, T0, err, sizeof(err))) != 0 ||
+			    store_commit(st, err, sizeof(err)) != 0)
+				d->failed = 1;
+			store_call_clear(c);
+		}
+	}
+	store_close(st);
+	return NULL;
+}
+
+static void test_outbox_order_under_four_threads(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct deliverer d[4];
+	pthread_t t[4];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int in_flight[Q_ALERTS + 1] = {0};
+	int64_t last[Q_ALERTS + 1] = {0};
+	int violations = 0, overlaps = 0;
+	char err[256];
+	sqlite3 *db = store_db(st);
+
+	make_defs(ds, Q_ALERTS);
+	sync_defs(st, ds->d, Q_ALERTS, T0 - 1000, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int r = 0; r < Q_ROWS; r++)
+		for (int64_t a = 1; a <= Q_ALERTS; a++)
+			assert_int_equal(store_outbox_add(st, a, r % 2 ? STORE_RESOLVE : STORE_NOTIFY,
+							  r % 2 ? NULL : "warning", T0 - 1000 + r,
+							  err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++) {
+		d[i] = (struct deliverer){.path = f->path, .mu = &mu, .in_flight = in_flight,
+					  .last_delivered = last, .order_violations = &violations,
+					  .overlaps = &overlaps, .seed = (unsigned)i + 1};
+		assert_int_equal(pthread_create(&t[i], NULL, deliver_thread, &d[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++)
+		assert_false(d[i].failed);
+	assert_int_equal(violations, 0);
+	assert_int_equal(overlaps, 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'delivered'"),
+			 Q_ALERTS * Q_ROWS);
+	/* a delivered notify sets last_notified */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE last_notified = 1800000000000"),
+			 Q_ALERTS);
+	store_close(st);
+	free(ds);
+}
+
+static void test_leases_released_at_start(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct store_due due[10];
+	struct store_call calls[10];
+	size_t n = 0, m = 0;
+	char err[256];
+	sqlite3 *db = store_db(st);
+
+	make_defs(ds, 10);
+	sync_defs(st, ds->d, 10, T0, 1, NULL);
+	assert_int_equal(store_claim_due(st, T0, 60000, due, 10, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 10);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, due[0].alert_id, STORE_NOTIFY, "m", T0, err,
+					  sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, T0, T0, 60000, calls, 10, &m, err, sizeof(err)), 0);
+	assert_int_equal(m, 1);
+	/* a second claim sees nothing: all leased */
+	assert_int_equal(store_claim_due(st, T0 + 100, 60000, due + 0, 0, &n, err, sizeof(err)), 0);
+	size_t k = 0;
+	assert_int_equal(store_claim_calls(st, T0 + 1, T0 + 1, 60000, calls + 1, 9, &k, err,
+					   sizeof(err)), 0);
+	assert_int_equal(k, 0);
+	/* the process dies; the next one starts */
+	assert_int_equal(store_release_leases(st, T0 + 200, err, sizeof(err)), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE lease_until IS NOT NULL"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE lease_until IS NOT NULL"), 0);
+	/* the interrupted evaluations are due at once */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE next_eval <= 1800000000200"), 10);
+	assert_int_equal(store_claim_calls(st, T0 + 300, T0 + 300, 60000, calls + 1, 9, &k, err,
+					   sizeof(err)), 0);
+	assert_int_equal(k, 1);
+	assert_int_equal(calls[1].id, calls[0].id);
+	for (size_t i = 0; i < 10; i++)
+		store_due_clear(&due[i]);
+	store_call_clear(&calls[0]);
+	store_call_clear(&calls[1]);
+	free(ds);
+	store_close(st);
+}
+
+static void test_prune_keeps_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	int64_t deleted = 0;
+	char err[256];
+
+	make_defs(ds, 2);
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(sqlite3_exec(db,
+		"INSERT INTO outbox (alert_id, kind, created, next_attempt, status, delivered) VALUES"
+		" (1, 'resolve', 100, 100, 'delivered', 150),"
+		" (1, 'resolve', 100, 100, 'dead', NULL),"
+		" (1, 'resolve', 100, 100, 'pending', NULL),"
+		" (2, 'resolve', 1800000000000, 1800000000000, 'delivered', 1800000000000);"
+		"INSERT INTO transition (alert_id, at, from_state, to_state) VALUES"
+		" (1, 100, 'PASS', 'WARN'), (1, 1800000000000, 'WARN', 'PASS');",
+		NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_prune(st, T0 - 1000, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 3);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending'"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM transition"), 1);
+	free(ds);
+	store_close(st);
+}
+
+static void test_views_show_iso_times(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *s = NULL;
+
+	make_defs(ds, 1);
+	sync_defs(st, ds->d, 1, T0, 1, NULL);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name, state, next_eval, pending_calls "
+					    "FROM alert_status", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "alert-1");
+	assert_string_equal((const char *)sqlite3_column_text(s, 1), "PASS");
+	assert_string_equal((const char *)sqlite3_column_text(s, 2), "2027-01-15T08:00:00.000Z");
+	assert_int_equal(sqlite3_column_int(s, 3), 0);
+	sqlite3_finalize(s);
+	free(ds);
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_schema_file_matches_migrations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_every_older_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_add_change_retire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_four_threads_never_claim_the_same_alert, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leases_released_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_keeps_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
