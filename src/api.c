@@ -181,8 +181,9 @@ static const char *snippet(char *out, size_t outlen, const char *body,
 }
 
 /* Parses body[0..len) as one JSON value with nothing but whitespace after
- * it. body[len] must be '\0': cJSON before 1.7.16 can read one byte past
- * the given length on a string that ends in a backslash. Returns NULL
+ * it. body[len] must be '\0': cJSON before 1.7.16 reads one byte past
+ * the given length on a string that ends in a backslash (CVE-2023-53154;
+ * Debian patched it, other builds may not have). Returns NULL
  * with the reason in why. (cJSON does not tell running out of memory from
  * bad input: both read "not JSON".) */
 static cJSON *parse_json(const char *body, size_t len, char *why,
@@ -792,7 +793,10 @@ static int build_url(struct api *api, const char *path, const char *target)
 
 static int stopped(const struct api *api)
 {
-	return api->stop != NULL && *api->stop;
+	/* Other threads set the flag (the engine with atomic_store): read it
+	 * atomically, which a plain volatile read is not (and TSan says so). */
+	return api->stop != NULL &&
+	       __atomic_load_n(api->stop, __ATOMIC_RELAXED) != 0;
 }
 
 /* One attempt. Sets *retry when another attempt may succeed. */

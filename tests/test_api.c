@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -1047,6 +1049,86 @@ static void test_parse_value_length(void **state)
 	assert_int_equal(api_parse_value("x", 1, &v, NULL, 0), -1);
 }
 
+/* ---- the fuzz seed corpus ---------------------------------------------------- */
+
+/* Reads path into an exact-size buffer, so that ASan sees any read past
+ * the end. */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	long size;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	assert_true(size >= 0);
+	rewind(f);
+	data = malloc(size > 0 ? (size_t)size : 1);
+	assert_non_null(data);
+	assert_int_equal(fread(data, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	*len = (size_t)size;
+	return data;
+}
+
+/* Every seed goes through its parser; seeds named good_* must pass. */
+static void run_corpus(const char *dir, int alerts)
+{
+	char path[1024];
+	DIR *d;
+	const struct dirent *ent;
+	int files = 0;
+
+	snprintf(path, sizeof(path), "%s/tests/fuzz/%s", SOURCE_DIR, dir);
+	d = opendir(path);
+	assert_non_null(d);
+	for (ent = readdir(d); ent != NULL; ent = readdir(d)) {
+		int good = strncmp(ent->d_name, "good_", 5) == 0;
+		struct capture cap;
+		char err[256] = "";
+		size_t len = 0;
+		char *data;
+		char *log;
+		int rc;
+
+		if (ent->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/tests/fuzz/%s/%s", SOURCE_DIR,
+			 dir, ent->d_name);
+		data = read_file(path, &len);
+		capture_begin(&cap);
+		if (alerts) {
+			struct alert_def *defs = NULL;
+			size_t n = 0;
+
+			rc = api_parse_alerts(data, len, &defs, &n, err, sizeof(err));
+			if (good && n == 0)
+				rc = -2;
+			api_defs_free(defs, n);
+		} else {
+			double v = 0;
+
+			rc = api_parse_value(data, len, &v, err, sizeof(err));
+		}
+		log = capture_end(&cap);
+		if (rc < -1 || (good && (rc != 0 || log[0] != '\0')))
+			fail_msg("%s: rc %d err \"%s\" log %s", path, rc, err, log);
+		free(log);
+		free(data);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 5);
+}
+
+static void test_corpus(void **state)
+{
+	(void)state;
+	run_corpus("corpus_alerts", 1);
+	run_corpus("corpus_query", 0);
+}
+
 /* ---- the HTTP client ------------------------------------------------------ */
 
 static void test_new_rejects(void **state)
@@ -1584,6 +1666,7 @@ int main(void)
 		cmocka_unit_test(test_parse_value_good),
 		cmocka_unit_test(test_parse_value_bad),
 		cmocka_unit_test(test_parse_value_length),
+		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_new_rejects),
 		SERVED(test_fetch_alerts),
 		SERVED(test_fetch_alerts_not_array),
