@@ -19,7 +19,7 @@ run_suite() {
 
 run_suite build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	run_suite build-asan -DALERT_EXEC_ASAN=ON
+	run_suite build-asan -DALERT_EXEC_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
 # ThreadSanitizer: the tests that exercise the worker threads.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CTEST_ARGS="-L threads" \
 	run_suite build-tsan -DALERT_EXEC_TSAN=ON
