@@ -894,7 +894,7 @@ static int call(struct api *api, const struct request *req, char *err,
 	if (cc != CURLE_OK) {
 		set_err(err, errlen, "%s: curl setup: %s", req->what,
 			curl_easy_strerror(cc));
-		return API_ERR_INTERNAL;
+		goto out;
 	}
 
 	for (made = 0; made < api->attempts; made++) {
@@ -915,7 +915,7 @@ static int call(struct api *api, const struct request *req, char *err,
 	}
 	if (rc != API_OK && made > 1)
 		append_err(err, errlen, " (%d attempts)", made);
-
+out:
 	/* The POST body is the caller's: leave no pointer to it behind. */
 	if (req->post != NULL)
 		curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, (char *)NULL);

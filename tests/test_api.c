@@ -175,6 +175,10 @@ struct server {
 	struct canned canned[MAX_CANNED];
 	size_t ncanned;
 	int script_start;        /* requests before canned[0] was set */
+	/* Copies of the canned bodies, freed after the thread is joined: the
+	 * thread may still be sending an old one that the client abandoned. */
+	char **owned;
+	size_t nowned;
 
 	/* Recorded by the server under mu. */
 	int requests;
@@ -392,16 +396,36 @@ static int server_teardown(void **state)
 	close(s->wake[1]);
 	close(s->lfd);
 	pthread_mutex_destroy(&s->mu);
+	for (size_t i = 0; i < s->nowned; i++)
+		free(s->owned[i]);
+	free(s->owned);
 	free(s);
 	return 0;
 }
 
-/* Sets the responses; call before the first request of a test. */
+/* Sets the responses of the next requests. The bodies are copied. */
 static void serve(struct server *s, size_t n, const struct canned *c)
 {
+	char **owned;
+
 	assert_true(n >= 1 && n <= MAX_CANNED);
 	pthread_mutex_lock(&s->mu);
-	memcpy(s->canned, c, n * sizeof(*c));
+	owned = realloc(s->owned, (s->nowned + n) * sizeof(*owned));
+	assert_non_null(owned);
+	s->owned = owned;
+	for (size_t i = 0; i < n; i++) {
+		const char *body = c[i].body != NULL ? c[i].body : "";
+		size_t len = c[i].len > 0 ? c[i].len : strlen(body);
+		char *copy = malloc(len + 1);
+
+		assert_non_null(copy);
+		memcpy(copy, body, len);
+		copy[len] = '\0';
+		s->owned[s->nowned++] = copy;
+		s->canned[i] = c[i];
+		s->canned[i].body = copy;
+		s->canned[i].len = len;
+	}
 	s->ncanned = n;
 	s->script_start = s->requests;
 	pthread_mutex_unlock(&s->mu);
