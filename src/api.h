@@ -19,7 +19,9 @@
  * Errors: every call returns API_OK (0) or a negative enum api_status and
  * writes a one-line, lowercase message naming the call into err, e.g.
  *   query "cpu load": HTTP 500 (3 attempts)
+ *   notify alert-7: transport error: Operation timed out after 5000 ...
  *   alerts: body over 1048576 bytes
+ * (targets and names are written as log_quote() writes log values).
  * err may be NULL or errlen 0 when the message is not wanted.
  *
  * Attempts: a call makes up to opts.attempts attempts back to back (no
