@@ -29,7 +29,7 @@ struct api {
 	char *base_url;                  /* without trailing '/' */
 	size_t base_len;
 	int attempts;
-	const volatile int *stop;
+	const atomic_int *stop;
 
 	char *url;                       /* reused: base + path + query */
 	size_t url_cap;
@@ -793,10 +793,9 @@ static int build_url(struct api *api, const char *path, const char *target)
 
 static int stopped(const struct api *api)
 {
-	/* Other threads set the flag (the engine with atomic_store): read it
-	 * atomically, which a plain volatile read is not (and TSan says so). */
+	/* Other threads set the flag: read it atomically. */
 	return api->stop != NULL &&
-	       __atomic_load_n(api->stop, __ATOMIC_RELAXED) != 0;
+	       atomic_load(api->stop) != 0;
 }
 
 /* One attempt. Sets *retry when another attempt may succeed. */

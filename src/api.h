@@ -2,6 +2,7 @@
 #define ALERT_EXEC_API_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "rules.h"
@@ -65,7 +66,7 @@ struct api_opts {
 	long connect_timeout_ms;   /* CURLOPT_CONNECTTIMEOUT_MS; 0: curl's default */
 	long timeout_ms;           /* CURLOPT_TIMEOUT_MS, whole transfer; 0: none */
 	int attempts;              /* immediate attempts per call (-r), >= 1 */
-	const volatile int *stop;  /* when non-NULL and set, no further attempt is
+	const atomic_int *stop;    /* when non-NULL and set, no further attempt is
 				    * made (read before every attempt) */
 };
 

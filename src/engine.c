@@ -322,7 +322,7 @@ static void *eval_worker(void *arg)
 		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
 		.timeout_ms = (long)cfg->timeout_ms,
 		.attempts = cfg->attempts,
-		.stop = (const volatile int *)&e->stop, /* TODO atomic */
+		.stop = &e->stop,
 	};
 	/* A claimed evaluation that is never written is released at the next
 	 * start; the lease only has to outlive the slowest query. */
@@ -513,7 +513,7 @@ static void *delivery_worker(void *arg)
 		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
 		.timeout_ms = (long)cfg->timeout_ms,
 		.attempts = cfg->attempts,
-		.stop = (const volatile int *)&e->stop, /* TODO atomic */
+		.stop = &e->stop,
 	};
 	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts * CALL_BATCH + 30000;
 	int64_t not_after = e->once_cutoff;
@@ -917,7 +917,7 @@ int engine_run(const struct config *cfg)
 	int status;
 
 	engine_init(&e, cfg);
-	opts.stop = (const volatile int *)&e.stop;
+	opts.stop = &e.stop;
 	status = prepare_db(cfg, &lock_fd, &st);
 	if (status != ENGINE_EXIT_OK)
 		goto out;

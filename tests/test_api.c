@@ -466,7 +466,7 @@ static void last_request(struct server *s, char *line, char *headers,
 }
 
 static struct api *client(const char *url, int attempts, long timeout_ms,
-			  const volatile int *stop)
+			  const atomic_int *stop)
 {
 	struct api_opts opts = {
 		.base_url = url,
@@ -1641,7 +1641,7 @@ static void test_connection_refused(void **state)
 static void test_stop_flag(void **state)
 {
 	struct server *s = *state;
-	volatile int stop = 1;
+	atomic_int stop = 1;
 	struct api *api = client(s->base_url, 3, 2000, &stop);
 	double v = 0;
 	char err[256] = "";
