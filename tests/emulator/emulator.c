@@ -64,9 +64,12 @@ static void block_signals(sigset_t *set)
 }
 
 /* Waits for SIGTERM/SIGINT; once per second flushes the query log and
- * checks validator deadlines, every five minutes prints the summary. */
+ * checks validator deadlines, every five minutes prints the summary.
+ * Deadlines are checked up to a second (plus the injected latency) ago: a
+ * call that arrived in time may still be on its way into the validator. */
 static void run(const sigset_t *set, const struct timebase *tb,
-		struct journal *query_log, struct validator *validator)
+		long latency_ms, struct journal *query_log,
+		struct validator *validator)
 {
 	int64_t next_summary = SUMMARY_EVERY_MS;
 
@@ -85,7 +88,7 @@ static void run(const sigset_t *set, const struct timebase *tb,
 		if (validator == NULL)
 			continue;
 		now = timebase_ms(tb);
-		validator_tick(validator, now);
+		validator_tick(validator, now - latency_ms - 1000);
 		if (now >= next_summary) {
 			validator_summary(validator, now);
 			next_summary += SUMMARY_EVERY_MS;
@@ -109,9 +112,13 @@ int main(int argc, char **argv)
 	struct buf warnings;
 	sigset_t set;
 	char err[512];
+	size_t i;
 	int rc;
 	int status = EX_SOFTWARE;
 
+	/* Before anything slow (100000 alerts): a SIGTERM during start-up
+	 * then waits for run() and ends in a clean exit. */
+	block_signals(&set);
 	buf_init(&warnings);
 	if (options_parse(&opt, argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "alerts-emulator: %s (try --help)\n", err);
@@ -161,9 +168,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "alerts-emulator: out of memory\n");
 		goto out;
 	}
+	for (i = 0; validator != NULL && i < opt.faults.down_count; i++)
+		validator_outage(validator,
+				 (int64_t)(opt.faults.down_from[i] * 1000),
+				 (int64_t)(opt.faults.down_to[i] * 1000));
 	stats_init(stats);
 	raise_fd_limit();
-	block_signals(&set);
 
 	values.alerts = alerts;
 	values.timeline = timeline;
@@ -188,7 +198,7 @@ int main(int argc, char **argv)
 	printf("listening on 127.0.0.1:%u\n", server_port(server));
 	fflush(stdout);
 
-	run(&set, &tb, query_log, validator);
+	run(&set, &tb, opt.faults.latency_ms, query_log, validator);
 
 	server_stop(server);
 	server = NULL;

@@ -30,6 +30,7 @@ struct server {
  * makes to the handler. */
 struct upload {
 	struct buf body;
+	int64_t arrived_ms; /* since start, when the headers were in */
 	int too_large;
 };
 
@@ -128,7 +129,10 @@ static void sleep_ms(long ms)
 		;
 }
 
-static enum MHD_Result serve_query(struct server *s, struct MHD_Connection *conn)
+/* Answers GET /query. A HEAD request gets the same status but its value
+ * is not delivered, so it is neither validated nor logged. */
+static enum MHD_Result serve_query(struct server *s, struct MHD_Connection *conn,
+				   int head)
 {
 	const struct server_config *cfg = &s->cfg;
 	const char *target;
@@ -149,10 +153,10 @@ static enum MHD_Result serve_query(struct server *s, struct MHD_Connection *conn
 		return send_error(s, conn, EP_QUERY,
 				  MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				  "value of \"%s\" too large to print", target);
-	if (cfg->validator != NULL)
+	if (cfg->validator != NULL && !head)
 		validator_served(cfg->validator, target, value,
 				 timebase_ms(cfg->time));
-	if (cfg->query_log != NULL) {
+	if (cfg->query_log != NULL && !head) {
 		long long us = (long long)timebase_epoch_us();
 		struct buf line;
 		char err[256];
@@ -258,10 +262,10 @@ static enum MHD_Result serve_call(struct server *s, struct MHD_Connection *conn,
 	if (cfg->validator != NULL) {
 		if (ep == EP_NOTIFY)
 			validator_notify(cfg->validator, name, message,
-					 timebase_ms(cfg->time));
+					 up->arrived_ms);
 		else
 			validator_resolve(cfg->validator, name,
-					  timebase_ms(cfg->time));
+					  up->arrived_ms);
 	}
 	ret = send_body(s, conn, ep, MHD_HTTP_OK, "{\"status\": \"ok\"}\n", 17,
 			MHD_RESPMEM_PERSISTENT, NULL);
@@ -321,7 +325,7 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
 				 s->cfg.alerts->body_len, MHD_RESPMEM_PERSISTENT,
 				 NULL);
 	case EP_QUERY:
-		return serve_query(s, conn);
+		return serve_query(s, conn, strcmp(method, "HEAD") == 0);
 	default:
 		return serve_call(s, conn, ep, up);
 	}
@@ -369,6 +373,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 		if (up == NULL)
 			return MHD_NO;
 		buf_init(&up->body);
+		up->arrived_ms = timebase_ms(s->cfg.time);
 		*con_cls = up;
 		if (declared_too_large(conn)) {
 			up->too_large = 1;

@@ -35,6 +35,39 @@ extern char **environ;
 
 static char tmpdir[256];
 
+/* Emulators started and not yet reaped, killed at the end should a test
+ * fail half-way. */
+static pid_t live[64];
+static size_t nlive;
+
+static void live_add(pid_t pid)
+{
+	if (nlive < sizeof(live) / sizeof(live[0]))
+		live[nlive++] = pid;
+}
+
+static void live_remove(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < nlive; i++) {
+		if (live[i] == pid) {
+			live[i] = live[--nlive];
+			return;
+		}
+	}
+}
+
+static void live_kill_all(void)
+{
+	while (nlive > 0) {
+		pid_t pid = live[--nlive];
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
 /* ---- helpers ---------------------------------------------------------- */
 
 static void path_in_tmp(char *out, size_t n, const char *name)
@@ -672,10 +705,31 @@ static void test_validator_late_repeat(void **state)
 	serve_span(f, 0, 0, 150);
 	validator_notify(f->v, "alert-1", "warning", S(0.5));
 	serve_span(f, 15, 150, 150);  /* repeat expected from the 105 s query */
-	validator_tick(f->v, S(120)); /* 105 + 17 not yet passed */
+	/* Due 0.5 + repeat 100 + interval 15 + T 17 = 132.5 s. */
+	validator_tick(f->v, S(132.4));
 	expect_no_error(f);
-	validator_tick(f->v, S(123));
+	validator_tick(f->v, S(132.6));
 	expect_error(f, "late repeat notify: expected repeat notify \"warning\"");
+}
+
+static void test_validator_outage(void **state)
+{
+	struct vfix *f = *state;
+	struct validator *v;
+
+	/* A fresh validator: outages are declared before anything is served. */
+	v = validator_new(f->alerts, f->out);
+	assert_int_equal(validator_outage(v, S(20), S(30)), 0);
+	validator_served(v, "test-query-1", 150, S(15));
+	/* Due 32 s overlaps the outage: moved to 30 + max(T 17, 10) = 47 s. */
+	validator_tick(v, S(46));
+	assert_int_equal(validator_errors(v), 0);
+	validator_notify(v, "alert-1", "warning", S(45));
+	validator_served(v, "test-query-1", 250, S(100));
+	validator_tick(v, S(118)); /* unaffected by the outage: 117 s */
+	assert_int_equal(validator_errors(v), 1);
+	validator_free(v);
+	expect_output(f, "missing notify: expected change notify \"critical\"");
 }
 
 static void test_validator_missing_resolve(void **state)
@@ -780,6 +834,64 @@ static void test_validator_shared_target_and_sustain(void **state)
 	alerts_free(a);
 }
 
+/* A model engine following DESIGN.md section 2 (no faults) evaluates three
+ * v2 alerts against the default cycle for 40 simulated minutes; the
+ * validator must find nothing wrong, and must have seen repeats. */
+static void test_validator_model_engine(void **state)
+{
+	struct vfix *f = *state;
+	enum level level[3];
+	double next_eval[3], last_notify[3];
+	int notifies = 0, resolves = 0;
+	int i;
+	int ms;
+
+	for (i = 0; i < 3; i++) {
+		level[i] = LEVEL_PASS;
+		next_eval[i] = 1.0 + 4.3 * i; /* spread start times */
+		last_notify[i] = -1e9;
+	}
+	for (ms = 0; ms <= 2400 * 1000; ms += 50) {
+		double t = ms / 1000.0;
+
+		for (i = 0; i < 3; i++) {
+			const struct alert *al = &f->alerts->items[i];
+			double v;
+			enum level l;
+
+			if (t < next_eval[i])
+				continue;
+			next_eval[i] += al->interval_secs;
+			v = cycle_value(1, al->query, t);
+			validator_served(f->v, al->query, v, S(t));
+			l = alerts_level(al, v);
+			if (l != level[i] && l != LEVEL_PASS) {
+				validator_notify(f->v, al->name,
+						 alerts_message(al, l), S(t + 0.2));
+				last_notify[i] = t + 0.25;
+				notifies++;
+			} else if (l != level[i]) {
+				validator_resolve(f->v, al->name, S(t + 0.2));
+				resolves++;
+			} else if (l != LEVEL_PASS &&
+				   t - last_notify[i] >= al->repeat_secs) {
+				validator_notify(f->v, al->name,
+						 alerts_message(al, l), S(t + 0.2));
+				last_notify[i] = t + 0.25;
+				notifies++;
+			}
+			level[i] = l;
+		}
+		if (ms % 1000 == 0)
+			validator_tick(f->v, S(t));
+	}
+	validator_tick(f->v, S(2500));
+	expect_no_error(f);
+	/* 8 cycles of 300 s x 3 alerts: 2 changes and >= 1 repeat each. */
+	assert_true(notifies >= 3 * 7 * 3);
+	assert_true(resolves >= 3 * 7);
+}
+
 /* ---- the binary over HTTP --------------------------------------------- */
 
 struct emu {
@@ -820,6 +932,7 @@ static void emu_start(struct emu *e, const char *const *args)
 	assert_int_equal(posix_spawn(&e->pid, EMULATOR_PATH, &fa, NULL, argv,
 				     environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
+	live_add(e->pid);
 	close(fds[1]);
 	out = fdopen(fds[0], "r");
 	assert_non_null(out);
@@ -843,13 +956,16 @@ static int emu_wait(struct emu *e)
 	for (i = 0; i < 1000; i++) {
 		pid_t r = waitpid(e->pid, &status, WNOHANG);
 
-		if (r == e->pid)
+		if (r == e->pid) {
+			live_remove(e->pid);
 			return WIFEXITED(status) ? WEXITSTATUS(status)
 						 : 128 + WTERMSIG(status);
+		}
 		sleep_ms(10);
 	}
 	kill(e->pid, SIGKILL);
 	waitpid(e->pid, &status, 0);
+	live_remove(e->pid);
 	fail_msg("emulator did not exit within 10 s");
 	return -1;
 }
@@ -884,6 +1000,7 @@ static int emu_run(struct emu *e, const char *const *args)
 	assert_int_equal(posix_spawn(&e->pid, EMULATOR_PATH, &fa, NULL, argv,
 				     environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
+	live_add(e->pid);
 	return emu_wait(e);
 }
 
@@ -1444,6 +1561,8 @@ int main(void)
 						vfix_setup, vfix_teardown),
 		cmocka_unit_test_setup_teardown(test_validator_late_repeat,
 						vfix_setup, vfix_teardown),
+		cmocka_unit_test_setup_teardown(test_validator_outage,
+						vfix_setup, vfix_teardown),
 		cmocka_unit_test_setup_teardown(test_validator_missing_resolve,
 						vfix_setup, vfix_teardown),
 		cmocka_unit_test_setup_teardown(test_validator_unexpected_resolve,
@@ -1456,6 +1575,8 @@ int main(void)
 			test_validator_unknown_and_in_flight, vfix_setup,
 			vfix_teardown),
 		cmocka_unit_test(test_validator_shared_target_and_sustain),
+		cmocka_unit_test_setup_teardown(test_validator_model_engine,
+						vfix_setup, vfix_teardown),
 		cmocka_unit_test(test_http_alerts_and_query),
 		cmocka_unit_test(test_http_calls_and_record),
 		cmocka_unit_test(test_http_fail_rate),
@@ -1476,6 +1597,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	live_kill_all();
 	curl_global_cleanup();
 	if (failed == 0 && remove_tmp() != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -12,7 +12,8 @@
 #define MAX_EXPECT 8
 #define TOLERANCE_EXTRA_MS 2000   /* T = intervalSecs + 2 s */
 #define REPEAT_EARLY_SLACK_MS 50  /* a repeat may come this much early */
-#define REPEAT_EXPECT_SLACK_MS 1000 /* a repeat is expected this much late */
+#define REPEAT_EXPECT_SLACK_MS 2000 /* a repeat is expected this much late */
+#define MAX_OUTAGES 64
 #define DUPLICATE_MS 1000         /* closer repeats are called duplicates */
 #define SUMMARY_ALL_LIMIT 100
 
@@ -50,6 +51,9 @@ struct validator {
 	pthread_mutex_t locks[STRIPES];
 	atomic_ulong errors;
 	atomic_ulong unknown_calls;
+	int64_t outage_from[MAX_OUTAGES]; /* set before serving, then read-only */
+	int64_t outage_to[MAX_OUTAGES];
+	size_t noutages;
 };
 
 struct validator *validator_new(const struct alerts *alerts, FILE *out)
@@ -92,6 +96,41 @@ void validator_free(struct validator *v)
 unsigned long validator_errors(const struct validator *v)
 {
 	return atomic_load(&v->errors);
+}
+
+int validator_outage(struct validator *v, int64_t from_ms, int64_t to_ms)
+{
+	if (v->noutages == MAX_OUTAGES || to_ms <= from_ms)
+		return -1;
+	v->outage_from[v->noutages] = from_ms;
+	v->outage_to[v->noutages] = to_ms;
+	v->noutages++;
+	return 0;
+}
+
+/* Pushes a deadline past the outages that overlap (since, due]: to the
+ * outage's end plus the larger of the tolerance and the outage's length,
+ * room for a client's backoff to come round. */
+static int64_t extend_due(const struct validator *v, int64_t since,
+			  int64_t due, int64_t tol)
+{
+	int changed = 1;
+	size_t i;
+
+	while (changed) {
+		changed = 0;
+		for (i = 0; i < v->noutages; i++) {
+			int64_t len = v->outage_to[i] - v->outage_from[i];
+			int64_t d = v->outage_to[i] + (len > tol ? len : tol);
+
+			if (v->outage_from[i] < due && v->outage_to[i] > since &&
+			    d > due) {
+				due = d;
+				changed = 1;
+			}
+		}
+	}
+	return due;
 }
 
 static pthread_mutex_t *lock_of(struct validator *v, int idx)
@@ -217,7 +256,7 @@ static void served_one(struct validator *v, int idx, double value,
 	}
 	memset(&e, 0, sizeof(e));
 	e.since = now;
-	e.due = now + tolerance_ms(al);
+	e.due = extend_due(v, now, now + tolerance_ms(al), tolerance_ms(al));
 	if ((unsigned char)l != st->level) {
 		if (l == LEVEL_PASS) {
 			e.kind = KIND_RESOLVE;
@@ -246,6 +285,14 @@ static void served_one(struct validator *v, int idx, double value,
 	e.kind = KIND_NOTIFY;
 	e.level = (unsigned char)l;
 	e.repeat = 1;
+	/* Never less than the longest allowed spacing of repeats. */
+	if (e.due < st->last_notify + (al->repeat_secs + al->interval_secs) *
+					      1000 + tolerance_ms(al))
+		e.due = extend_due(v, now,
+				   st->last_notify + (al->repeat_secs +
+						      al->interval_secs) * 1000 +
+					   tolerance_ms(al),
+				   tolerance_ms(al));
 	st->notify_expected++;
 	add_expect(v, st, al, e);
 }

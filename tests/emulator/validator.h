@@ -6,8 +6,11 @@
  * from the previous served level expects one call within T = intervalSecs
  * + 2 s: a notify with the new level's message when entering WARN or
  * CRITICAL, a resolve when returning to PASS. While the level stays firing,
- * a value served at least repeatIntervalSecs + 1 s after the last accepted
- * notify of this firing episode expects a repeat notify within T. Every
+ * a value served at least repeatIntervalSecs + 2 s after the last accepted
+ * notify of this firing episode expects a repeat notify within T (and no
+ * sooner than repeatIntervalSecs + intervalSecs + T after that notify).
+ * Deadlines that overlap a declared outage (--down) move to the outage's
+ * end plus the larger of T and the outage's length. Every
  * accepted call must match an expectation, or be a repeat of the current
  * level's message at least repeatIntervalSecs (minus 50 ms) after the
  * previous notify; anything else is an error (wrong message, duplicate,
@@ -37,16 +40,23 @@ struct validator *validator_new(const struct alerts *alerts, FILE *out);
 /* Releases the validator; validator_free(NULL) is a no-op. */
 void validator_free(struct validator *v);
 
+/* Declares an outage [from_ms, to_ms) during which the server answers
+ * nothing; call before any other use. Returns 0, or -1 when full (64) or
+ * empty. */
+int validator_outage(struct validator *v, int64_t from_ms, int64_t to_ms);
+
 /* Records that value was served (HTTP 200) for query target at now_ms; it
  * counts for every alert whose query is target. */
 void validator_served(struct validator *v, const char *target, double value,
 		      int64_t now_ms);
 
-/* Records an accepted notify (alert name, message) at now_ms. */
+/* Records an accepted notify (alert name, message) that arrived at now_ms
+ * (request arrival, so an injected latency does not count against the
+ * caller). */
 void validator_notify(struct validator *v, const char *alert,
 		      const char *message, int64_t now_ms);
 
-/* Records an accepted resolve of alert at now_ms. */
+/* Records an accepted resolve of alert that arrived at now_ms. */
 void validator_resolve(struct validator *v, const char *alert,
 		       int64_t now_ms);
 
