@@ -24,7 +24,10 @@ int file_read(const char *path, char **data, size_t *len, char *err,
 		fmt_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
 		goto out;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+	for (;;) {
+		n = fread(chunk, 1, sizeof(chunk), f);
+		if (n == 0)
+			break;
 		if (buf_append(&b, chunk, n) != 0) {
 			fmt_err(err, errlen, "cannot read %s: out of memory", path);
 			goto out;
