@@ -30,6 +30,7 @@ struct api {
 	size_t base_len;
 	int attempts;
 	const atomic_int *stop;
+	size_t alerts_max_body;
 
 	char *url;                       /* reused: base + path + query */
 	size_t url_cap;
@@ -961,6 +962,8 @@ struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 		goto oom;
 	api->attempts = opts->attempts;
 	api->stop = opts->stop;
+	api->alerts_max_body = opts->alerts_max_body ? opts->alerts_max_body
+						    : API_ALERTS_MAX_BODY;
 	api->base_url = strdup(opts->base_url);
 	if (api->base_url == NULL)
 		goto oom;
@@ -1069,7 +1072,7 @@ int api_fetch_alerts(struct api *api, struct alert_def **defs, size_t *n,
 	struct request req = {
 		.what = "alerts",
 		.path = "/alerts",
-		.limit = API_ALERTS_MAX_BODY,
+		.limit = api->alerts_max_body,
 		.check = check_alerts,
 		.ctx = &o,
 	};

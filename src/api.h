@@ -21,7 +21,7 @@
  * writes a one-line, lowercase message naming the call into err, e.g.
  *   query "cpu load": HTTP 500 (3 attempts)
  *   notify alert-7: transport error: Operation timed out after 5000 ...
- *   alerts: body over 1048576 bytes
+ *   alerts: body over 67108864 bytes
  * (targets and names are written as log_quote() writes log values).
  * err may be NULL or errlen 0 when the message is not wanted.
  *
@@ -52,7 +52,9 @@ enum api_status {
 	API_ERR_INTERNAL = -5,  /* out of memory, curl init failure */
 };
 
-#define API_ALERTS_MAX_BODY (1024 * 1024)
+/* Default cap of a /alerts body: 100 000 alerts of the v2 profile take
+ * about 20 MB. */
+#define API_ALERTS_MAX_BODY (64 * 1024 * 1024)
 #define API_MAX_BODY (64 * 1024)
 /* Limits on strings of a definition; longer ones make the entry invalid. */
 #define API_MAX_NAME 256
@@ -68,6 +70,7 @@ struct api_opts {
 	int attempts;              /* immediate attempts per call (-r), >= 1 */
 	const atomic_int *stop;    /* when non-NULL and set, no further attempt is
 				    * made (read before every attempt) */
+	size_t alerts_max_body;    /* cap of a /alerts body; 0: API_ALERTS_MAX_BODY */
 };
 
 struct api;

@@ -465,6 +465,8 @@ static void last_request(struct server *s, char *line, char *headers,
 	pthread_mutex_unlock(&s->mu);
 }
 
+#define TEST_ALERTS_CAP (1024 * 1024)
+
 static struct api *client(const char *url, int attempts, long timeout_ms,
 			  const atomic_int *stop)
 {
@@ -474,6 +476,7 @@ static struct api *client(const char *url, int attempts, long timeout_ms,
 		.timeout_ms = timeout_ms,
 		.attempts = attempts,
 		.stop = stop,
+		.alerts_max_body = TEST_ALERTS_CAP,
 	};
 	char err[256] = "";
 	struct api *api = api_new(&opts, err, sizeof(err));
@@ -1286,10 +1289,10 @@ static void test_fetch_alerts_over_cap(void **state)
 	/* Exactly at the cap is fine. */
 	{
 		struct canned c = {.status = 200, .body = body,
-				   .len = API_ALERTS_MAX_BODY,
+				   .len = TEST_ALERTS_CAP,
 				   .close_delimited = 1};
 
-		body[API_ALERTS_MAX_BODY - 1] = ']';
+		body[TEST_ALERTS_CAP - 1] = ']';
 		serve(s, 1, &c);
 		assert_int_equal(api_fetch_alerts(api, &defs, &n, err, sizeof(err)),
 				 API_OK);
