@@ -1,0 +1,180 @@
+"""Shared helpers of the integration tests: start the real emulator and the
+real engine, write timelines and alert files, read the emulator's record.
+
+Every test is a plain script: it exits 0 when its assertions hold and
+prints what it checked; ctest runs each one (tests/CMakeLists.txt)."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD_DIR = os.environ.get("BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+ENGINE = os.path.join(BUILD_DIR, "alert-exec")
+EMULATOR = os.path.join(BUILD_DIR, "alerts-emulator")
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def alert(name, query=None, interval=1, repeat=3, sustain=0, warn=100, crit=200,
+          warn_msg="warning", crit_msg="critical"):
+    """One alert definition as the server sends it."""
+    return {"name": name, "query": query or ("q-" + name), "intervalSecs": interval,
+            "repeatIntervalSecs": repeat, "sustainSecs": sustain,
+            "warn": {"value": warn, "message": warn_msg},
+            "critical": {"value": crit, "message": crit_msg}}
+
+
+class Workdir:
+    """A temporary directory that is removed at exit unless KEEP_TEST_DIR is set."""
+
+    def __init__(self, name):
+        self.path = tempfile.mkdtemp(prefix="alert-exec-" + name + ".")
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def write_json(self, name, obj):
+        p = self.file(name)
+        with open(p, "w") as f:
+            json.dump(obj, f)
+        return p
+
+    def cleanup(self):
+        if not os.environ.get("KEEP_TEST_DIR"):
+            subprocess.run(["rm", "-rf", self.path])
+
+
+class Emulator:
+    """The alerts-emulator on a free port."""
+
+    def __init__(self, wd, args=(), alerts=None, timeline=None, record=True, name="emu"):
+        self.wd = wd
+        self.record_path = wd.file(name + "-record.jsonl") if record else None
+        cmd = [EMULATOR, "--port", "0"]
+        if alerts is not None:
+            cmd += ["--alerts", wd.write_json(name + "-alerts.json", alerts)]
+        if timeline is not None:
+            cmd += ["--timeline", wd.write_json(name + "-timeline.json", timeline)]
+        if self.record_path:
+            cmd += ["--record", self.record_path]
+        cmd += list(args)
+        self.stderr_path = wd.file(name + "-stderr.log")
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on "):
+            raise RuntimeError("emulator did not start: %r, stderr: %s" % (line, self.read_stderr()))
+        self.port = int(line.strip().rsplit(":", 1)[1])
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.started = time.time()
+
+    def read_stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def records(self):
+        """Accepted notify/resolve calls, oldest first."""
+        if not self.record_path or not os.path.exists(self.record_path):
+            return []
+        with open(self.record_path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        return self.proc.returncode
+
+
+class Engine:
+    """The alert-exec daemon (or a --once run) on a database."""
+
+    def __init__(self, wd, server, db=None, args=(), name="engine"):
+        self.wd = wd
+        self.server = server
+        self.db = db or wd.file("alert-exec.db")
+        self.args = list(args)
+        self.name = name
+        self.proc = None
+        self.runs = 0
+
+    def cmd(self, extra=()):
+        return [ENGINE, "--server", self.server, "--db", self.db, "-l", "debug"] + self.args + list(extra)
+
+    def start(self, extra=()):
+        self.runs += 1
+        self.stderr_path = self.wd.file("%s-%d.log" % (self.name, self.runs))
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(self.cmd(extra), stdout=subprocess.PIPE, stderr=self.stderr)
+        return self
+
+    def kill(self, sig=signal.SIGKILL, timeout=15):
+        """Sends sig and waits; returns (exit status, seconds it took)."""
+        t0 = time.time()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("engine did not exit within %ss of signal %d" % (timeout, sig))
+        self.stderr.close()
+        return rc, time.time() - t0
+
+    def once(self, extra=(), timeout=60):
+        """Runs --once; returns (exit status, stdout, stderr)."""
+        self.runs += 1
+        p = subprocess.run(self.cmd(["--once"] + list(extra)), capture_output=True, text=True,
+                           timeout=timeout)
+        with open(self.wd.file("%s-%d.log" % (self.name, self.runs)), "w") as f:
+            f.write(p.stderr)
+        return p.returncode, p.stdout, p.stderr
+
+    def log_text(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def sql(self, query, args=()):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+
+def calls(records, alert_name=None):
+    """[(kind, alert, message)] of the records, optionally of one alert."""
+    out = []
+    for r in records:
+        if alert_name is None or r["alert"] == alert_name:
+            out.append((r["kind"], r["alert"], r.get("message", "")))
+    return out
+
+
+def wait_until(pred, timeout, what, step=0.05):
+    """Polls pred until it is true; fails naming what was awaited."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
