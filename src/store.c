@@ -99,7 +99,8 @@ static const char *const sql_text[S_COUNT] = {
 		"SELECT s.alert_id, s.next_eval, a.name, a.query, a.interval_ms, a.repeat_ms, "
 		"a.sustain_ms, a.warn_value, a.warn_message, a.crit_value, a.crit_message "
 		"FROM alert_state s JOIN alert a ON a.id = s.alert_id "
-		"WHERE s.next_eval <= ?1 ORDER BY s.next_eval LIMIT ?2",
+		"WHERE s.next_eval <= ?1 AND (s.lease_until IS NULL OR s.lease_until < ?1) "
+		"ORDER BY s.next_eval LIMIT ?2",
 	[S_LEASE_DUE] =
 		"UPDATE alert_state SET next_eval = ?2, lease_until = ?3 WHERE alert_id = ?1",
 	[S_NEXT_DUE] = "SELECT min(next_eval) FROM alert_state",
