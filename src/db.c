@@ -91,6 +91,43 @@ static int user_version(sqlite3 *db, int *version, char *err, size_t errlen)
 	return DB_OK;
 }
 
+int db_check(sqlite3 *db, char *err, size_t errlen)
+{
+	static const char prefix[] = "*** in database main ***\n";
+	sqlite3_stmt *st = NULL;
+	const char *text = NULL;
+	int rc;
+	int ret = DB_ERR;
+
+	assert(db);
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = sqlite3_errcode(db) & 0xff;
+		snprintf(err, errlen, "%s: %s",
+			 rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? "file is corrupt"
+								  : "check database",
+			 sqlite3_errmsg(db));
+		goto out;
+	}
+	text = (const char *)sqlite3_column_text(st, 0);
+	if (text && strcmp(text, "ok") == 0) {
+		ret = DB_OK;
+		goto out;
+	}
+	if (text && strncmp(text, prefix, sizeof(prefix) - 1) == 0)
+		text += sizeof(prefix) - 1;
+	snprintf(err, errlen, "file is corrupt: %s", text ? text : "quick_check failed");
+	/* One line: quick_check separates its findings with newlines. */
+	for (char *p = err; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int db_migrate(sqlite3 *db, int target_version, char *err, size_t errlen)
 {
 	int current = 0;

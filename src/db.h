@@ -42,6 +42,11 @@ int db_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t er
  * DB_ERR_NEWER when user_version is above what this binary knows, or DB_ERR. */
 int db_migrate(sqlite3 *db, int target_version, char *err, size_t errlen);
 
+/* Checks that db is not corrupt (PRAGMA quick_check: every page and
+ * b-tree readable and well-formed; O(size of the file)). Returns DB_OK, or
+ * DB_ERR with "file is corrupt: <first problem>" (one line) in err. */
+int db_check(sqlite3 *db, char *err, size_t errlen);
+
 /* Takes the advisory lock of the database at path: an exclusive flock on
  * "<path>.lock", holding the owner's pid. Returns the lock's fd (>= 0; the
  * lock lasts until close or exit), DB_ERR_LOCKED with the holder's pid in

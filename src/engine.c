@@ -693,7 +693,7 @@ static void engine_destroy(struct engine *e)
 	pthread_mutex_destroy(&e->wake_lock);
 }
 
-/* Opens, locks and migrates the database; releases old leases. */
+/* Opens, locks, checks and migrates the database; releases old leases. */
 static int prepare_db(const struct config *cfg, int *lock_fd, struct store **st)
 {
 	char err[512];
@@ -713,7 +713,10 @@ static int prepare_db(const struct config *cfg, int *lock_fd, struct store **st)
 		log_msg(LOG_CRITICAL, "%s", err);
 		return ENGINE_EXIT_DB;
 	}
-	rc = db_migrate(db, 0, err, sizeof(err));
+	/* A corrupt page is found now, not when a write first touches it. */
+	rc = db_check(db, err, sizeof(err));
+	if (rc == DB_OK)
+		rc = db_migrate(db, 0, err, sizeof(err));
 	sqlite3_close(db);
 	if (rc != DB_OK) {
 		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
