@@ -117,9 +117,12 @@ static const char *const sql_text[S_COUNT] = {
 	[S_STATE_FAILED] =
 		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
 		"lease_until = NULL WHERE alert_id = ?1",
+	/* A retired alert keeps its never-due schedule: the retire may have
+	 * landed while this evaluation was in flight. */
 	[S_STATE_ABANDON] =
-		"UPDATE alert_state SET next_eval = min(next_eval, ?2), lease_until = NULL "
-		"WHERE alert_id = ?1",
+		"UPDATE alert_state SET lease_until = NULL, next_eval = CASE "
+		"WHEN (SELECT retired FROM alert WHERE id = ?1) IS NULL "
+		"THEN min(next_eval, ?2) ELSE next_eval END WHERE alert_id = ?1",
 	[S_TRANSITION_ADD] =
 		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
 		"VALUES (?1, ?2, ?3, ?4, ?5)",

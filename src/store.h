@@ -93,7 +93,8 @@ int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at,
 			   const char *error, char *err, size_t errlen);
 
 /* In a transaction: gives a claimed evaluation back unevaluated: due
- * again at `scheduled`, lease cleared. */
+ * again at `scheduled` (unless the alert was retired meanwhile: it stays
+ * never due), lease cleared. */
 int store_state_abandon(struct store *st, int64_t alert_id, int64_t scheduled,
 			char *err, size_t errlen);
 
