@@ -54,10 +54,13 @@ class Workdir:
 class Emulator:
     """The alerts-emulator on a free port."""
 
-    def __init__(self, wd, args=(), alerts=None, timeline=None, record=True, name="emu"):
+    def __init__(self, wd, args=(), alerts=None, timeline=None, record=True, name="emu",
+                 port=0):
+        """port 0 picks a free port; a given port (say, that of an emulator
+        just stopped) lets a running engine reach the new one at the same URL."""
         self.wd = wd
         self.record_path = wd.file(name + "-record.jsonl") if record else None
-        cmd = [EMULATOR, "--port", "0"]
+        cmd = [EMULATOR, "--port", str(port)]
         if alerts is not None:
             cmd += ["--alerts", wd.write_json(name + "-alerts.json", alerts)]
         if timeline is not None:
@@ -143,6 +146,16 @@ class Engine:
             f.write(p.stderr)
         return p.returncode, p.stdout, p.stderr
 
+    def wait_started(self, timeout=10):
+        """Waits until the daemon logged that it started: the database is
+        open, locked and migrated, so the test may read it."""
+        wait_until(lambda: " started " in self.log_text() or self.proc.poll() is not None,
+                   timeout, "the daemon to start")
+        if self.proc.poll() is not None:
+            raise AssertionError("daemon exited with %d:\n%s" % (self.proc.returncode,
+                                                                  self.log_text()))
+        return self
+
     def log_text(self):
         with open(self.stderr_path) as f:
             return f.read()
@@ -178,3 +191,29 @@ def wait_until(pred, timeout, what, step=0.05):
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
+
+
+def summary(stdout):
+    """The counters of a --once run's summary line
+    (evaluated=N notified=N resolved=N failed=N pending=N) as a dict."""
+    lines = [l for l in stdout.splitlines() if l.startswith("evaluated=")]
+    if len(lines) != 1:
+        raise AssertionError("no single summary line in stdout: %r" % stdout)
+    return {k: int(v) for k, v in (f.split("=", 1) for f in lines[0].split())}
+
+
+def alert_state(eng, name):
+    """The alert_status row of one alert as a dict, or None."""
+    con = sqlite3.connect(eng.db, timeout=10)
+    con.row_factory = sqlite3.Row
+    try:
+        row = con.execute("select * from alert_status where name = ?", (name,)).fetchone()
+        return dict(row) if row else None
+    finally:
+        con.close()
+
+
+def now_ms():
+    """Wall-clock time in integer milliseconds since the epoch, the unit of
+    the database's times and of the emulator's record."""
+    return int(time.time() * 1000)
