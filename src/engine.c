@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,28 @@ static void engine_stop(struct engine *e, int fatal)
 	wake(e, 1, 1);
 }
 
+/* Stops the engine after a fatal error, to exit with `status`. The first
+ * fatal error is the one line logged at CRITICAL; those that follow while
+ * the engine stops (other workers meeting the same fault) are errors. */
+static void engine_fatal(struct engine *e, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void engine_fatal(struct engine *e, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int none = 0;
+	int first;
+
+	assert(status != 0);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	first = atomic_compare_exchange_strong(&e->fatal, &none, status);
+	log_msg(first ? LOG_CRITICAL : LOG_ERROR, "%s", msg);
+	engine_stop(e, status);
+}
+
 static unsigned long generation(struct engine *e, const unsigned long *gen)
 {
 	unsigned long g;
@@ -162,10 +185,13 @@ static int64_t backoff_ms(int attempts, uint64_t *rng)
  * run more than once). */
 typedef int (*write_fn)(struct store *st, void *arg, char *err, size_t errlen);
 
-/* Runs fn in a transaction, retrying a failure a few times. When it keeps
- * failing the engine stops with exit status 74 and -1 is returned: the
- * caller must not act as if it had been written. */
-static int write_tx(struct engine *e, struct store *st, write_fn fn, void *arg, const char *what)
+/* Runs fn under the write lock, retrying a failure a few times: fn runs
+ * between BEGIN IMMEDIATE and COMMIT, or, with own_tx, fn is a store
+ * function that is a transaction of its own. When it keeps failing the
+ * engine stops with exit status 74 and -1 is returned: the caller must not
+ * act as if it had been written. */
+static int write_retry(struct engine *e, struct store *st, write_fn fn, void *arg, int own_tx,
+		       const char *what)
 {
 	char err[512] = "";
 
@@ -173,25 +199,38 @@ static int write_tx(struct engine *e, struct store *st, write_fn fn, void *arg, 
 		int rc;
 
 		pthread_mutex_lock(&e->write_lock);
-		rc = store_begin(st, err, sizeof(err));
-		if (rc == 0) {
+		if (own_tx) {
 			rc = fn(st, arg, err, sizeof(err));
-			if (rc == 0)
-				rc = store_commit(st, err, sizeof(err));
-			else
-				store_rollback(st);
+		} else {
+			rc = store_begin(st, err, sizeof(err));
+			if (rc == 0) {
+				rc = fn(st, arg, err, sizeof(err));
+				if (rc == 0)
+					rc = store_commit(st, err, sizeof(err));
+				else
+					store_rollback(st);
+			}
 		}
 		pthread_mutex_unlock(&e->write_lock);
 		if (rc == 0)
 			return 0;
 		log_msg(LOG_ERROR, "database write failed what=%s attempt=%d error=\"%s\"", what,
 			attempt, err);
+		/* After a fatal error, retrying only delays the exit. */
+		if (atomic_load(&e->fatal))
+			break;
 		if (attempt < DB_WRITE_ATTEMPTS)
 			sleep_ms(100 * attempt);
 	}
-	log_msg(LOG_CRITICAL, "database write keeps failing what=%s: stopping", what);
-	engine_stop(e, ENGINE_EXIT_DB);
+	engine_fatal(e, ENGINE_EXIT_DB, "database write keeps failing what=%s error=\"%s\": stopping",
+		     what, err);
 	return -1;
+}
+
+/* write_retry of fn in a transaction. */
+static int write_tx(struct engine *e, struct store *st, write_fn fn, void *arg, const char *what)
+{
+	return write_retry(e, st, fn, arg, 0, what);
 }
 
 /* Reports a failed claim; stops the engine when they keep failing. */
@@ -199,8 +238,8 @@ static void claim_failed(struct engine *e, int *failures, const char *what, cons
 {
 	log_msg(LOG_ERROR, "database claim failed what=%s error=\"%s\"", what, err);
 	if (++*failures >= DB_WRITE_ATTEMPTS) {
-		log_msg(LOG_CRITICAL, "database claims keep failing what=%s: stopping", what);
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_fatal(e, ENGINE_EXIT_DB,
+			     "database claims keep failing what=%s error=\"%s\": stopping", what, err);
 		return;
 	}
 	sleep_ms(100 * *failures);
@@ -331,16 +370,14 @@ static void *eval_worker(void *arg)
 	int claim_failures = 0;
 
 	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
-		log_msg(LOG_CRITICAL, "evaluation worker %d: %s", w->index, err);
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_fatal(e, ENGINE_EXIT_DB, "evaluation worker %d: %s", w->index, err);
 		goto out;
 	}
 	api = api_new(&opts, err, sizeof(err));
 	ev = calloc(CLAIM_BATCH, sizeof(*ev));
 	if (!api || !ev) {
-		log_msg(LOG_CRITICAL, "evaluation worker %d: %s", w->index,
-			api ? "out of memory" : err);
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_fatal(e, ENGINE_EXIT_DB, "evaluation worker %d: %s", w->index,
+			     api ? "out of memory" : err);
 		goto out;
 	}
 	while (!stopping(e)) {
@@ -521,14 +558,12 @@ static void *delivery_worker(void *arg)
 	int claim_failures = 0;
 
 	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
-		log_msg(LOG_CRITICAL, "delivery worker %d: %s", w->index, err);
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
 		goto out;
 	}
 	api = api_new(&opts, err, sizeof(err));
 	if (!api) {
-		log_msg(LOG_CRITICAL, "delivery worker %d: %s", w->index, err);
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
 		goto out;
 	}
 	while (!stopping(e)) {
@@ -602,8 +637,16 @@ struct sync_arg {
 	struct store_sync_stats stats;
 };
 
+static int write_sync(struct store *st, void *arg, char *err, size_t errlen)
+{
+	struct sync_arg *a = arg;
+
+	return store_sync_defs(st, a->defs, a->n, a->now, a->due_now, &a->stats, err, errlen);
+}
+
 /* Fetches the definitions and stores them. Returns 0, -1 when the server
- * did not give them (stored ones stay), -2 on a database failure. */
+ * did not give them (stored ones stay), -2 on a database failure (the
+ * engine is stopping). */
 static int refresh_defs(struct engine *e, struct store *st, struct api *api, int due_now)
 {
 	struct alert_def *defs = NULL;
@@ -620,14 +663,11 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	a.n = n;
 	a.now = wall_ms();
 	a.due_now = due_now;
-	pthread_mutex_lock(&e->write_lock);
-	ret = store_sync_defs(st, defs, n, a.now, due_now, &a.stats, err, sizeof(err));
-	pthread_mutex_unlock(&e->write_lock);
-	if (ret != 0) {
-		log_msg(LOG_ERROR, "store alert definitions failed: %s", err);
+	if (write_retry(e, st, write_sync, &a, 1, "definitions") != 0) {
 		ret = -2;
 		goto out;
 	}
+	ret = 0;
 	log_msg(LOG_INFO, "definitions loaded alerts=%zu added=%zu changed=%zu retired=%zu "
 		"revived=%zu", n, a.stats.added, a.stats.changed, a.stats.retired,
 		a.stats.revived);
@@ -635,6 +675,11 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 out:
 	api_defs_free(defs, n);
 	return ret;
+}
+
+static int write_shift(struct store *st, void *arg, char *err, size_t errlen)
+{
+	return store_shift_times(st, *(const int64_t *)arg, err, errlen);
 }
 
 /* ---- threads ---- */
@@ -867,10 +912,10 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 		if (drift > CLOCK_JUMP_MS || drift < -CLOCK_JUMP_MS) {
 			log_msg(LOG_WARN, "wall clock jumped by %lld ms: moving schedules with it",
 				(long long)drift);
-			pthread_mutex_lock(&e->write_lock);
-			if (store_shift_times(st, drift, err, sizeof(err)) != 0)
-				log_msg(LOG_ERROR, "shift schedules failed: %s", err);
-			pthread_mutex_unlock(&e->write_lock);
+			/* Unshifted schedules would stall or burst: a shift
+			 * that cannot be written is fatal like any write. */
+			if (write_retry(e, st, write_shift, &drift, 1, "shift schedules") != 0)
+				break;
 			wake(e, 1, 1);
 		}
 		if (now_mono >= next_refresh) {
