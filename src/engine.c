@@ -40,6 +40,7 @@ struct engine {
 	unsigned long deliver_gen;       /* bumped to wake delivery workers */
 	int64_t once_cutoff;             /* --once: nothing later than this is claimed */
 	atomic_long evaluated, failed, notified, resolved, dead;
+	atomic_long commits, rows;       /* the workers' write commits and rows */
 };
 
 struct worker {
@@ -245,6 +246,19 @@ static void claim_failed(struct engine *e, int *failures, const char *what, cons
 	sleep_ms(100 * *failures);
 }
 
+/* Adds a worker's write counters to the engine's, and closes its store. */
+static void close_worker_store(struct engine *e, struct store *st)
+{
+	struct store_counters c;
+
+	if (st == NULL)
+		return;
+	store_counters(st, &c);
+	atomic_fetch_add(&e->commits, (long)c.commits);
+	atomic_fetch_add(&e->rows, (long)c.rows);
+	store_close(st);
+}
+
 /* ---- evaluation ---- */
 
 struct eval {
@@ -435,7 +449,7 @@ static void *eval_worker(void *arg)
 out:
 	free(ev);
 	api_free(api);
-	store_close(st);
+	close_worker_store(e, st);
 	return NULL;
 }
 
@@ -623,7 +637,7 @@ static void *delivery_worker(void *arg)
 	}
 out:
 	api_free(api);
-	store_close(st);
+	close_worker_store(e, st);
 	return NULL;
 }
 
@@ -720,6 +734,8 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	atomic_init(&e->notified, 0);
 	atomic_init(&e->resolved, 0);
 	atomic_init(&e->dead, 0);
+	atomic_init(&e->commits, 0);
+	atomic_init(&e->rows, 0);
 	pthread_mutex_init(&e->write_lock, NULL);
 	pthread_mutex_init(&e->wake_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -943,9 +959,10 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 	free(w);
 	if (atomic_load(&e->fatal))
 		return atomic_load(&e->fatal);
-	log_msg(LOG_INFO, "stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld",
-		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
-		atomic_load(&e->failed), atomic_load(&e->dead));
+	log_msg(LOG_INFO, "stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld "
+		"commits=%ld rows=%ld", atomic_load(&e->evaluated), atomic_load(&e->notified),
+		atomic_load(&e->resolved), atomic_load(&e->failed), atomic_load(&e->dead),
+		atomic_load(&e->commits), atomic_load(&e->rows));
 	return ENGINE_EXIT_OK;
 }
 

@@ -178,6 +178,8 @@ static const char *const sql_text[S_COUNT] = {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
+	int64_t changes_at_begin;  /* sqlite3_total_changes64 at BEGIN */
+	struct store_counters counters;
 };
 
 static int fail(struct store *st, char *err, size_t errlen, const char *what)
@@ -297,16 +299,29 @@ sqlite3 *store_db(struct store *st)
 	return st->db;
 }
 
+void store_counters(const struct store *st, struct store_counters *out)
+{
+	*out = st->counters;
+}
+
 int store_begin(struct store *st, char *err, size_t errlen)
 {
+	st->changes_at_begin = sqlite3_total_changes64(st->db);
 	return run(st, stmt(st, S_BEGIN), err, errlen, "begin transaction");
 }
 
 int store_commit(struct store *st, char *err, size_t errlen)
 {
+	int64_t rows;
+
 	if (run(st, stmt(st, S_COMMIT), err, errlen, "commit") != 0) {
 		store_rollback(st);
 		return -1;
+	}
+	rows = sqlite3_total_changes64(st->db) - st->changes_at_begin;
+	if (rows > 0) {
+		st->counters.commits++;
+		st->counters.rows += rows;
 	}
 	return 0;
 }

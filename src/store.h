@@ -30,6 +30,15 @@ int store_open(const char *path, int sync_full, struct store **out,
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
 
+/* What this connection's transactions wrote: commits that changed at
+ * least one row, and the rows they inserted, updated or deleted (the
+ * benchmark's rows per commit). */
+struct store_counters {
+	int64_t commits;
+	int64_t rows;
+};
+void store_counters(const struct store *st, struct store_counters *out);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback never fails
  * visibly (a failed rollback leaves SQLite's own automatic one). */
 int store_begin(struct store *st, char *err, size_t errlen);
