@@ -1,0 +1,700 @@
+#!/usr/bin/env python3
+"""The benchmark of alert-exec (scripts/bench.sh runs it).
+
+Runs the release engine against the alerts emulator in six workloads,
+prints one table and writes it, with the machine and the date, to a
+Markdown file:
+
+ 1. ceilings: wrk, a bare libcurl client (bench/curl_ceiling.c) and a bare
+    SQLite loop over the engine's statements (bench/sqlite_ceiling.c);
+ 2. throughput: N alerts at intervalSecs 1, N raised until the engine
+    falls behind;
+ 3. schedule accuracy: 1 000 alerts at 1 s and 10 000 at 10 s, gaps
+    between queries of each target as the emulator logged them;
+ 4. detection to delivery: first query serving a firing value -> notify
+    recorded by the emulator;
+ 5. storm: 5 000 alerts go CRITICAL in the same second;
+ 6. scale: 100 000 alerts at 60 s: peak RSS, restart time, database size.
+
+--smoke runs every workload at a tiny size in a few seconds: it checks
+that the benchmark works, not how fast the engine is."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import analysis  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CONNECTIONS = 4        # the engine's default -c: its evaluation connections
+FIRING = 250.0         # above every benchmark alert's critical threshold
+QUIET = 50.0           # below warn
+
+FULL = {
+    "ceiling_secs": 5, "sqlite_secs": 3, "ceiling_alerts": 10000,
+    "tp_steps": [5000, 10000, 15000, 20000, 25000, 30000, 40000, 50000],
+    "tp_ceiling_secs": 3, "tp_warm_secs": 3, "tp_window_secs": 8,
+    "sched": [(1000, 1, 6, 30), (10000, 10, 12, 60)],   # (alerts, interval, warm, window)
+    "d2d_first": 9, "d2d_spread": 20, "d2d_hold": 4,
+    "storm_alerts": 5000, "storm_at": 8, "storm_wait": 30,
+    "scale_alerts": 100000, "scale_interval": 60, "scale_secs": 120, "restart_secs": 10,
+    "busy_secs": 0.5,
+}
+SMOKE = {
+    "ceiling_secs": 1, "sqlite_secs": 0.3, "ceiling_alerts": 100,
+    "tp_steps": [100],
+    "tp_ceiling_secs": 0.5, "tp_warm_secs": 0.3, "tp_window_secs": 1,
+    "sched": [(100, 1, 1.2, 2), (100, 2, 0.5, 4.2)],
+    "d2d_first": 1.5, "d2d_spread": 0.8, "d2d_hold": 1.5,
+    "storm_alerts": 200, "storm_at": 1.5, "storm_wait": 10,
+    "scale_alerts": 1000, "scale_interval": 2, "scale_secs": 4, "restart_secs": 1,
+    "busy_secs": 0.2,
+}
+
+
+def log(*args):
+    print("bench:", *args, file=sys.stderr, flush=True)
+
+
+def alert(name, query, interval):
+    return {"name": name, "query": query, "intervalSecs": interval, "repeatIntervalSecs": 3600,
+            "sustainSecs": 0, "warn": {"value": 100, "message": "warning"},
+            "critical": {"value": 200, "message": "critical"}}
+
+
+def write_alerts(path, n, interval, prefix="a"):
+    """n alerts <prefix>-i querying q-i at interval seconds; returns names->targets."""
+    alerts = [alert("%s-%d" % (prefix, i), "q-%d" % i, interval) for i in range(1, n + 1)]
+    with open(path, "w") as f:
+        json.dump(alerts, f)
+    return {a["name"]: a["query"] for a in alerts}
+
+
+class Emulator:
+    def __init__(self, ctx, name, alerts_file, timeline=None, query_log=False, record=False,
+                 threads=None):
+        self.ctx = ctx
+        self.query_log = ctx.file(name + "-queries.jsonl") if query_log else None
+        self.record = ctx.file(name + "-record.jsonl") if record else None
+        cmd = [ctx.emulator, "--port", "0", "--alerts", alerts_file]
+        if timeline is not None:
+            cmd += ["--timeline", timeline]
+        if self.query_log:
+            cmd += ["--query-log", self.query_log]
+        if self.record:
+            cmd += ["--record", self.record]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        self.stderr = open(ctx.file(name + "-emulator.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        ctx.children.append(self.proc)
+        line = self.proc.stdout.readline()
+        # The emulator's timelines count from just before this line.
+        self.started_ms = time.time() * 1000.0
+        if not line.startswith("listening on "):
+            raise RuntimeError("emulator did not start: %r (see %s)" % (line, self.stderr.name))
+        self.url = "http://" + line.strip().split(" ")[-1]
+
+    def stats(self):
+        with urllib.request.urlopen(self.url + "/stats", timeout=5) as r:
+            return json.loads(r.read())
+
+    def queries(self):
+        return sum(self.stats().get("query", {}).values())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+
+
+class Engine:
+    def __init__(self, ctx, name, server, db, level="warn", args=()):
+        self.log_path = ctx.file(name + "-engine.log")
+        self.stderr = open(self.log_path, "w")
+        cmd = [ctx.engine, "--server", server, "--db", db, "-l", level] + list(args)
+        self.spawned_ms = time.time() * 1000.0
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        ctx.children.append(self.proc)
+
+    def cpu(self):
+        """User + system CPU seconds of the process so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return None
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        return self.proc.returncode
+
+    def summary(self):
+        """key=value fields of the engine's "stopped" line (needs -l info)."""
+        with open(self.log_path) as f:
+            for line in f:
+                if " stopped " in line:
+                    return dict(re.findall(r"(\w+)=(\S+)", line))
+        return {}
+
+
+class Context:
+    def __init__(self, args):
+        self.args = args
+        self.p = SMOKE if args.smoke else FULL
+        self.engine = os.path.join(args.build_dir, "alert-exec")
+        self.emulator = os.path.join(args.build_dir, "alerts-emulator")
+        self.curl_ceiling = os.path.join(args.build_dir, "bench", "curl_ceiling")
+        self.sqlite_ceiling = os.path.join(args.build_dir, "bench", "sqlite_ceiling")
+        self.dir = tempfile.mkdtemp(prefix="alert-exec-bench.")
+        self.children = []
+
+    def file(self, name):
+        return os.path.join(self.dir, name)
+
+    def cleanup(self):
+        for p in self.children:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def busy_share(secs=0.5):
+    """Share of all CPUs busy over secs (from /proc/stat): when the
+    benchmark runs nothing, that is other work on the machine."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v) - idle, sum(v)
+    b0, t0 = sample()
+    time.sleep(secs)
+    b1, t1 = sample()
+    return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def wait_until(pred, timeout, step=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bare_curl(ctx, url, count, secs, mode="multi"):
+    return run_json([ctx.curl_ceiling, "--url", url, "--prefix", "q-", "--count", str(count),
+                     "--connections", str(CONNECTIONS), "--seconds", str(secs), "--mode", mode])
+
+
+# ---- 1. ceilings -----------------------------------------------------------
+
+def ceilings(ctx):
+    p = ctx.p
+    n = p["ceiling_alerts"]
+    write_alerts(ctx.file("ceiling-alerts.json"), n, 1)
+    emu = Emulator(ctx, "ceiling", ctx.file("ceiling-alerts.json"))
+    res = {}
+    try:
+        if shutil.which("wrk"):
+            out = subprocess.run(["wrk", "-t2", "-c%d" % CONNECTIONS, "-d%ds" % max(1, p["ceiling_secs"]),
+                                  emu.url + "/query?target=q-1"],
+                                 capture_output=True, text=True, check=True).stdout
+            m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            res["wrk_rps"] = float(m.group(1)) if m else None
+        else:
+            res["wrk_rps"] = None
+        res["curl_multi"] = bare_curl(ctx, emu.url, n, p["ceiling_secs"], "multi")
+        res["curl_easy"] = bare_curl(ctx, emu.url, n, p["ceiling_secs"], "easy")
+    finally:
+        emu.stop()
+    for batch in (64, 1):
+        res["sqlite_%d" % batch] = run_json([ctx.sqlite_ceiling, "--db", ctx.file("sqlite.db"),
+                                             "--alerts", str(n), "--batch", str(batch),
+                                             "--seconds", str(p["sqlite_secs"])])
+    log("ceilings: wrk %s rps, curl multi %.0f rps, easy %.0f rps, sqlite %.0f evals/s"
+        % (res["wrk_rps"], res["curl_multi"]["rps"], res["curl_easy"]["rps"],
+           res["sqlite_64"]["evals_per_s"]))
+    return res
+
+
+# ---- 2. throughput ---------------------------------------------------------
+
+def throughput_step(ctx, n):
+    p = ctx.p
+    alerts = ctx.file("tp-%d-alerts.json" % n)
+    write_alerts(alerts, n, 1)
+    emu = Emulator(ctx, "tp-%d" % n, alerts)
+    eng = None
+    try:
+        # Ceiling (b) again, on this emulator, just before the engine runs:
+        # the ratio compares numbers taken a few seconds apart.
+        ceiling = bare_curl(ctx, emu.url, n, p["tp_ceiling_secs"])
+        db = ctx.file("tp-%d.db" % n)
+        eng = Engine(ctx, "tp-%d" % n, emu.url, db, level="info")
+        base = emu.queries()
+        wait_until(lambda: emu.queries() - base >= n, 60)
+        time.sleep(p["tp_warm_secs"])
+        q0, c0, t0 = emu.queries(), eng.cpu(), time.time()
+        time.sleep(p["tp_window_secs"])
+        q1, c1, t1 = emu.queries(), eng.cpu(), time.time()
+        eng.stop()
+        s = eng.summary()
+        rate = (q1 - q0) / (t1 - t0)
+        evals = q1 - q0
+        commits = int(s.get("commits", 0))
+        rows = int(s.get("rows", 0))
+        step = {
+            "alerts": n, "evals_per_s": rate, "sustained": rate >= 0.97 * n,
+            "cpu_s_per_1000": (c1 - c0) / evals * 1000 if evals else None,
+            "cpu_cores": (c1 - c0) / (t1 - t0),
+            "rows_per_commit": rows / commits if commits else None,
+            "ceiling": ceiling,
+        }
+        log("throughput %d alerts: %.0f evals/s (%s), %.3f CPU s/1000, ceiling %.0f rps, "
+            "rows/commit %s" % (n, rate, "sustained" if step["sustained"] else "behind",
+                                step["cpu_s_per_1000"] or 0, ceiling["rps"],
+                                step["rows_per_commit"]))
+        return step
+    finally:
+        if eng:
+            eng.stop()
+        emu.stop()
+
+
+def throughput(ctx):
+    steps = []
+    passed, failed = None, None
+    for n in ctx.p["tp_steps"]:
+        s = throughput_step(ctx, n)
+        steps.append(s)
+        if s["sustained"]:
+            passed = s
+        else:
+            failed = s
+            break
+    if passed and failed and not ctx.args.smoke:
+        mid = (passed["alerts"] + failed["alerts"]) // 2
+        s = throughput_step(ctx, mid)
+        steps.append(s)
+        if s["sustained"]:
+            passed = s
+    best = passed or max(steps, key=lambda s: s["evals_per_s"])
+    return {"steps": steps, "best": best}
+
+
+# ---- 3 and 4. schedule accuracy, detection to delivery ---------------------
+
+def schedule_run(ctx, n, interval, warm, window, fire=False):
+    """n alerts at interval s; with fire, each one's value goes CRITICAL once
+    (spread over the run) and back, for detection to delivery."""
+    p = ctx.p
+    name = "sched-%d-%d" % (n, interval)
+    alerts = ctx.file(name + "-alerts.json")
+    targets = write_alerts(alerts, n, interval)
+    timeline = None
+    fire_secs = {}
+    if fire:
+        tl = {}
+        for i, (a, q) in enumerate(sorted(targets.items())):
+            # Spread over the run, off any round number of milliseconds.
+            at = round(p["d2d_first"] + p["d2d_spread"] * i / n + 0.000371 * (i % 7), 6)
+            tl[q] = [[0, QUIET], [at, FIRING], [at + p["d2d_hold"], QUIET]]
+            fire_secs[a] = at
+        timeline = ctx.file(name + "-timeline.json")
+        with open(timeline, "w") as f:
+            json.dump(tl, f)
+    emu = Emulator(ctx, name, alerts, timeline=timeline, query_log=True, record=fire)
+    eng = Engine(ctx, name, emu.url, ctx.file(name + ".db"))
+    try:
+        t_from = emu.started_ms + warm * 1000.0
+        t_to = t_from + window * 1000.0
+        time.sleep(max(0.0, (t_to - time.time() * 1000.0) / 1000.0) + 0.2)
+        alive = eng.alive()
+    finally:
+        eng.stop()
+        emu.stop()
+    queries = analysis.read_jsonl(emu.query_log)
+    res = analysis.schedule(queries, interval * 1000.0, list(targets.values()), t_from, t_to)
+    res.update({"alerts": n, "interval": interval, "window": window, "engine_alive": alive})
+    log("schedule %d alerts at %d s: |gap - interval| p50 %s p99 %s max %s ms, missed %d"
+        % (n, interval, fmt(res["p50"]), fmt(res["p99"]), fmt(res["max"]), res["missed"]))
+    if fire:
+        fire_at = {a: emu.started_ms + s * 1000.0 for a, s in fire_secs.items()}
+        lat, undelivered = analysis.detection_to_delivery(
+            queries, analysis.read_jsonl(emu.record), fire_at, targets)
+        res["d2d"] = {"n": len(lat), "undelivered": undelivered,
+                      "p50": analysis.percentile(lat, 50), "p99": analysis.percentile(lat, 99),
+                      "max": max(lat) if lat else None}
+        log("detection to delivery: p50 %s p99 %s ms over %d notifies, %d undelivered"
+            % (fmt(res["d2d"]["p50"]), fmt(res["d2d"]["p99"]), len(lat), undelivered))
+    return res
+
+
+def schedules(ctx):
+    out = []
+    for i, (n, interval, warm, window) in enumerate(ctx.p["sched"]):
+        out.append(schedule_run(ctx, n, interval, warm, window, fire=(i == 0)))
+    return out
+
+
+# ---- 5. storm --------------------------------------------------------------
+
+def storm(ctx):
+    p = ctx.p
+    n, at = p["storm_alerts"], p["storm_at"]
+    alerts = ctx.file("storm-alerts.json")
+    targets = write_alerts(alerts, n, 1)
+    timeline = ctx.file("storm-timeline.json")
+    with open(timeline, "w") as f:
+        json.dump({q: [[0, QUIET], [at, FIRING]] for q in targets.values()}, f)
+    emu = Emulator(ctx, "storm", alerts, timeline=timeline, query_log=True, record=True)
+    eng = Engine(ctx, "storm", emu.url, ctx.file("storm.db"))
+    t_fire = emu.started_ms + at * 1000.0
+
+    def notified():
+        return sum(1 for r in analysis.read_jsonl(emu.record) if r.get("kind") == "notify")
+
+    try:
+        time.sleep(max(0.0, t_fire / 1000.0 - time.time()))
+        wait_until(lambda: notified() >= n, p["storm_wait"], step=0.25)
+    finally:
+        eng.stop()
+        emu.stop()
+    notes = [r["t"] for r in analysis.read_jsonl(emu.record) if r.get("kind") == "notify"]
+    queries = [q["t"] for q in analysis.read_jsonl(emu.query_log) if q["t"] >= t_fire]
+    res = {"alerts": n, "notified": len(notes),
+           "all_in_s": (max(notes) - t_fire) / 1000.0 if len(notes) >= n else None,
+           "last_notify_s": (max(notes) - t_fire) / 1000.0 if notes else None,
+           "first_firing_query_s": (min(queries) - t_fire) / 1000.0 if queries else None}
+    log("storm: %d/%d notifies, all within %s s of the step" % (len(notes), n, res["all_in_s"]))
+    return res
+
+
+# ---- 6. scale --------------------------------------------------------------
+
+def scale(ctx):
+    p = ctx.p
+    n, interval = p["scale_alerts"], p["scale_interval"]
+    alerts = ctx.file("scale-alerts.json")
+    targets = write_alerts(alerts, n, interval)
+    emu = Emulator(ctx, "scale", alerts, query_log=True)
+    db = ctx.file("scale.db")
+    res = {"alerts": n, "interval": interval, "secs": p["scale_secs"]}
+    try:
+        eng = Engine(ctx, "scale-1", emu.url, db)
+        t_start = eng.spawned_ms
+        peak = 0
+        end = time.time() + p["scale_secs"]
+        while time.time() < end and eng.alive():
+            peak = max(peak, eng.peak_rss_kib() or 0)
+            time.sleep(0.5)
+        peak = max(peak, eng.peak_rss_kib() or 0) if eng.alive() else peak
+        t_end = time.time() * 1000.0
+        res["first_run_alive"] = eng.alive()
+        eng.stop()
+        res["db_mib"] = sum(os.path.getsize(f) for f in (db, db + "-wal", db + "-shm")
+                            if os.path.exists(f)) / 1048576.0
+        # Restart on the full database: process start to first evaluation.
+        time.sleep(1.2)  # the emulator flushes its query log every second
+        eng2 = Engine(ctx, "scale-2", emu.url, db)
+        time.sleep(p["restart_secs"])
+        peak2 = eng2.peak_rss_kib() or 0
+        eng2.stop()
+    finally:
+        emu.stop()
+    queries = analysis.read_jsonl(emu.query_log)
+    first_run = [q for q in queries if t_start <= q["t"] <= t_end]
+    after = [q["t"] for q in queries if q["t"] >= eng2.spawned_ms]
+    sched = analysis.schedule(first_run, interval * 1000.0, list(targets.values()),
+                              min((q["t"] for q in first_run), default=t_start), t_end)
+    res.update({
+        "peak_rss_mib": max(peak, peak2) / 1024.0,
+        "peak_rss_first_mib": peak / 1024.0, "peak_rss_restart_mib": peak2 / 1024.0,
+        "restart_first_eval_s": (min(after) - eng2.spawned_ms) / 1000.0 if after else None,
+        "first_eval_s": (min(q["t"] for q in first_run) - t_start) / 1000.0 if first_run else None,
+        "missed": sched["missed"], "evaluated_alerts": len({q["target"] for q in first_run}),
+        "gap_p99": sched["p99"], "gap_max": sched["max"],
+    })
+    log("scale %d alerts: peak RSS %.1f MiB, restart to first evaluation %s s, db %.1f MiB, "
+        "missed %d" % (n, res["peak_rss_mib"], res["restart_first_eval_s"], res["db_mib"],
+                      res["missed"]))
+    return res
+
+
+# ---- report ----------------------------------------------------------------
+
+def fmt(v, digits=1):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return "%.*f" % (digits, v)
+    return str(v)
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) / 1048576.0
+    osname = platform.platform()
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "%s, %d cores, %.1f GiB RAM, %s, Linux %s" % (model, os.cpu_count(), mem, osname,
+                                                        platform.release())
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "yes" if ok else "**no**"
+
+
+def table(r):
+    """Rows (workload, metric, value, target, met)."""
+    rows = []
+    c = r.get("ceilings")
+    if c:
+        rows.append(("1a ceiling", "wrk GET /query, %d connections" % CONNECTIONS,
+                     fmt(c["wrk_rps"], 0) + " req/s", "", ""))
+        rows.append(("1b ceiling", "bare libcurl, %d connections (multi / easy)" % CONNECTIONS,
+                     "%s / %s req/s; %s / %s µs CPU per request"
+                     % (fmt(c["curl_multi"]["rps"], 0), fmt(c["curl_easy"]["rps"], 0),
+                        fmt(c["curl_multi"]["cpu_us_per_req"]), fmt(c["curl_easy"]["cpu_us_per_req"])),
+                     "", ""))
+        rows.append(("1c ceiling", "bare SQLite, engine statements, batch 64 / 1",
+                     "%s / %s evals/s; %s / %s µs CPU per eval"
+                     % (fmt(c["sqlite_64"]["evals_per_s"], 0), fmt(c["sqlite_1"]["evals_per_s"], 0),
+                        fmt(c["sqlite_64"]["cpu_us_per_eval"]), fmt(c["sqlite_1"]["cpu_us_per_eval"])),
+                     "", ""))
+    t = r.get("throughput")
+    if t:
+        b = t["best"]
+        ceil = b["ceiling"]
+        ratio = b["evals_per_s"] / ceil["rps"] if ceil["rps"] else None
+        cpu_eval_us = b["cpu_s_per_1000"] * 1000 if b["cpu_s_per_1000"] else None
+        cpu_ratio = cpu_eval_us / ceil["cpu_us_per_req"] if cpu_eval_us and ceil["cpu_us_per_req"] else None
+        rows.append(("2 throughput", "highest sustained evals/s (alerts at 1 s)",
+                     "%s (%d alerts)" % (fmt(b["evals_per_s"], 0), b["alerts"]), "", ""))
+        rows.append(("2 throughput", "÷ bare libcurl ceiling (b), same emulator",
+                     "%s (ceiling %s req/s)" % (fmt(ratio, 2), fmt(ceil["rps"], 0)), ">= 0.5",
+                     verdict(ratio >= 0.5 if ratio is not None else None)))
+        rows.append(("2 throughput", "CPU s per 1 000 evaluations",
+                     fmt(b["cpu_s_per_1000"], 3), "", ""))
+        rows.append(("2 throughput", "÷ bare libcurl CPU per request",
+                     "%s (%s µs vs %s µs)" % (fmt(cpu_ratio, 2), fmt(cpu_eval_us), fmt(ceil["cpu_us_per_req"])),
+                     "<= 1.5", verdict(cpu_ratio <= 1.5 if cpu_ratio is not None else None)))
+        rpc = b["rows_per_commit"]
+        rows.append(("2 throughput", "rows per commit", fmt(rpc), ">= 50",
+                     verdict(rpc >= 50 if rpc is not None else None)))
+    for s in r.get("schedules", []):
+        label = "%d alerts at %d s" % (s["alerts"], s["interval"])
+        is_1s = s["interval"] == 1
+        rows.append(("3 schedule", label + ": deviation of the gap from the interval, p50 / p99 / max",
+                     "%s / %s / %s ms" % (fmt(s["p50"]), fmt(s["p99"]), fmt(s["max"])),
+                     "p50 <= 2, p99 <= 20" if is_1s else "",
+                     verdict(s["p50"] is not None and s["p50"] <= 2 and s["p99"] <= 20) if is_1s else ""))
+        rows.append(("3 schedule", label + ": missed evaluations (%d gaps)" % s["gaps"],
+                     str(s["missed"]), "0", verdict(s["missed"] == 0)))
+        if "d2d" in s:
+            d = s["d2d"]
+            rows.append(("4 detection→delivery", "p50 / p99 (%d notifies, %d undelivered)"
+                         % (d["n"], d["undelivered"]),
+                         "%s / %s ms" % (fmt(d["p50"]), fmt(d["p99"])), "p99 <= 100",
+                         verdict(d["p99"] is not None and d["p99"] <= 100 and d["undelivered"] == 0)))
+    st = r.get("storm")
+    if st:
+        rows.append(("5 storm", "%d alerts CRITICAL at once: all notifies recorded after" % st["alerts"],
+                     "%s s (%d/%d)" % (fmt(st["all_in_s"], 2), st["notified"], st["alerts"]),
+                     "<= 2 s", verdict(st["all_in_s"] is not None and st["all_in_s"] <= 2)))
+    sc = r.get("scale")
+    if sc:
+        label = "%d alerts at %d s" % (sc["alerts"], sc["interval"])
+        rows.append(("6 scale", label + ": peak RSS", fmt(sc["peak_rss_mib"]) + " MiB", "<= 130 MiB",
+                     verdict(sc["peak_rss_mib"] <= 130)))
+        rows.append(("6 scale", "restart on the full database: start to first evaluation",
+                     fmt(sc["restart_first_eval_s"], 2) + " s", "<= 1 s",
+                     verdict(sc["restart_first_eval_s"] is not None and sc["restart_first_eval_s"] <= 1)))
+        rows.append(("6 scale", "missed evaluations in %d s (%d alerts evaluated)"
+                     % (sc["secs"], sc["evaluated_alerts"]), str(sc["missed"]), "0",
+                     verdict(sc["missed"] == 0 and sc["evaluated_alerts"] == sc["alerts"])))
+        rows.append(("6 scale", "database size", fmt(sc["db_mib"]) + " MiB", "", ""))
+    return rows
+
+
+def markdown_table(rows):
+    out = ["| workload | metric | result | target | met |", "|---|---|---|---|---|"]
+    for row in rows:
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def steps_table(t):
+    out = ["| alerts | evals/s | sustained | CPU cores | CPU s / 1 000 evals | rows/commit | "
+           "ceiling (b) req/s | ceiling (b) µs CPU/req |", "|---|---|---|---|---|---|---|---|"]
+    for s in t["steps"]:
+        out.append("| %d | %s | %s | %s | %s | %s | %s | %s |" % (
+            s["alerts"], fmt(s["evals_per_s"], 0), "yes" if s["sustained"] else "no",
+            fmt(s["cpu_cores"], 2), fmt(s["cpu_s_per_1000"], 3), fmt(s["rows_per_commit"]),
+            fmt(s["ceiling"]["rps"], 0), fmt(s["ceiling"]["cpu_us_per_req"])))
+    return "\n".join(out)
+
+
+def report(r, args, started, elapsed):
+    try:
+        commit = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
+                                 "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    rows = table(r)
+    parts = [
+        "# alert-exec benchmark results" + (" (smoke run: sizes too small to mean anything)" if args.smoke else ""),
+        "",
+        "Written by `scripts/bench.sh`%s on %s UTC, commit %s, in %.0f s."
+        % (" --smoke" if args.smoke else "", started.strftime("%Y-%m-%d %H:%M"), commit, elapsed),
+        "",
+        "Machine: %s. Load average before the run: %s; CPU busy with other work between "
+        "workloads: %s%s" % (
+            machine(), r["loadavg"], ", ".join("%.0f%%" % (100 * b) for b in r["busy"]),
+            ". **The machine was shared with other work during the run**, so absolute numbers "
+            "are noisy; the ratios compare numbers measured a few seconds apart."
+            if r["shared"] else "."),
+        "",
+        markdown_table(rows),
+    ]
+    if r.get("throughput"):
+        parts += ["", "Throughput steps (ceiling (b) re-measured on each step's emulator just "
+                  "before the engine starts):", "", steps_table(r["throughput"])]
+    if args.notes and os.path.exists(args.notes):
+        with open(args.notes) as f:
+            parts += ["", f.read().rstrip()]
+    return "\n".join(parts) + "\n", rows
+
+
+def broken(r):
+    """What did not work at all (as opposed to being slow): a smoke run
+    fails on these."""
+    out = []
+    c = r.get("ceilings")
+    if c and (c["curl_multi"]["requests"] == 0 or c["sqlite_64"]["evaluations"] == 0):
+        out.append("a ceiling measured nothing")
+    t = r.get("throughput")
+    if t and (t["best"]["evals_per_s"] <= 0 or t["best"]["rows_per_commit"] is None):
+        out.append("throughput: no evaluations or no commit counters")
+    for s in r.get("schedules", []):
+        if not s["engine_alive"] or s["gaps"] == 0:
+            out.append("schedule: engine died or nothing evaluated")
+        if "d2d" in s and (s["d2d"]["n"] == 0 or s["d2d"]["undelivered"] > 0):
+            out.append("detection to delivery: notifies missing")
+    st = r.get("storm")
+    if st and st["notified"] < st["alerts"]:
+        out.append("storm: %d of %d notifies" % (st["notified"], st["alerts"]))
+    sc = r.get("scale")
+    if sc and (sc["restart_first_eval_s"] is None or sc["evaluated_alerts"] < sc["alerts"]):
+        out.append("scale: not every alert evaluated, or no evaluation after the restart")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only", default="ceilings,throughput,schedule,storm,scale")
+    ap.add_argument("--notes", help="Markdown appended to the results (analysis, profiles)")
+    ap.add_argument("--json", help="also write the raw results here")
+    args = ap.parse_args()
+    ctx = Context(args)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.time()
+    r = {"loadavg": "%.2f" % os.getloadavg()[0], "busy": []}
+    only = set(args.only.split(","))
+    workloads = [("ceilings", "ceilings", ceilings), ("throughput", "throughput", throughput),
+                 ("schedule", "schedules", schedules), ("storm", "storm", storm),
+                 ("scale", "scale", scale)]
+    log("work directory", ctx.dir)
+    try:
+        for key, field, fn in workloads:
+            if key in only:
+                # Between workloads nothing of ours runs: what is busy is
+                # someone else's.
+                r["busy"].append(busy_share(ctx.p["busy_secs"]))
+                t = time.time()
+                r[field] = fn(ctx)
+                log("%s took %.1f s" % (key, time.time() - t))
+        r["busy"].append(busy_share(ctx.p["busy_secs"]))
+    finally:
+        ctx.cleanup()
+    r["shared"] = max(r["busy"]) > 0.1
+    text, rows = report(r, args, started, time.time() - t0)
+    with open(args.out, "w") as f:
+        f.write(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=1, default=str)
+    print(markdown_table(rows))
+    print("\nwritten to", args.out)
+    problems = broken(r)
+    for p in problems:
+        log("BROKEN:", p)
+    return 1 if problems and args.smoke else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
