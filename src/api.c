@@ -556,6 +556,30 @@ static void warn_skip(size_t index, const char *name, const char *why)
 }
 
 /* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
+/* Whether a JSON text holds the escape \u0000 inside a string. cJSON
+ * decodes it to a NUL byte, which would silently cut a name short (and
+ * make "a\u0000b" the alert "a"), so such a body is refused. */
+static int has_nul_escape(const char *body, size_t len)
+{
+	int in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = body[i] == '"';
+			continue;
+		}
+		if (body[i] == '"') {
+			in_string = 0;
+		} else if (body[i] == '\\' && i + 1 < len) {
+			if (body[i + 1] == 'u' && len - i >= 6 &&
+			    memcmp(body + i + 2, "0000", 4) == 0)
+				return 1;
+			i++; /* the escaped character */
+		}
+	}
+	return 0;
+}
+
 static int parse_alerts_z(const char *body, size_t len,
 			  struct alert_def **defs, size_t *n, char *err,
 			  size_t errlen)
@@ -580,6 +604,10 @@ static int parse_alerts_z(const char *body, size_t len,
 	if (!cJSON_IsArray(root)) {
 		set_err(err, errlen, "alerts: body is not a JSON array (it is %s)",
 			json_type(root));
+		goto out;
+	}
+	if (has_nul_escape(body, len)) {
+		set_err(err, errlen, "alerts: body holds a \\u0000 escape (a NUL byte in a string)");
 		goto out;
 	}
 	cJSON_ArrayForEach(item, root)

@@ -1675,6 +1675,29 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* cJSON turns \u0000 into a NUL byte, which would cut "a\u0000b" to the
+ * alert "a": such a body is refused whole; an escaped backslash before
+ * "u0000" is ordinary text. */
+static void test_parse_nul_escape_refused(void **state)
+{
+	static const char bad[] =
+		"[{\"name\":\"a\\u0000b\",\"query\":\"q\",\"intervalSecs\":1," WC "}]";
+	static const char fine[] =
+		"[{\"name\":\"a\\\\u0000b\",\"query\":\"q\",\"intervalSecs\":1," WC "}]";
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(api_parse_alerts(bad, strlen(bad), &defs, &n, err, sizeof(err)), -1);
+	assert_null(defs);
+	assert_string_equal(err, "alerts: body holds a \\u0000 escape (a NUL byte in a string)");
+	assert_int_equal(api_parse_alerts(fine, strlen(fine), &defs, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(defs[0].name, "a\\u0000b");
+	api_defs_free(defs, n);
+}
+
 #define SERVED(f) cmocka_unit_test_setup_teardown(f, server_setup, server_teardown)
 
 int main(void)
@@ -1684,6 +1707,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad_entries),
 		cmocka_unit_test(test_parse_long_strings),
 		cmocka_unit_test(test_parse_all_bad_at_once),
+		cmocka_unit_test(test_parse_nul_escape_refused),
 		cmocka_unit_test(test_parse_optional_fields),
 		cmocka_unit_test(test_parse_bad_bodies),
 		cmocka_unit_test(test_parse_empty_array),
