@@ -784,7 +784,7 @@ static int prepare_db(const struct config *cfg, int *lock_fd, struct store **st)
 		return ENGINE_EXIT_DB;
 	}
 	if (store_open(cfg->db_path, cfg->sync_full, st, err, sizeof(err)) != 0 ||
-	    store_release_leases(*st, wall_ms(), err, sizeof(err)) != 0) {
+	    store_release_leases(*st, wall_ms(), BACKOFF_CAP_MS, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
 		return ENGINE_EXIT_DB;
 	}

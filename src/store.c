@@ -17,6 +17,8 @@ enum stmt_id {
 	S_ROLLBACK,
 	S_RELEASE_ALERTS,
 	S_RELEASE_OUTBOX,
+	S_CLAMP_STATE,
+	S_CLAMP_OUTBOX,
 	S_COUNT_ALERTS,
 	S_DEF_BY_NAME,
 	S_DEF_INSERT,
@@ -66,6 +68,25 @@ static const char *const sql_text[S_COUNT] = {
 		"UPDATE alert_state SET lease_until = NULL, next_eval = min(next_eval, ?1) "
 		"WHERE lease_until IS NOT NULL",
 	[S_RELEASE_OUTBOX] = "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL",
+	/* ?1 now, ?2 RETIRED_NEXT_EVAL. A row with nothing ahead of now is
+	 * not written. */
+	[S_CLAMP_STATE] =
+		"UPDATE alert_state SET "
+		"next_eval = CASE WHEN next_eval < ?2 AND next_eval > ?1 + "
+		"  (SELECT interval_ms FROM alert a WHERE a.id = alert_id) "
+		"  THEN ?1 + (next_eval - ?1) % (SELECT interval_ms FROM alert a WHERE a.id = alert_id) "
+		"  ELSE next_eval END, "
+		"last_notified = min(last_notified, ?1), last_ok = min(last_ok, ?1), "
+		"last_eval = min(last_eval, ?1), warn_since = min(warn_since, ?1), "
+		"crit_since = min(crit_since, ?1) "
+		"WHERE (next_eval < ?2 AND next_eval > ?1 + "
+		"  (SELECT interval_ms FROM alert a WHERE a.id = alert_id)) "
+		"OR last_notified > ?1 OR last_ok > ?1 OR last_eval > ?1 OR warn_since > ?1 "
+		"OR crit_since > ?1",
+	/* ?1 now, ?2 now + the longest wait between attempts. */
+	[S_CLAMP_OUTBOX] =
+		"UPDATE outbox SET next_attempt = min(next_attempt, ?2), created = min(created, ?1) "
+		"WHERE status = 'pending' AND (next_attempt > ?2 OR created > ?1)",
 	[S_COUNT_ALERTS] = "SELECT count(*) FROM alert WHERE retired IS NULL",
 	[S_DEF_BY_NAME] =
 		"SELECT id, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
@@ -334,20 +355,33 @@ void store_rollback(struct store *st)
 	sqlite3_reset(st->stmt[S_ROLLBACK]);
 }
 
-int store_release_leases(struct store *st, int64_t now, char *err, size_t errlen)
+int store_release_leases(struct store *st, int64_t now, int64_t max_wait_ms, char *err,
+			 size_t errlen)
 {
 	sqlite3_stmt *s;
 
+	assert(max_wait_ms >= 0);
 	if (store_begin(st, err, errlen) != 0)
 		return -1;
 	s = stmt(st, S_RELEASE_ALERTS);
 	sqlite3_bind_int64(s, 1, now);
 	if (run(st, s, err, errlen, "release alert leases") != 0 ||
-	    run(st, stmt(st, S_RELEASE_OUTBOX), err, errlen, "release outbox leases") != 0) {
-		store_rollback(st);
-		return -1;
-	}
+	    run(st, stmt(st, S_RELEASE_OUTBOX), err, errlen, "release outbox leases") != 0)
+		goto fail;
+	s = stmt(st, S_CLAMP_STATE);
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, RETIRED_NEXT_EVAL);
+	if (run(st, s, err, errlen, "bring alert times back to now") != 0)
+		goto fail;
+	s = stmt(st, S_CLAMP_OUTBOX);
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, now + max_wait_ms);
+	if (run(st, s, err, errlen, "bring call times back to now") != 0)
+		goto fail;
 	return store_commit(st, err, errlen);
+fail:
+	store_rollback(st);
+	return -1;
 }
 
 int store_count_alerts(struct store *st, int64_t *n, char *err, size_t errlen)

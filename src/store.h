@@ -46,8 +46,16 @@ int store_commit(struct store *st, char *err, size_t errlen);
 void store_rollback(struct store *st);
 
 /* Start-up: every lease left by a previous process is released; an
- * evaluation that was claimed but not written is due at once. */
-int store_release_leases(struct store *st, int64_t now, char *err, size_t errlen);
+ * evaluation that was claimed but not written is due at once. Times that
+ * lie ahead of `now` further than they can (the wall clock went back while
+ * no engine ran) are brought back, so nothing stalls for the size of the
+ * jump: a next_eval beyond now + interval to now + (the rest of it modulo
+ * the interval, which keeps the alerts spread), a pending call's
+ * next_attempt beyond now + max_wait_ms to that, and last_notified,
+ * last_ok, last_eval, the sustain clocks and a pending call's created to
+ * at most now. One transaction. */
+int store_release_leases(struct store *st, int64_t now, int64_t max_wait_ms, char *err,
+			 size_t errlen);
 
 /* Number of alerts that are not retired. */
 int store_count_alerts(struct store *st, int64_t *n, char *err, size_t errlen);

@@ -594,7 +594,7 @@ static void test_leases_released_at_start(void **state)
 					   sizeof(err)), 0);
 	assert_int_equal(k, 0);
 	/* the process dies; the next one starts */
-	assert_int_equal(store_release_leases(st, T0 + 200, err, sizeof(err)), 0);
+	assert_int_equal(store_release_leases(st, T0 + 200, 60000, err, sizeof(err)), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE lease_until IS NOT NULL"), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE lease_until IS NOT NULL"), 0);
 	/* the interrupted evaluations are due at once */
@@ -607,6 +607,77 @@ static void test_leases_released_at_start(void **state)
 		store_due_clear(&due[i]);
 	store_call_clear(&calls[0]);
 	store_call_clear(&calls[1]);
+	free(ds);
+	store_close(st);
+}
+
+/* The wall clock went back a day while no engine ran: every stored time is
+ * a day ahead. The start brings them back so nothing waits a day. */
+static void test_start_after_clock_went_back(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	const int64_t day = INT64_C(86400000);
+	int64_t retired_next;
+	char err[256];
+
+	make_defs(ds, 4);
+	ds->d[1].interval_ms = 15000;
+	sync_defs(st, ds->d, 4, T0, 1, NULL);
+	/* alert-4 is retired */
+	sync_defs(st, ds->d, 3, T0, 1, NULL);
+	retired_next = query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 4");
+	/* 1 and 2: a day ahead; 3: a normal schedule, left alone */
+	assert_int_equal(sqlite3_exec(db,
+		"UPDATE alert_state SET next_eval = 1800086400700, last_notified = 1800086400000, "
+		"  last_ok = 1800086399000, last_eval = 1800086399000, warn_since = 1800086390000, "
+		"  crit_since = 1800086395000, state = 'CRITICAL' WHERE alert_id = 1;"
+		"UPDATE alert_state SET next_eval = 1800086412345, last_notified = NULL "
+		"  WHERE alert_id = 2;"
+		"UPDATE alert_state SET next_eval = 1800000000400, last_notified = 1799999990000, "
+		"  last_ok = 1799999999000 WHERE alert_id = 3;"
+		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt, attempts) VALUES "
+		"  (1, 'notify', 'critical', 1800086390000, 1800086420000, 3),"
+		"  (3, 'notify', 'critical', 1799999990000, 1800000030000, 5);",
+		NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_release_leases(st, T0, 60000, err, sizeof(err)), 0);
+	/* within the next interval, at the same phase */
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 1"),
+			 T0 + (day + 700) % 1000);
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 2"),
+			 T0 + (day + 12345) % 15000);
+	assert_int_equal(query_int(db, "SELECT last_notified FROM alert_state WHERE alert_id = 1"), T0);
+	assert_int_equal(query_int(db, "SELECT last_ok FROM alert_state WHERE alert_id = 1"), T0);
+	assert_int_equal(query_int(db, "SELECT last_eval FROM alert_state WHERE alert_id = 1"), T0);
+	assert_int_equal(query_int(db, "SELECT warn_since FROM alert_state WHERE alert_id = 1"), T0);
+	assert_int_equal(query_int(db, "SELECT crit_since FROM alert_state WHERE alert_id = 1"), T0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE alert_id = 2 "
+				       "AND last_notified IS NULL"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE alert_id = 1 "
+				       "AND state = 'CRITICAL'"), 1);
+	/* untouched */
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 3"),
+			 T0 + 400);
+	assert_int_equal(query_int(db, "SELECT last_notified FROM alert_state WHERE alert_id = 3"),
+			 T0 - 10000);
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 4"),
+			 retired_next);
+	/* a pending call waits at most the longest backoff; its age is not
+	 * in the future */
+	assert_int_equal(query_int(db, "SELECT next_attempt FROM outbox WHERE alert_id = 1"),
+			 T0 + 60000);
+	assert_int_equal(query_int(db, "SELECT created FROM outbox WHERE alert_id = 1"), T0);
+	assert_int_equal(query_int(db, "SELECT attempts FROM outbox WHERE alert_id = 1"), 3);
+	assert_int_equal(query_int(db, "SELECT next_attempt FROM outbox WHERE alert_id = 3"),
+			 T0 + 30000);
+	assert_int_equal(query_int(db, "SELECT created FROM outbox WHERE alert_id = 3"), T0 - 10000);
+	/* a second start changes nothing */
+	assert_int_equal(store_release_leases(st, T0, 60000, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_changes(db), 0);
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 1"),
+			 T0 + 700);
 	free(ds);
 	store_close(st);
 }
@@ -676,6 +747,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases_released_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_after_clock_went_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
 	};
