@@ -14,8 +14,10 @@ TIMELINE = {"q-s": [[0, 50], [SPIKE[0], 150], [SPIKE[1], 50], [RUN[0], 150], [RU
 
 
 def state(eng):
-    return eng.sql("select s.state, s.last_value, s.warn_since from alert a join alert_state s "
-                   "on s.alert_id = a.id where a.name = 's'")[0]
+    """(state, last_value, warn_since) of s; Nones before its definition is stored."""
+    r = eng.sql("select s.state, s.last_value, s.warn_since from alert a join alert_state s "
+                "on s.alert_id = a.id where a.name = 's'")
+    return r[0] if r else (None, None, None)
 
 
 def main():
