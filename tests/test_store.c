@@ -312,7 +312,7 @@ static struct alert_def make_def(char *name, int64_t interval_ms)
 
 struct defs {
 	struct alert_def d[MANY];
-	char names[MANY][16];
+	char names[MANY][32];
 };
 
 static void make_defs(struct defs *ds, size_t n)
