@@ -25,6 +25,7 @@
 #define CLIENT_ERROR_ATTEMPTS 3  /* a 4xx is dead after this many attempts */
 #define DB_WRITE_ATTEMPTS 4      /* a failing write is tried this often, then fatal */
 #define CLOCK_JUMP_MS 2000       /* wall clock moving this much off monotonic */
+#define CLOCK_FOLLOW_MS 50       /* smaller moves are followed without a shift */
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define FETCH_RETRY_FIRST_MS 1000
 
@@ -39,6 +40,13 @@ struct engine {
 	unsigned long eval_gen;          /* bumped to wake evaluation workers */
 	unsigned long deliver_gen;       /* bumped to wake delivery workers */
 	int64_t once_cutoff;             /* --once: nothing later than this is claimed */
+	/* The engine's wall clock is CLOCK_MONOTONIC + clock_offset
+	 * (engine_now). It follows CLOCK_REALTIME, but a jump of the real
+	 * clock reaches it only together with the shift of the stored times,
+	 * under write_lock: a time taken under write_lock is always in the
+	 * database's timebase. Times measured outside it are monotonic stamps
+	 * turned into wall times under it (engine_wall). */
+	atomic_llong clock_offset;
 	atomic_long evaluated, failed, notified, resolved, dead;
 	atomic_long commits, rows;       /* the workers' write commits and rows */
 };
@@ -65,6 +73,18 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The engine's wall clock, in ms since the epoch. */
+static int64_t engine_now(struct engine *e)
+{
+	return mono_ms() + atomic_load(&e->clock_offset);
+}
+
+/* The engine's wall time of a mono_ms() stamp; call under write_lock. */
+static int64_t engine_wall(struct engine *e, int64_t mono)
+{
+	return mono + atomic_load(&e->clock_offset);
 }
 
 static void sleep_ms(int64_t ms)
@@ -266,7 +286,8 @@ struct eval {
 	int abandoned;          /* not evaluated: give it back */
 	int ok;
 	double value;
-	int64_t at;
+	int64_t at_mono;        /* mono_ms() when the answer came */
+	int64_t at;             /* its wall time, set by the write */
 	char error[256];
 	/* outcome, filled by the write */
 	int retired;
@@ -275,6 +296,7 @@ struct eval {
 };
 
 struct eval_batch {
+	struct engine *e;
 	struct eval *ev;
 	size_t n;
 };
@@ -288,6 +310,7 @@ static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 		struct rules_state s;
 		struct rules_result *r = &ev->result;
 
+		ev->at = engine_wall(b->e, ev->at_mono);
 		ev->retired = 0;
 		memset(r, 0, sizeof(*r));
 		if (ev->abandoned) {
@@ -396,13 +419,14 @@ static void *eval_worker(void *arg)
 	}
 	while (!stopping(e)) {
 		struct store_due due[CLAIM_BATCH];
-		struct eval_batch batch = {ev, 0};
+		struct eval_batch batch = {e, ev, 0};
 		unsigned long seen = generation(e, &e->eval_gen);
-		int64_t now = wall_ms();
+		int64_t now;
 		int64_t next;
 		size_t n = 0;
 
 		pthread_mutex_lock(&e->write_lock);
+		now = engine_now(e);
 		int rc = store_claim_due(st, e->once_cutoff ? e->once_cutoff : now, lease_ms, due,
 					 CLAIM_BATCH, &n, err, sizeof(err));
 		pthread_mutex_unlock(&e->write_lock);
@@ -418,7 +442,7 @@ static void *eval_worker(void *arg)
 				log_msg(LOG_ERROR, "next due: %s", err);
 				next = now + cfg->resolution_ms;
 			}
-			now = wall_ms();
+			now = engine_now(e);
 			if (next - now > cfg->resolution_ms)
 				next = now + cfg->resolution_ms;
 			wait_for(e, &e->eval_cond, &e->eval_gen, seen, next - now);
@@ -435,7 +459,7 @@ static void *eval_worker(void *arg)
 			}
 			x->ok = api_query(api, x->due.def.query, &x->value, x->error,
 					  sizeof(x->error)) == API_OK;
-			x->at = wall_ms();
+			x->at_mono = mono_ms();
 			if (!x->ok && stopping(e))
 				x->abandoned = 1; /* cut short by the stop, not a failure */
 		}
@@ -456,21 +480,23 @@ out:
 /* ---- delivery ---- */
 
 struct delivery {
+	struct engine *e;
 	const struct store_call *call;
 	int delivered;
 	int dead;
-	int64_t at;
-	int64_t next_attempt;
+	int64_t at_mono;        /* mono_ms() when the answer came */
+	int64_t retry_in;       /* backoff before the next attempt */
 	const char *error;
 };
 
 static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct delivery *d = arg;
+	int64_t at = engine_wall(d->e, d->at_mono);
 
 	if (d->delivered)
-		return store_call_delivered(st, d->call, d->at, err, errlen);
-	return store_call_failed(st, d->call, d->next_attempt, d->dead, d->error, err, errlen);
+		return store_call_delivered(st, d->call, at, err, errlen);
+	return store_call_failed(st, d->call, at + d->retry_in, d->dead, d->error, err, errlen);
 }
 
 static int write_release(struct store *st, void *arg, char *err, size_t errlen)
@@ -479,7 +505,7 @@ static int write_release(struct store *st, void *arg, char *err, size_t errlen)
 }
 
 struct retry_now {
-	int64_t at;
+	struct engine *e;
 	int64_t n;
 };
 
@@ -487,7 +513,7 @@ static int write_retry_now(struct store *st, void *arg, char *err, size_t errlen
 {
 	struct retry_now *r = arg;
 
-	return store_calls_retry_now(st, r->at, &r->n, err, errlen);
+	return store_calls_retry_now(st, engine_now(r->e), &r->n, err, errlen);
 }
 
 /* Attempts one claimed call and records the outcome. Returns 1 when it
@@ -498,7 +524,7 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	struct engine *e = w->e;
 	const struct config *cfg = e->cfg;
 	const char *kind = c->kind == STORE_NOTIFY ? "notify" : "resolve";
-	struct delivery d = {.call = c};
+	struct delivery d = {.e = e, .call = c};
 	char error[512] = "";
 	char name[300];
 	int rc;
@@ -507,7 +533,7 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 		rc = api_notify(api, c->name, c->message, error, sizeof(error));
 	else
 		rc = api_resolve(api, c->name, error, sizeof(error));
-	d.at = wall_ms();
+	d.at_mono = mono_ms();
 	log_quote(name, sizeof(name), c->name);
 	if (rc == API_OK) {
 		d.delivered = 1;
@@ -520,9 +546,9 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 		d.error = error;
 		if (rc == API_ERR_CLIENT && attempts >= CLIENT_ERROR_ATTEMPTS)
 			d.dead = 1;
-		else if (d.at - c->created >= cfg->give_up_ms)
+		else if (engine_now(e) - c->created >= cfg->give_up_ms)
 			d.dead = 1;
-		d.next_attempt = d.dead ? d.at : d.at + backoff_ms(attempts, &w->rng);
+		d.retry_in = d.dead ? 0 : backoff_ms(attempts, &w->rng);
 	}
 	if (write_tx(e, st, write_delivery, &d, "delivery") != 0)
 		return -1;
@@ -547,7 +573,7 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	} else {
 		log_msg(LOG_WARN, "delivery failed kind=%s alert=%s attempts=%d retry_in_ms=%lld "
 			"error=\"%s\"", kind, name, c->attempts + 1,
-			(long long)(d.next_attempt - d.at), error);
+			(long long)d.retry_in, error);
 	}
 	return 0;
 }
@@ -583,12 +609,13 @@ static void *delivery_worker(void *arg)
 	while (!stopping(e)) {
 		struct store_call calls[CALL_BATCH];
 		unsigned long seen = generation(e, &e->deliver_gen);
-		int64_t now = wall_ms();
+		int64_t now;
 		int64_t next;
 		size_t n = 0, i;
 		int recovered = 0;
 
 		pthread_mutex_lock(&e->write_lock);
+		now = engine_now(e);
 		int rc = store_claim_calls(st, now, not_after ? not_after : now, lease_ms, calls,
 					   CALL_BATCH, &n, err, sizeof(err));
 		pthread_mutex_unlock(&e->write_lock);
@@ -604,7 +631,7 @@ static void *delivery_worker(void *arg)
 				log_msg(LOG_ERROR, "next call: %s", err);
 				next = now + cfg->resolution_ms;
 			}
-			now = wall_ms();
+			now = engine_now(e);
 			if (next - now > cfg->resolution_ms)
 				next = now + cfg->resolution_ms;
 			wait_for(e, &e->deliver_cond, &e->deliver_gen, seen, next - now);
@@ -626,7 +653,7 @@ static void *delivery_worker(void *arg)
 		for (i = 0; i < n; i++)
 			store_call_clear(&calls[i]);
 		if (recovered) {
-			struct retry_now r = {.at = wall_ms()};
+			struct retry_now r = {.e = e};
 
 			if (write_tx(e, st, write_retry_now, &r, "retry calls") == 0 && r.n > 0)
 				log_msg(LOG_INFO, "server answers again: retrying calls=%lld now",
@@ -644,6 +671,7 @@ out:
 /* ---- definitions ---- */
 
 struct sync_arg {
+	struct engine *e;
 	const struct alert_def *defs;
 	size_t n;
 	int64_t now;
@@ -655,6 +683,7 @@ static int write_sync(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct sync_arg *a = arg;
 
+	a->now = engine_now(a->e);
 	return store_sync_defs(st, a->defs, a->n, a->now, a->due_now, &a->stats, err, errlen);
 }
 
@@ -673,9 +702,9 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 		log_msg(LOG_WARN, "fetch alerts failed: %s", err);
 		goto out;
 	}
+	a.e = e;
 	a.defs = defs;
 	a.n = n;
-	a.now = wall_ms();
 	a.due_now = due_now;
 	if (write_retry(e, st, write_sync, &a, 1, "definitions") != 0) {
 		ret = -2;
@@ -691,9 +720,21 @@ out:
 	return ret;
 }
 
+struct shift_arg {
+	struct engine *e;
+	int64_t drift;
+};
+
+/* Moves the stored times and the engine's clock by the same drift, under
+ * the write lock: no write sees one moved without the other. */
 static int write_shift(struct store *st, void *arg, char *err, size_t errlen)
 {
-	return store_shift_times(st, *(const int64_t *)arg, err, errlen);
+	struct shift_arg *a = arg;
+
+	if (store_shift_times(st, a->drift, err, errlen) != 0)
+		return -1;
+	atomic_fetch_add(&a->e->clock_offset, a->drift);
+	return 0;
 }
 
 /* ---- threads ---- */
@@ -734,6 +775,7 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	atomic_init(&e->notified, 0);
 	atomic_init(&e->resolved, 0);
 	atomic_init(&e->dead, 0);
+	atomic_init(&e->clock_offset, wall_ms() - mono_ms());
 	atomic_init(&e->commits, 0);
 	atomic_init(&e->rows, 0);
 	pthread_mutex_init(&e->write_lock, NULL);
@@ -815,12 +857,12 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 		return ENGINE_EXIT_DB;
 	}
 	/* Evaluate what is due now, then deliver what is deliverable now. */
-	e->once_cutoff = wall_ms();
+	e->once_cutoff = engine_now(e);
 	if (start_workers(e, w, cfg->concurrency, eval_worker, 0) != 0)
 		engine_stop(e, ENGINE_EXIT_DB);
 	join_workers(w, cfg->concurrency);
 	if (!stopping(e)) {
-		e->once_cutoff = wall_ms();
+		e->once_cutoff = engine_now(e);
 		if (start_workers(e, w + cfg->concurrency, cfg->deliverers, delivery_worker,
 				  cfg->concurrency) != 0)
 			engine_stop(e, ENGINE_EXIT_DB);
@@ -849,7 +891,7 @@ static void prune(struct engine *e, struct store *st)
 	int rc;
 
 	pthread_mutex_lock(&e->write_lock);
-	rc = store_prune(st, wall_ms() - e->cfg->retention_ms, &deleted, err, sizeof(err));
+	rc = store_prune(st, engine_now(e) - e->cfg->retention_ms, &deleted, err, sizeof(err));
 	pthread_mutex_unlock(&e->write_lock);
 	if (rc != 0)
 		log_msg(LOG_ERROR, "prune failed: %s", err);
@@ -865,7 +907,6 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 	sigset_t signals;
 	int64_t alerts = 0;
 	int64_t next_refresh, next_prune, fetch_retry = FETCH_RETRY_FIRST_MS;
-	int64_t last_wall, last_mono;
 	char err[512];
 	int loaded;
 
@@ -903,12 +944,10 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 			(long long)fetch_retry);
 	next_refresh = mono_ms() + (loaded == 0 ? cfg->refresh_ms : fetch_retry);
 	next_prune = mono_ms();
-	last_wall = wall_ms();
-	last_mono = mono_ms();
 
 	while (!stopping(e)) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000000L};
-		int64_t now_mono, now_wall, drift;
+		int64_t now_mono, drift;
 		int sig = sigtimedwait(&signals, NULL, &ts);
 
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -921,18 +960,22 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 			log_msg(LOG_INFO, "reloading definitions signal=HUP");
 			next_refresh = now_mono;
 		}
-		now_wall = wall_ms();
-		drift = (now_wall - last_wall) - (now_mono - last_mono);
-		last_wall = now_wall;
-		last_mono = now_mono;
+		drift = wall_ms() - engine_now(e);
 		if (drift > CLOCK_JUMP_MS || drift < -CLOCK_JUMP_MS) {
+			struct shift_arg shift = {e, drift};
+
 			log_msg(LOG_WARN, "wall clock jumped by %lld ms: moving schedules with it",
 				(long long)drift);
 			/* Unshifted schedules would stall or burst: a shift
 			 * that cannot be written is fatal like any write. */
-			if (write_retry(e, st, write_shift, &drift, 1, "shift schedules") != 0)
+			if (write_retry(e, st, write_shift, &shift, 1, "shift schedules") != 0)
 				break;
 			wake(e, 1, 1);
+		} else if (drift > CLOCK_FOLLOW_MS || drift < -CLOCK_FOLLOW_MS) {
+			/* A clock slewed by NTP is followed as it goes. */
+			pthread_mutex_lock(&e->write_lock);
+			atomic_fetch_add(&e->clock_offset, drift);
+			pthread_mutex_unlock(&e->write_lock);
 		}
 		if (now_mono >= next_refresh) {
 			loaded = refresh_defs(e, st, api, 0);
