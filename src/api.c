@@ -555,7 +555,6 @@ static void warn_skip(size_t index, const char *name, const char *why)
 		log_msg(LOG_WARN, "alerts: skipping entry %zu: %s", index, why);
 }
 
-/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
 /* Whether a JSON text holds the escape \u0000 inside a string. cJSON
  * decodes it to a NUL byte, which would silently cut a name short (and
  * make "a\u0000b" the alert "a"), so such a body is refused. */
@@ -580,81 +579,211 @@ static int has_nul_escape(const char *body, size_t len)
 	return 0;
 }
 
+/* A /alerts body is parsed one array element at a time: a cJSON tree of
+ * the whole body takes about seven times the body's size (some 150 MB for
+ * 100 000 alerts), one element's tree a few hundred bytes. The array's
+ * own syntax is checked here the way cJSON checks it; each element is
+ * parsed by cJSON. A body that does not start as an array is parsed
+ * whole, for its error message. */
+
+/* cJSON's whitespace: every byte up to ' ', NUL included. */
+static size_t skip_space(const char *b, size_t i, size_t len)
+{
+	while (i < len && (unsigned char)b[i] <= ' ')
+		i++;
+	return i;
+}
+
+/* Index just after the '[' that opens body as a JSON array (after a
+ * UTF-8 BOM and whitespace, as cJSON skips them), or 0 when the body does
+ * not start as an array. */
+static size_t array_start(const char *body, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
+	i = skip_space(body, i, len);
+	return i < len && body[i] == '[' ? i + 1 : 0;
+}
+
+/* End (exclusive) of the JSON value starting at b[i], found by its
+ * strings and brackets (cJSON validates it). SIZE_MAX when it does not
+ * end before len or nests deeper than cJSON accepts inside an array. */
+static size_t value_end(const char *b, size_t i, size_t len)
+{
+	size_t depth = 0;
+
+	if (b[i] != '{' && b[i] != '[' && b[i] != '"') {
+		while (i < len && b[i] != ',' && b[i] != ']' && (unsigned char)b[i] > ' ')
+			i++;
+		return i;
+	}
+	for (; i < len; i++) {
+		if (b[i] == '"') {
+			for (i++; i < len && b[i] != '"'; i++)
+				if (b[i] == '\\')
+					i++;
+			if (i >= len)
+				return SIZE_MAX;
+			if (depth == 0)
+				return i + 1;
+		} else if (b[i] == '{' || b[i] == '[') {
+			/* The enclosing array is one level of cJSON's limit. */
+			if (++depth >= CJSON_NESTING_LIMIT)
+				return SIZE_MAX;
+		} else if (b[i] == '}' || b[i] == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+	}
+	return SIZE_MAX;
+}
+
+typedef int (*element_fn)(const cJSON *item, void *arg);
+
+/* Parses the elements of the array whose '[' ends at body[open - 1] and
+ * calls fn on each, in order; stops early when fn returns non-zero.
+ * Returns 0, fn's non-zero result, or -1 when the body is not JSON (an
+ * element, a separator, or what follows the ']' is wrong; only JSON
+ * whitespace may follow the array, as parse_json allows). */
+static int for_each_element(const char *body, size_t len, size_t open, element_fn fn,
+			    void *arg)
+{
+	size_t i = skip_space(body, open, len);
+
+	if (i < len && body[i] == ']') {
+		i++;
+		goto tail;
+	}
+	for (;;) {
+		const char *end = NULL;
+		cJSON *item = NULL;
+		size_t stop;
+		int rc;
+
+		if (i >= len || strchr("{[\"-0123456789tfn", body[i]) == NULL)
+			return -1;
+		stop = value_end(body, i, len);
+		if (stop == SIZE_MAX)
+			return -1;
+		item = cJSON_ParseWithLengthOpts(body + i, stop - i, &end, 0);
+		if (item == NULL || end != body + stop) {
+			cJSON_Delete(item);
+			return -1;
+		}
+		rc = fn(item, arg);
+		cJSON_Delete(item);
+		if (rc != 0)
+			return rc;
+		i = skip_space(body, stop, len);
+		if (i < len && body[i] == ',') {
+			i = skip_space(body, i + 1, len);
+			continue;
+		}
+		if (i < len && body[i] == ']') {
+			i++;
+			break;
+		}
+		return -1;
+	}
+tail:
+	for (; i < len; i++)
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' && body[i] != '\r')
+			return -1;
+	return 0;
+}
+
+static int count_element(const cJSON *item, void *arg)
+{
+	(void)item;
+	++*(size_t *)arg;
+	return 0;
+}
+
+struct alerts_parse {
+	struct alert_def *list;
+	struct name_set names;
+	size_t kept;
+	size_t index;
+};
+
+/* Keeps one valid entry, or warns and skips it. 1 when out of memory. */
+static int keep_element(const cJSON *item, void *arg)
+{
+	struct alerts_parse *p = arg;
+	struct entry e;
+	size_t slot = 0;
+	char why[256];
+	size_t index = p->index++;
+
+	if (check_entry(item, &e, why, sizeof(why)) != 0) {
+		warn_skip(index, e.name, why);
+		return 0;
+	}
+	if (name_set_find(&p->names, p->list, e.name, &slot) != (size_t)-1) {
+		warn_skip(index, e.name, "name is a duplicate");
+		return 0;
+	}
+	if (def_from_entry(&p->list[p->kept], &e) != 0)
+		return 1;
+	p->kept++;
+	p->names.slots[slot] = p->kept; /* index + 1 */
+	return 0;
+}
+
+/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
 static int parse_alerts_z(const char *body, size_t len,
 			  struct alert_def **defs, size_t *n, char *err,
 			  size_t errlen)
 {
-	cJSON *root = NULL;
-	const cJSON *item = NULL;
-	struct alert_def *list = NULL;
-	struct name_set names = {NULL, 0};
+	struct alerts_parse p = {NULL, {NULL, 0}, 0, 0};
+	size_t open = array_start(body, len);
 	size_t count = 0;
-	size_t kept = 0;
-	size_t index = 0;
 	char why[256];
+	char snip[64];
 	int rc = API_ERR_BODY;
 
 	*defs = NULL;
 	*n = 0;
-	root = parse_json(body, len, why, sizeof(why));
-	if (root == NULL) {
-		set_err(err, errlen, "alerts: %s", why);
+	if (open == 0) {
+		cJSON *root = parse_json(body, len, why, sizeof(why));
+
+		if (root == NULL)
+			set_err(err, errlen, "alerts: %s", why);
+		else
+			set_err(err, errlen, "alerts: body is not a JSON array (it is %s)",
+				json_type(root));
+		cJSON_Delete(root);
 		goto out;
 	}
-	if (!cJSON_IsArray(root)) {
-		set_err(err, errlen, "alerts: body is not a JSON array (it is %s)",
-			json_type(root));
+	/* Every element is parsed once to check the whole body before a
+	 * single entry is taken or warned about, then again to take them. */
+	if (for_each_element(body, len, open, count_element, &count) != 0) {
+		set_err(err, errlen, "alerts: body is not JSON (starts with %s)",
+			snippet(snip, sizeof(snip), body, len));
 		goto out;
 	}
 	if (has_nul_escape(body, len)) {
 		set_err(err, errlen, "alerts: body holds a \\u0000 escape (a NUL byte in a string)");
 		goto out;
 	}
-	cJSON_ArrayForEach(item, root)
-		count++;
 
 	rc = API_ERR_INTERNAL;
 	/* Never NULL on success, even for an empty array. */
-	list = calloc(count > 0 ? count : 1, sizeof(*list));
-	if (list == NULL || name_set_init(&names, count) != 0) {
+	p.list = calloc(count > 0 ? count : 1, sizeof(*p.list));
+	if (p.list == NULL || name_set_init(&p.names, count) != 0 ||
+	    for_each_element(body, len, open, keep_element, &p) != 0) {
 		set_err(err, errlen, "alerts: out of memory");
 		goto out;
 	}
-
-	cJSON_ArrayForEach(item, root) {
-		struct entry e;
-		size_t slot = 0;
-		size_t first;
-
-		if (check_entry(item, &e, why, sizeof(why)) != 0) {
-			warn_skip(index, e.name, why);
-			index++;
-			continue;
-		}
-		first = name_set_find(&names, list, e.name, &slot);
-		if (first != (size_t)-1) {
-			set_err(why, sizeof(why), "name is a duplicate");
-			warn_skip(index, e.name, why);
-			index++;
-			continue;
-		}
-		if (def_from_entry(&list[kept], &e) != 0) {
-			set_err(err, errlen, "alerts: out of memory");
-			goto out;
-		}
-		kept++;
-		names.slots[slot] = kept; /* index + 1 */
-		index++;
-	}
-
-	*defs = list;
-	*n = kept;
-	list = NULL;
+	*defs = p.list;
+	*n = p.kept;
+	p.list = NULL;
 	rc = API_OK;
 out:
-	api_defs_free(list, kept);
-	free(names.slots);
-	cJSON_Delete(root);
+	api_defs_free(p.list, p.kept);
+	free(p.names.slots);
 	return rc;
 }
 
