@@ -62,6 +62,9 @@ class FakeClock:
         env.update(LD_PRELOAD=find_libfaketime(), FAKETIME_TIMESTAMP_FILE=self.path,
                    FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
                    FAKETIME_FORCE_MONOTONIC_FIX="0")
+        # An ASan build wants its runtime first in the library list.
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                     "verify_asan_link_order=0"]))
         return env
 
 
@@ -167,8 +170,11 @@ def main():
     eng = ClockEngine(wd, emu.url, clock, args=["--refresh", "1h"])
     try:
         eng.start()
-        wait_until(lambda: len({r["alert"] for r in emu.records()}) == len(FIRING), 15,
-                   "the first notifies")
+
+        def first_notifies():
+            check(eng.proc.poll() is None, "daemon exited %s:\n%s" % (eng.proc.poll(), eng.log_text()[-3000:]))
+            return len({r["alert"] for r in emu.records()}) == len(FIRING)
+        wait_until(first_notifies, 15, "the first notifies")
         t_steady = time.time()
         time.sleep(5)
         phases = [("steady", t_steady)]
