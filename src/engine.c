@@ -28,6 +28,7 @@
 #define CLOCK_FOLLOW_MS 50       /* smaller moves are followed without a shift */
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define FETCH_RETRY_FIRST_MS 1000
+#define SERVER_DOWN_CALLS 3      /* failed calls in a row that mean the server is down */
 
 struct engine {
 	const struct config *cfg;
@@ -47,6 +48,11 @@ struct engine {
 	 * database's timebase. Times measured outside it are monotonic stamps
 	 * turned into wall times under it (engine_wall). */
 	atomic_llong clock_offset;
+	/* Calls to the server (any worker, any endpoint) that failed in a
+	 * row, and whether it answered again after SERVER_DOWN_CALLS of them:
+	 * then the calls waiting in backoff are retried at once. */
+	atomic_int failing_calls;
+	atomic_int server_back;
 	atomic_long evaluated, failed, notified, resolved, dead;
 	atomic_long commits, rows;       /* the workers' write commits and rows */
 };
@@ -279,6 +285,26 @@ static void close_worker_store(struct engine *e, struct store *st)
 	store_close(st);
 }
 
+/* Notes the outcome of a call to the server. A call it answers (even
+ * with a 4xx or a bad body) after SERVER_DOWN_CALLS that it did not (5xx,
+ * transport error) ends an outage: the delivery workers then retry the
+ * calls waiting in backoff, rather than each waiting out its own delay.
+ * Queries notice first: they run every interval whatever the outbox holds. */
+static void server_answered(struct engine *e, int rc)
+{
+	if (rc == API_ERR_TRANSPORT || rc == API_ERR_SERVER) {
+		if (!stopping(e))
+			atomic_fetch_add(&e->failing_calls, 1);
+		return;
+	}
+	if (rc == API_ERR_INTERNAL)
+		return;
+	if (atomic_exchange(&e->failing_calls, 0) >= SERVER_DOWN_CALLS) {
+		atomic_store(&e->server_back, 1);
+		wake(e, 0, 1);
+	}
+}
+
 /* ---- evaluation ---- */
 
 struct eval {
@@ -450,6 +476,7 @@ static void *eval_worker(void *arg)
 		}
 		for (size_t i = 0; i < n; i++) {
 			struct eval *x = &ev[i];
+			int answer;
 
 			memset(x, 0, sizeof(*x));
 			x->due = due[i];
@@ -457,9 +484,11 @@ static void *eval_worker(void *arg)
 				x->abandoned = 1;
 				continue;
 			}
-			x->ok = api_query(api, x->due.def.query, &x->value, x->error,
-					  sizeof(x->error)) == API_OK;
+			answer = api_query(api, x->due.def.query, &x->value, x->error,
+					   sizeof(x->error));
 			x->at_mono = mono_ms();
+			x->ok = answer == API_OK;
+			server_answered(e, answer);
 			if (!x->ok && stopping(e))
 				x->abandoned = 1; /* cut short by the stop, not a failure */
 		}
@@ -516,6 +545,15 @@ static int write_retry_now(struct store *st, void *arg, char *err, size_t errlen
 	return store_calls_retry_now(st, engine_now(r->e), &r->n, err, errlen);
 }
 
+/* Makes the calls waiting in backoff due now: the server answers again. */
+static void retry_waiting(struct engine *e, struct store *st)
+{
+	struct retry_now r = {.e = e};
+
+	if (write_tx(e, st, write_retry_now, &r, "retry calls") == 0 && r.n > 0)
+		log_msg(LOG_INFO, "server answers again: retrying calls=%lld now", (long long)r.n);
+}
+
 /* Attempts one claimed call and records the outcome. Returns 1 when it
  * was delivered, 0 when not, -1 when the outcome could not be written. */
 static int deliver_one(struct worker *w, struct store *st, struct api *api,
@@ -534,6 +572,7 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	else
 		rc = api_resolve(api, c->name, error, sizeof(error));
 	d.at_mono = mono_ms();
+	server_answered(e, rc);
 	log_quote(name, sizeof(name), c->name);
 	if (rc == API_OK) {
 		d.delivered = 1;
@@ -614,6 +653,8 @@ static void *delivery_worker(void *arg)
 		size_t n = 0, i;
 		int recovered = 0;
 
+		if (atomic_exchange(&e->server_back, 0))
+			retry_waiting(e, st);
 		pthread_mutex_lock(&e->write_lock);
 		now = engine_now(e);
 		int rc = store_claim_calls(st, now, not_after ? not_after : now, lease_ms, calls,
@@ -652,13 +693,8 @@ static void *delivery_worker(void *arg)
 			write_tx(e, st, write_release, &calls[i], "release call");
 		for (i = 0; i < n; i++)
 			store_call_clear(&calls[i]);
-		if (recovered) {
-			struct retry_now r = {.e = e};
-
-			if (write_tx(e, st, write_retry_now, &r, "retry calls") == 0 && r.n > 0)
-				log_msg(LOG_INFO, "server answers again: retrying calls=%lld now",
-					(long long)r.n);
-		}
+		if (recovered)
+			retry_waiting(e, st);
 		/* Rows of the same alert queued behind the ones just done. */
 		wake(e, 0, 1);
 	}
@@ -697,8 +733,11 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	char err[512];
 	struct sync_arg a = {0};
 	int ret = -1;
+	int rc;
 
-	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
+	rc = api_fetch_alerts(api, &defs, &n, err, sizeof(err));
+	server_answered(e, rc);
+	if (rc != API_OK) {
 		log_msg(LOG_WARN, "fetch alerts failed: %s", err);
 		goto out;
 	}
@@ -776,6 +815,8 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	atomic_init(&e->resolved, 0);
 	atomic_init(&e->dead, 0);
 	atomic_init(&e->clock_offset, wall_ms() - mono_ms());
+	atomic_init(&e->failing_calls, 0);
+	atomic_init(&e->server_back, 0);
 	atomic_init(&e->commits, 0);
 	atomic_init(&e->rows, 0);
 	pthread_mutex_init(&e->write_lock, NULL);
