@@ -1,0 +1,142 @@
+"""The server is down (503 on every endpoint) for 10 s while alerts change
+state: what fell due during the outage arrives soon after it ends, in
+order, once; the engine backs off exponentially while it waits (no tight
+loop, no storm); and the outage adds no repeats.
+
+40 alerts go CRITICAL half a second before the outage starts. The
+emulator answers every request 100 ms late, so the two delivery workers
+(20 calls/s) are still busy with those notifies when the outage begins:
+the rest fail and wait in backoff. During the outage half the alerts drop
+to WARN and half to PASS; the engine sees that once the server is back,
+and the resolve or warning of an alert queues behind its waiting notify.
+
+Checked:
+- every outbox row reached the server once, in order (the record);
+- the emulator's validator, which extends its deadlines over --down
+  windows, found nothing wrong;
+- rows that waited through the outage are all accepted within
+  DRAIN_SECS after it ends;
+- per row, at most MAX_FAILED_ATTEMPTS failed attempts during the outage,
+  each retried no sooner than the backoff schedule allows (the engine's
+  log), and the HTTP requests to /notify and /resolve answered 503
+  (the emulator's /stats) are no more than -r times those attempts;
+- no repeat earlier than repeatIntervalSecs after the notify before it."""
+
+import re
+import time
+
+from fault_helpers import (Judgement, change_calls_present, check_chain, check_timing, count,
+                           first_acceptances, log_lines, field, outbox_rows, start_emulator,
+                           stats, stop_drained, transitions, validator_errors, validator_summary)
+from harness import Engine, Workdir, alert, check, log
+
+N = 40
+DOWN_FROM, DOWN_TO = 5.0, 15.0
+LATENCY_MS = 100
+INTERVAL_MS = 1000
+REPEAT_MS = 3000
+RETRIES = 3                 # -r: HTTP requests per delivery attempt
+DRAIN_SECS = 3.0            # after the outage, rows that waited through it are accepted by then
+MAX_FAILED_ATTEMPTS = 6     # 0.25-0.5, 0.5-1, 1-2, 2-4, 4-8 s apart: six fit in 10 s
+BACKOFF_FIRST_MS = 500      # the engine's schedule: the n-th retry waits 500 * 2^(n-1) ms,
+                            # the upper half jittered, so at least half of that
+
+ALERTS = [alert("o%d" % i, interval=INTERVAL_MS // 1000, repeat=REPEAT_MS // 1000)
+          for i in range(1, N + 1)]
+DEFS = {a["name"]: a for a in ALERTS}
+TIMELINE = {a["query"]: [[0, 50], [DOWN_FROM - 0.5, 250], [10, 150 if i % 2 else 50], [30, 50]]
+            for i, a in enumerate(ALERTS)}
+RUN_SECS = 26
+
+
+def main():
+    wd = Workdir("outage")
+    emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE,
+                         args=["--validate", "--down", "%g:%g" % (DOWN_FROM, DOWN_TO),
+                               "--latency-ms", str(LATENCY_MS)])
+    t_start = emu.started
+    eng = Engine(wd, emu.url, args=["-c", "8", "-r", str(RETRIES)])
+    t0 = time.time()
+    try:
+        eng.start()
+        time.sleep(max(0, t_start + DOWN_FROM - time.time()))
+        st_from = stats(emu)
+        time.sleep(max(0, t_start + DOWN_TO - time.time()))
+        st_to = stats(emu)
+        time.sleep(max(0, t_start + RUN_SECS - time.time()))
+        stop_drained(eng)
+    finally:
+        if eng.proc and eng.proc.poll() is None:
+            eng.proc.kill()
+            eng.proc.wait()
+        emu_rc = emu.stop()
+    # the emulator's clock started between start_lo and started
+    down_from = (emu.start_lo + DOWN_FROM) * 1000
+    down_to = (emu.started + DOWN_TO) * 1000
+
+    trans = transitions(eng.db)
+    check_chain(trans, DEFS)
+    rows = outbox_rows(eng.db)
+    change_calls_present(trans, rows, DEFS)
+    records = emu.records()
+    j = Judgement(rows, records)
+    j.check_complete()
+    check(not j.copies, "calls accepted twice: %s" % j.copies[:10])
+
+    # what waited through the outage, and when it came
+    firsts = first_acceptances(rows, records)
+    waited = [(name, r, firsts[name][k]) for name, rs in rows.items() for k, r in enumerate(rs)
+              if r[5] < down_to and firsts[name][k] > down_from]
+    check(len(waited) >= 5, "only %d calls waited through the outage: the test did not "
+          "catch the engine busy" % len(waited))
+    last = max(t for _n, _r, t in waited)
+    late = [(n, r[1:3], (t - down_to) / 1000) for n, r, t in waited if t > down_to + DRAIN_SECS * 1000]
+    check(not late, "calls accepted more than %gs after the outage: %s" % (DRAIN_SECS, late[:10]))
+
+    # backoff: failed attempts per row, and their spacing
+    failures = {}           # (alert, kind) -> [(t, attempts, retry_in_ms)]
+    lines = [l for run in range(1, eng.runs + 1)
+             for l in log_lines(wd.file("engine-%d.log" % run))]
+    for t, _lvl, text in lines:
+        if text.startswith("delivery failed "):
+            key = (field(text, "alert"), field(text, "kind"))
+            failures.setdefault(key, []).append((t * 1000, int(field(text, "attempts")),
+                                                 int(field(text, "retry_in_ms"))))
+    check(failures, "no delivery failed during the outage")
+    most = 0
+    for key, fs in failures.items():
+        in_outage = [f for f in fs if down_from - 500 <= f[0] <= down_to + 500]
+        most = max(most, len(in_outage))
+        check(len(in_outage) <= MAX_FAILED_ATTEMPTS,
+              "%s: %d failed attempts during the outage: %s" % (key, len(in_outage), in_outage))
+        for (t1, n1, wait1), (t2, n2, _w) in zip(fs, fs[1:]):
+            if n2 != n1 + 1:
+                continue        # another row of the alert
+            floor = BACKOFF_FIRST_MS * 2 ** (n1 - 1) / 2
+            check(wait1 >= floor, "%s: attempt %d set a retry in %d ms, under %d"
+                  % (key, n1, wait1, floor))
+            check(t2 - t1 >= wait1 - 20, "%s: attempt %d came %d ms after attempt %d, "
+                  "which set a retry in %d ms" % (key, n2, t2 - t1, n1, wait1))
+    failed_attempts = sum(len(fs) for fs in failures.values())
+    down_calls = (count(st_to, "notify", 503) + count(st_to, "resolve", 503)
+                  - count(st_from, "notify", 503) - count(st_from, "resolve", 503))
+    check(down_calls <= RETRIES * failed_attempts,
+          "%d requests to /notify and /resolve during the outage for %d failed attempts"
+          % (down_calls, failed_attempts))
+
+    check_timing(rows, records, trans, DEFS, j.copies, time.time() * 1000, REPEAT_MS, INTERVAL_MS,
+                 allowance=lambda a, b: max(0, min(b, down_to + DRAIN_SECS * 1000) - max(a, down_from)))
+    log(validator_summary(emu))
+    errors = validator_errors(emu)
+    check(emu_rc == 0 and not errors, "validator (exit %d):\n%s" % (emu_rc, "\n".join(errors)))
+    log("outage: expected=%d delivered=%d lost=%d duplicated=%d waited=%d last-accepted=%.2fs "
+        "after the outage; failed attempts=%d (at most %d per row), requests during the "
+        "outage=%d (%.1fs)"
+        % (j.expected, j.delivered, len(j.lost) + len(j.not_delivered), len(j.copies),
+           len(waited), (last - down_to) / 1000, failed_attempts, most, down_calls,
+           time.time() - t0))
+    wd.cleanup()
+
+
+if __name__ == "__main__":
+    main()
