@@ -83,7 +83,7 @@ static int populate(const char *path, long count, int64_t now, struct store **st
 			goto out;
 		}
 	}
-	rc = store_sync_defs(*st, defs, (size_t)count, now, 0, &stats, err, errlen);
+	rc = store_sync_defs(*st, defs, (size_t)count, NULL, 0, now, 0, &stats, err, errlen);
 out:
 	if (defs != NULL)
 		for (long i = 0; i < count; i++) {

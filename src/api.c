@@ -31,6 +31,8 @@ struct api {
 	int attempts;
 	const atomic_int *stop;
 	size_t alerts_max_body;
+	char **skipped;                  /* invalid entries of the last /alerts */
+	size_t nskipped;
 
 	char *url;                       /* reused: base + path + query */
 	size_t url_cap;
@@ -706,6 +708,9 @@ struct alerts_parse {
 	struct name_set names;
 	size_t kept;
 	size_t index;
+	char **skipped;         /* names of invalid entries, NULL: not wanted */
+	size_t nskipped;
+	int want_skipped;
 };
 
 /* Keeps one valid entry, or warns and skips it. 1 when out of memory. */
@@ -719,6 +724,14 @@ static int keep_element(const cJSON *item, void *arg)
 
 	if (check_entry(item, &e, why, sizeof(why)) != 0) {
 		warn_skip(index, e.name, why);
+		if (p->want_skipped && e.name != NULL) {
+			char *name = strdup(e.name);
+
+			if (name == NULL)
+				return 1;
+			/* At most one per element: the array was sized by count. */
+			p->skipped[p->nskipped++] = name;
+		}
 		return 0;
 	}
 	if (name_set_find(&p->names, p->list, e.name, &slot) != (size_t)-1) {
@@ -734,10 +747,10 @@ static int keep_element(const cJSON *item, void *arg)
 
 /* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
 static int parse_alerts_z(const char *body, size_t len,
-			  struct alert_def **defs, size_t *n, char *err,
-			  size_t errlen)
+			  struct alert_def **defs, size_t *n, char ***skipped,
+			  size_t *nskipped, char *err, size_t errlen)
 {
-	struct alerts_parse p = {NULL, {NULL, 0}, 0, 0};
+	struct alerts_parse p = {NULL, {NULL, 0}, 0, 0, NULL, 0, skipped != NULL};
 	size_t open = array_start(body, len);
 	size_t count = 0;
 	char why[256];
@@ -772,7 +785,10 @@ static int parse_alerts_z(const char *body, size_t len,
 	rc = API_ERR_INTERNAL;
 	/* Never NULL on success, even for an empty array. */
 	p.list = calloc(count > 0 ? count : 1, sizeof(*p.list));
-	if (p.list == NULL || name_set_init(&p.names, count) != 0 ||
+	if (p.want_skipped)
+		p.skipped = calloc(count > 0 ? count : 1, sizeof(*p.skipped));
+	if (p.list == NULL || (p.want_skipped && p.skipped == NULL) ||
+	    name_set_init(&p.names, count) != 0 ||
 	    for_each_element(body, len, open, keep_element, &p) != 0) {
 		set_err(err, errlen, "alerts: out of memory");
 		goto out;
@@ -780,29 +796,56 @@ static int parse_alerts_z(const char *body, size_t len,
 	*defs = p.list;
 	*n = p.kept;
 	p.list = NULL;
+	if (skipped != NULL) {
+		*skipped = p.skipped;
+		*nskipped = p.nskipped;
+		p.skipped = NULL;
+	}
 	rc = API_OK;
 out:
 	api_defs_free(p.list, p.kept);
+	api_names_free(p.skipped, p.nskipped);
 	free(p.names.slots);
 	return rc;
 }
 
+void api_names_free(char **names, size_t n)
+{
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 int api_parse_alerts(const char *body, size_t len, struct alert_def **defs,
 		     size_t *n, char *err, size_t errlen)
+{
+	return api_parse_alerts_full(body, len, defs, n, NULL, NULL, err, errlen);
+}
+
+int api_parse_alerts_full(const char *body, size_t len, struct alert_def **defs,
+			  size_t *n, char ***skipped, size_t *nskipped,
+			  char *err, size_t errlen)
 {
 	char *copy = NULL;
 	int rc;
 
 	assert(body != NULL || len == 0);
 	assert(defs != NULL && n != NULL);
+	assert((skipped == NULL) == (nskipped == NULL));
 	*defs = NULL;
 	*n = 0;
+	if (skipped != NULL) {
+		*skipped = NULL;
+		*nskipped = 0;
+	}
 	copy = copy_body(len > 0 ? body : "", len);
 	if (copy == NULL) {
 		set_err(err, errlen, "alerts: out of memory");
 		return -1;
 	}
-	rc = parse_alerts_z(copy, len, defs, n, err, errlen);
+	rc = parse_alerts_z(copy, len, defs, n, skipped, nskipped, err, errlen);
 	free(copy);
 	return rc == API_OK ? 0 : -1;
 }
@@ -1202,6 +1245,7 @@ void api_free(struct api *api)
 	free(api->base_url);
 	free(api->url);
 	free(api->buf);
+	api_names_free(api->skipped, api->nskipped);
 	free(api);
 }
 
@@ -1216,10 +1260,24 @@ static int check_alerts(struct api *api, const struct request *req,
 			char *err, size_t errlen)
 {
 	struct alerts_out *o = req->ctx;
+	char **skipped = NULL;
+	size_t nskipped = 0;
 	int rc;
 
-	rc = parse_alerts_z(api->buf, api->len, o->defs, o->n, err, errlen);
-	return rc == API_OK ? 0 : -1;
+	rc = parse_alerts_z(api->buf, api->len, o->defs, o->n, &skipped, &nskipped, err,
+			    errlen);
+	if (rc != API_OK)
+		return -1;
+	api_names_free(api->skipped, api->nskipped);
+	api->skipped = skipped;
+	api->nskipped = nskipped;
+	return 0;
+}
+
+void api_skipped_names(const struct api *api, const char *const **names, size_t *n)
+{
+	*names = (const char *const *)api->skipped;
+	*n = api->nskipped;
 }
 
 int api_fetch_alerts(struct api *api, struct alert_def **defs, size_t *n,

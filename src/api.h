@@ -136,6 +136,21 @@ int api_resolve(struct api *api, const char *name, char *err, size_t errlen);
 int api_parse_alerts(const char *body, size_t len, struct alert_def **defs,
 		     size_t *n, char *err, size_t errlen);
 
+/* api_parse_alerts, also returning in *skipped (malloc'd, free with
+ * api_names_free) the *nskipped names of the entries that were skipped as
+ * invalid although their name was usable. An entry that turns invalid says
+ * nothing about whether its alert still fires: the engine keeps that
+ * alert's stored definition rather than retiring it. */
+int api_parse_alerts_full(const char *body, size_t len, struct alert_def **defs,
+			  size_t *n, char ***skipped, size_t *nskipped,
+			  char *err, size_t errlen);
+void api_names_free(char **names, size_t n);
+
+/* The names the last successful api_fetch_alerts skipped (see
+ * api_parse_alerts_full): borrowed, valid until the next fetch or
+ * api_free. */
+void api_skipped_names(const struct api *api, const char *const **names, size_t *n);
+
 /* Parses a /query body {"value": <number>} (other members are ignored).
  * Returns 0 with a finite *value, or -1 with a bare reason in err that
  * api_query prefixes with its context: "body is empty", "body is not JSON

@@ -710,6 +710,8 @@ struct sync_arg {
 	struct engine *e;
 	const struct alert_def *defs;
 	size_t n;
+	const char *const *keep;  /* invalid entries: keep their stored definitions */
+	size_t nkeep;
 	int64_t now;
 	int due_now;
 	struct store_sync_stats stats;
@@ -720,7 +722,8 @@ static int write_sync(struct store *st, void *arg, char *err, size_t errlen)
 	struct sync_arg *a = arg;
 
 	a->now = engine_now(a->e);
-	return store_sync_defs(st, a->defs, a->n, a->now, a->due_now, &a->stats, err, errlen);
+	return store_sync_defs(st, a->defs, a->n, a->keep, a->nkeep, a->now, a->due_now,
+			       &a->stats, err, errlen);
 }
 
 /* Fetches the definitions and stores them. Returns 0, -1 when the server
@@ -744,6 +747,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	a.e = e;
 	a.defs = defs;
 	a.n = n;
+	api_skipped_names(api, &a.keep, &a.nkeep);
 	a.due_now = due_now;
 	if (write_retry(e, st, write_sync, &a, 1, "definitions") != 0) {
 		ret = -2;

@@ -554,7 +554,36 @@ out:
 	return ret;
 }
 
-int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n, int64_t now,
+/* In a transaction: marks the stored, active alert called name as seen,
+ * so it is not retired; nothing when there is none. */
+static int keep_one(struct store *st, const char *name, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_DEF_BY_NAME);
+	int64_t id;
+	int rc;
+
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return fail(st, err, errlen, "read alert");
+	}
+	id = sqlite3_column_int64(s, 0);
+	rc = sqlite3_column_type(s, 9) != SQLITE_NULL; /* retired */
+	sqlite3_reset(s);
+	if (rc)
+		return 0;
+	s = stmt(st, S_SEEN_ADD);
+	sqlite3_bind_int64(s, 1, id);
+	return run(st, s, err, errlen, "mark alert seen");
+}
+
+int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
+		    const char *const *keep, size_t nkeep, int64_t now,
 		    int due_now, struct store_sync_stats *stats, char *err, size_t errlen)
 {
 	memset(stats, 0, sizeof(*stats));
@@ -564,6 +593,9 @@ int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n, in
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (sync_one(st, &defs[i], now, due_now, stats, err, errlen) != 0)
+			goto fail;
+	for (size_t i = 0; i < nkeep; i++)
+		if (keep_one(st, keep[i], err, errlen) != 0)
 			goto fail;
 	if (retire_unseen(st, now, stats, err, errlen) != 0)
 		goto fail;

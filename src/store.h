@@ -68,8 +68,11 @@ struct store_sync_stats {
  * new alerts get a PASS state and a first evaluation (rules_first_eval, or
  * now when due_now); changed ones keep their state; alerts missing from
  * defs are retired (a firing one gets a resolve in the outbox and goes to
- * PASS); retired ones that come back are evaluated again. */
+ * PASS); retired ones that come back are evaluated again. The alerts
+ * named in keep[0..nkeep) (entries the server sent but that failed
+ * validation) keep their stored definition and state. */
 int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
+		    const char *const *keep, size_t nkeep,
 		    int64_t now, int due_now, struct store_sync_stats *stats,
 		    char *err, size_t errlen);
 

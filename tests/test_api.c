@@ -1698,6 +1698,32 @@ static void test_parse_nul_escape_refused(void **state)
 	api_defs_free(defs, n);
 }
 
+/* Invalid entries whose name is usable are reported, so that the engine
+ * keeps those alerts instead of retiring them. */
+static void test_parse_reports_skipped_names(void **state)
+{
+	static const char body[] =
+		"[{\"name\":\"ok\",\"query\":\"q\",\"intervalSecs\":1," WC "},"
+		"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":\"x\"," WC "},"
+		"{\"query\":\"q\",\"intervalSecs\":1," WC "},"
+		"{\"name\":\"ok\",\"query\":\"q\",\"intervalSecs\":2," WC "}]";
+	struct alert_def *defs = NULL;
+	char **skipped = NULL;
+	size_t n = 0, nskipped = 0;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(api_parse_alerts_full(body, strlen(body), &defs, &n, &skipped,
+					       &nskipped, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(defs[0].name, "ok");
+	/* the nameless entry cannot be kept; the duplicate is not invalid */
+	assert_int_equal(nskipped, 1);
+	assert_string_equal(skipped[0], "bad");
+	api_defs_free(defs, n);
+	api_names_free(skipped, nskipped);
+}
+
 #define SERVED(f) cmocka_unit_test_setup_teardown(f, server_setup, server_teardown)
 
 int main(void)
@@ -1708,6 +1734,7 @@ int main(void)
 		cmocka_unit_test(test_parse_long_strings),
 		cmocka_unit_test(test_parse_all_bad_at_once),
 		cmocka_unit_test(test_parse_nul_escape_refused),
+		cmocka_unit_test(test_parse_reports_skipped_names),
 		cmocka_unit_test(test_parse_optional_fields),
 		cmocka_unit_test(test_parse_bad_bodies),
 		cmocka_unit_test(test_parse_empty_array),

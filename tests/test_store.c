@@ -249,7 +249,7 @@ static void test_corrupt_page_refused(void **state)
 					  .repeat_ms = 1000, .warn_message = "w",
 					  .crit_message = "c"};
 	}
-	assert_int_equal(store_sync_defs(st, d, 200, T0, 1, &stats, err, sizeof(err)), 0);
+	assert_int_equal(store_sync_defs(st, d, 200, NULL, 0, T0, 1, &stats, err, sizeof(err)), 0);
 	assert_int_equal(sqlite3_exec(store_db(st), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
 				      NULL), SQLITE_OK);
 	pages = query_int(store_db(st), "PRAGMA page_count");
@@ -329,7 +329,7 @@ static void sync_defs(struct store *st, const struct alert_def *d, size_t n, int
 	char err[256];
 	struct store_sync_stats ignored;
 
-	if (store_sync_defs(st, d, n, now, due_now, stats ? stats : &ignored, err,
+	if (store_sync_defs(st, d, n, NULL, 0, now, due_now, stats ? stats : &ignored, err,
 			    sizeof(err)) != 0)
 		fail_msg("sync: %s", err);
 }
@@ -371,6 +371,33 @@ static void test_sync_add_change_retire(void **state)
 	assert_int_equal(s.revived, 2);
 	assert_int_equal(s.unchanged, 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM alert WHERE retired IS NULL"), 3);
+	free(ds);
+	store_close(st);
+}
+
+/* An entry that turns invalid keeps its alert: a firing one is not resolved. */
+static void test_sync_keeps_invalid_entries(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct store_sync_stats s;
+	sqlite3 *db = store_db(st);
+	const char *keep[] = {"alert-2", "never-stored"};
+	char err[256];
+
+	make_defs(ds, 3);
+	sync_defs(st, ds->d, 3, T0, 0, &s);
+	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET state = 'WARN' "
+				      "WHERE alert_id = (SELECT id FROM alert WHERE name = 'alert-2')",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_sync_defs(st, ds->d, 1, keep, 2, T0 + 10, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.retired, 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert WHERE retired IS NULL"), 2);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_status WHERE name = 'alert-2' "
+				   "AND state = 'WARN' AND retired = 0"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert WHERE name = 'never-stored'"), 0);
 	free(ds);
 	store_close(st);
 }
@@ -743,6 +770,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_page_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_add_change_retire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_keeps_invalid_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_four_threads_never_claim_the_same_alert, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
