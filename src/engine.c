@@ -363,9 +363,13 @@ static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 		if (r->changed && store_transition_add(st, ev->due.alert_id, ev->at, s.state,
 						       r->next.state, ev->value, err, errlen) != 0)
 			return -1;
-		if (r->call == RULES_CALL_NOTIFY &&
+		if (r->call == RULES_CALL_NOTIFY && r->changed &&
 		    store_outbox_add(st, ev->due.alert_id, STORE_NOTIFY, r->message, ev->at, err,
 				     errlen) != 0)
+			return -1;
+		if (r->call == RULES_CALL_NOTIFY && !r->changed &&
+		    store_outbox_add_repeat(st, ev->due.alert_id, r->message, ev->at, err,
+					    errlen) != 0)
 			return -1;
 		if (r->call == RULES_CALL_RESOLVE &&
 		    store_outbox_add(st, ev->due.alert_id, STORE_RESOLVE, NULL, ev->at, err,
@@ -565,8 +569,18 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	struct delivery d = {.e = e, .call = c};
 	char error[512] = "";
 	char name[300];
+	int pending = 1;
 	int rc;
 
+	/* A repeat claimed in a batch may have been dropped by a state change
+	 * of its alert since: the state it repeats is over. */
+	if (store_call_pending(st, c, &pending, error, sizeof(error)) != 0)
+		log_msg(LOG_ERROR, "read call: %s", error);
+	if (!pending) {
+		log_msg(LOG_DEBUG, "dropped repeat alert=%s: the state changed",
+			log_quote(name, sizeof(name), c->name));
+		return 0;
+	}
 	if (c->kind == STORE_NOTIFY)
 		rc = api_notify(api, c->name, c->message, error, sizeof(error));
 	else

@@ -42,6 +42,8 @@ enum stmt_id {
 	S_STATE_ABANDON,
 	S_TRANSITION_ADD,
 	S_OUTBOX_ADD,
+	S_DROP_REPEATS,
+	S_CALL_PENDING,
 	S_CLAIM_CALLS,
 	S_LEASE_CALL,
 	S_NEXT_CALL,
@@ -148,8 +150,11 @@ static const char *const sql_text[S_COUNT] = {
 		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
 		"VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_OUTBOX_ADD] =
-		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt) "
-		"VALUES (?1, ?2, ?3, ?4, ?4)",
+		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt, is_repeat) "
+		"VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+	[S_DROP_REPEATS] =
+		"DELETE FROM outbox WHERE alert_id = ?1 AND status = 'pending' AND is_repeat = 1",
+	[S_CALL_PENDING] = "SELECT count(*) FROM outbox WHERE id = ?1 AND status = 'pending'",
 	[S_CLAIM_CALLS] =
 		"SELECT o.id, o.alert_id, o.kind, a.name, o.message, o.attempts, o.created "
 		"FROM outbox o JOIN alert a ON a.id = o.alert_id "
@@ -776,8 +781,8 @@ int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum ru
 	return run(st, s, err, errlen, "write transition");
 }
 
-int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
-		     const char *message, int64_t now, char *err, size_t errlen)
+static int outbox_insert(struct store *st, int64_t alert_id, enum store_kind kind,
+			 const char *message, int repeat, int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = stmt(st, S_OUTBOX_ADD);
 
@@ -786,7 +791,26 @@ int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
 	if (message)
 		sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int(s, 5, repeat);
 	return run(st, s, err, errlen, "enqueue call");
+}
+
+int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
+		     const char *message, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_DROP_REPEATS);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	if (run(st, s, err, errlen, "drop repeats") != 0)
+		return -1;
+	return outbox_insert(st, alert_id, kind, message, 0, now, err, errlen);
+}
+
+int store_outbox_add_repeat(struct store *st, int64_t alert_id, const char *message,
+			    int64_t now, char *err, size_t errlen)
+{
+	assert(message != NULL);
+	return outbox_insert(st, alert_id, STORE_NOTIFY, message, 1, now, err, errlen);
 }
 
 void store_call_clear(struct store_call *call)
@@ -852,6 +876,19 @@ fail:
 	for (size_t i = 0; i < k; i++)
 		store_call_clear(&out[i]);
 	return -1;
+}
+
+int store_call_pending(struct store *st, const struct store_call *call, int *pending,
+		       char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_CALL_PENDING);
+	int64_t n = 0;
+
+	sqlite3_bind_int64(s, 1, call->id);
+	if (run_int64(st, s, 0, &n, err, errlen, "read call") != 0)
+		return -1;
+	*pending = n > 0;
+	return 0;
 }
 
 int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen)

@@ -123,9 +123,17 @@ int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
 			 enum rules_level from, enum rules_level to, double value,
 			 char *err, size_t errlen);
 
-/* In a transaction: enqueues a call (message NULL for a resolve). */
+/* In a transaction: enqueues the call of a state change of the alert
+ * (message NULL for a resolve). The alert's repeat notifies still pending
+ * are deleted first, claimed or not: they repeat a state the alert has
+ * left, and the change's own call says what holds now. (A delivery worker
+ * that holds one asks store_call_pending before sending it.) */
 int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
 		     const char *message, int64_t now, char *err, size_t errlen);
+
+/* In a transaction: enqueues a repeat notify of the alert's firing state. */
+int store_outbox_add_repeat(struct store *st, int64_t alert_id, const char *message,
+			    int64_t now, char *err, size_t errlen);
 
 /* A claimed outbox row. name and message are owned (store_call_clear). */
 struct store_call {
@@ -145,6 +153,11 @@ void store_call_clear(struct store_call *call);
 int store_claim_calls(struct store *st, int64_t now, int64_t not_after,
 		      int64_t lease_ms, struct store_call *out, size_t max,
 		      size_t *n, char *err, size_t errlen);
+
+/* Whether a claimed call is still pending (*pending 1) or gone: a repeat
+ * that a state change of its alert dropped (*pending 0). */
+int store_call_pending(struct store *st, const struct store_call *call, int *pending,
+		       char *err, size_t errlen);
 
 /* Earliest next_attempt among the unleased heads of the alerts' queues
  * (INT64_MAX when none). */

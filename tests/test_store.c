@@ -169,6 +169,16 @@ static const struct {
 	 " + (SELECT count(*) FROM outbox WHERE status = 'pending')"
 	 " + (SELECT count(*) FROM transition)",
 	 4},
+	{2,
+	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
+	 " warn_message, crit_value, crit_message, created, updated)"
+	 " VALUES (1, 'a', 'q', 1000, 3000, 0, 1, 'w', 2, 'c', 0, 0);"
+	 "INSERT INTO alert_state (alert_id, state, next_eval, last_notified)"
+	 " VALUES (1, 'WARN', 5, 4);"
+	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, is_repeat)"
+	 " VALUES (1, 'notify', 'w', 1, 1, 1);",
+	 "SELECT (SELECT count(*) FROM alert) + (SELECT count(*) FROM outbox WHERE is_repeat = 1)",
+	 2},
 };
 
 static void test_migrate_every_older_version(void **state)
@@ -638,6 +648,58 @@ static void test_leases_released_at_start(void **state)
 	store_close(st);
 }
 
+/* A state change drops the alert's repeats still waiting, claimed or not:
+ * they repeat a state the alert has left. Change calls stay, and so do
+ * other alerts' repeats. */
+static void test_state_change_drops_waiting_repeats(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct store_call calls[4];
+	size_t m = 0;
+	int pending = -1;
+	char err[256];
+	sqlite3 *db = store_db(st);
+
+	make_defs(ds, 2);
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	/* alert 1: went CRITICAL (delivered), then a repeat; alert 2: a repeat */
+	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "c", T0, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET status = 'delivered'", NULL, NULL,
+				      NULL), SQLITE_OK);
+	assert_int_equal(store_outbox_add_repeat(st, 1, "c", T0 + 3000, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add_repeat(st, 2, "c", T0 + 3000, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	/* both repeats claimed by a delivery worker */
+	assert_int_equal(store_claim_calls(st, T0 + 3000, T0 + 3000, 60000, calls, 4, &m, err,
+					   sizeof(err)), 0);
+	assert_int_equal(m, 2);
+	/* alert 1 drops to WARN before the worker gets to its repeat */
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	for (size_t i = 0; i < m; i++) {
+		assert_int_equal(store_call_pending(st, &calls[i], &pending, err, sizeof(err)), 0);
+		assert_int_equal(pending, calls[i].alert_id == 2);
+		store_call_clear(&calls[i]);
+	}
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
+				       "status = 'pending' AND message = 'w' AND is_repeat = 0"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
+				       "message = 'c'"), 1);
+	/* a change call waiting is not dropped by the next change */
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 4000, err, sizeof(err)),
+			 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
+				       "status = 'pending'"), 2);
+	free(ds);
+	store_close(st);
+}
+
 /* The wall clock went back a day while no engine ran: every stored time is
  * a day ahead. The start brings them back so nothing waits a day. */
 static void test_start_after_clock_went_back(void **state)
@@ -775,6 +837,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases_released_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_change_drops_waiting_repeats, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_start_after_clock_went_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
