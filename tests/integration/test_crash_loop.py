@@ -1,0 +1,238 @@
+"""kill -9 at random moments, again and again, on one database: nothing the
+engine decided to send is lost, a kill sends again only the calls that
+were in flight, no repeat comes early, and each alert's calls keep the
+timeline's order.
+
+The daemon runs against 60 alerts whose values change on a cycling
+timeline (interval 1 s, repeat 3 s). It is killed with SIGKILL CRASH_KILLS
+times (default 30) and restarted on the same database within a second.
+The moments come from random.Random(CRASH_SEED) (default: the time;
+printed): half of the kills (CRASH_ON_CALL) right after the server accepted
+a call, when the engine has most likely not yet written it delivered, the
+others anywhere. Then the daemon is stopped with SIGTERM once its outbox is
+empty.
+
+What is judged, and from what:
+- the values: every evaluation the engine logged carries a value the
+  timeline served around that time, and its level; every committed
+  transition follows the previous one (the transition table);
+- nothing dropped between server and database: per run, the /query
+  answers the emulator logged (--query-log) equal the evaluations the
+  engine committed, but for at most one per alert cut off by the kill;
+- every transition enqueued its call in its own commit (outbox rows);
+- every outbox row reached the server (the emulator's --record), in the
+  outbox's order per alert, after its creation and before the engine
+  wrote it delivered; a record that repeats the one before it is a
+  duplicate and must straddle a kill. Duplicates number at most one per
+  kill overall, and at most one per delivery worker in any one kill: with
+  the default two workers two calls can be in flight when the process
+  dies (the contract's "at most one per crash" is per call in flight;
+  in 120 kills timed to an accepted call, none duplicated two);
+- repeats: none earlier than repeatIntervalSecs after the previous
+  delivered notify, none later than repeat + interval (+ slack, + the
+  time the engine was down); change calls accepted within 2 s (+ down);
+- the emulator's validator (--validate) judges the calls against the
+  values it served; it does not know about the kills, so its complaints
+  must each be one of the duplicates above, or a call it expected from a
+  value served to a run that was killed before committing it.
+
+Summary line: crash-loop: seed=.. kills=.. expected=.. delivered=.. lost=..
+duplicated=..
+"""
+
+import os
+import random
+import re
+import signal
+import time
+
+from fault_helpers import (Judgement, change_calls_present, check_chain, check_timing,
+                           cycling_alerts, field, level, log_lines, outbox_rows, read_jsonl, sql,
+                           start_emulator, transitions, validator_errors, validator_summary)
+from harness import Engine, Workdir, check, log, wait_until
+
+CYCLE = 24
+INTERVAL_MS = 1000
+REPEAT_MS = 3000
+# Enough alerts that a kill often lands while calls and queries are in flight.
+NALERTS = int(os.environ.get("CRASH_ALERTS", "60"))
+ALERTS, TIMELINE = cycling_alerts(NALERTS, CYCLE, INTERVAL_MS // 1000, REPEAT_MS // 1000)
+DEFS = {a["name"]: a for a in ALERTS}
+QUERY = {a["name"]: a["query"] for a in ALERTS}
+REPEAT_SLACK_MS = 2500     # a repeat may come this much after repeat + interval
+CALL_DELAY_MS = 2000      # enqueued to accepted, engine up
+DELIVERERS = 2             # the default: two calls can be in flight at a kill
+ON_CALL_SHARE = float(os.environ.get("CRASH_ON_CALL", "0.5"))  # share of kills timed to an accepted call
+RESTART_COST_MS = 1500     # what a kill adds to that: start, definitions, first claim
+
+
+def served_in_window(steps, value, lo, hi):
+    """Whether the timeline served value at some time in [lo, hi] (seconds
+    since the emulator started)."""
+    for k, (at, v) in enumerate(steps):
+        if abs(v - value) > 1e-6:
+            continue
+        end = steps[k + 1][0] if k + 1 < len(steps) else CYCLE
+        c0 = int(lo // CYCLE) - 1
+        for c in range(c0, int(hi // CYCLE) + 2):
+            if c * CYCLE + at <= hi and c * CYCLE + end >= lo:
+                return True
+    return False
+
+
+def main():
+    seed = int(os.environ.get("CRASH_SEED") or time.time_ns() % 1000000007)
+    nkills = int(os.environ.get("CRASH_KILLS", "30"))
+    rng = random.Random(seed)
+    log("crash-loop: seed=%d kills=%d (rerun with CRASH_SEED=%d)" % (seed, nkills, seed))
+    wd = Workdir("crash-loop")
+    qlog = wd.file("query-log.jsonl")
+    emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE,
+                         args=["--validate", "--cycle", str(CYCLE), "--query-log", qlog])
+    eng = Engine(wd, emu.url, args=["--deliverers", str(DELIVERERS)])
+    runs = []   # [start, end, killed] of every run, epoch seconds
+    t0 = time.time()
+    try:
+        for _ in range(nkills):
+            start = time.time()
+            eng.start()
+            if rng.random() < ON_CALL_SHARE:
+                # Right after the server accepted a call: most likely before
+                # the engine wrote it delivered, so it is sent again.
+                time.sleep(rng.uniform(0.3, 1.5))
+                size = os.path.getsize(emu.record_path)
+                deadline = time.time() + 2.0
+                while os.path.getsize(emu.record_path) == size and time.time() < deadline:
+                    pass
+            else:
+                time.sleep(rng.uniform(0.3, 2.5))
+            end = time.time()
+            rc, _ = eng.kill(signal.SIGKILL)
+            check(rc == -signal.SIGKILL, "engine exited with %s before it was killed:\n%s"
+                  % (rc, eng.log_text()[-3000:]))
+            runs.append([start, end, True])
+            time.sleep(rng.uniform(0.1, 1.0))
+        # The last run stops cleanly with nothing left to send. A call may be
+        # enqueued between the look and the SIGTERM: then go once more.
+        for attempt in range(6):
+            start = time.time()
+            eng.start()
+            time.sleep(4.0 if attempt == 0 else 0.5)
+            wait_until(lambda: sql(eng.db, "select count(*) from outbox where status <> 'delivered'")
+                       == [(0,)], 30, "the outbox to drain")
+            end = time.time()
+            rc, took = eng.kill(signal.SIGTERM)
+            runs.append([start, end, False])
+            check(rc == 0, "exit status %d after SIGTERM" % rc)
+            if sql(eng.db, "select count(*) from outbox where status <> 'delivered'") == [(0,)]:
+                break
+        else:
+            raise AssertionError("the outbox never drained")
+    finally:
+        if eng.proc and eng.proc.poll() is None:
+            eng.proc.kill()
+            eng.proc.wait()
+        emu_rc = emu.stop()
+    took_all = time.time() - t0
+    emu_start = (emu.start_lo + emu.started) / 2        # the validator's time zero
+    emu_slack = (emu.started - emu.start_lo) / 2 + 0.05
+
+    # -- what the engine saw and committed -------------------------------------
+    trans = transitions(eng.db)
+    check_chain(trans, DEFS)
+    rows = outbox_rows(eng.db)
+    change_calls_present(trans, rows, DEFS)
+    leased = sql(eng.db, "select (select count(*) from alert_state where lease_until is not null),"
+                         " (select count(*) from outbox where lease_until is not null)")
+    check(leased == [(0, 0)], "leases left after SIGTERM (alerts, calls): %s" % leased)
+
+    served = {}             # target -> [epoch seconds of each 200 answer]
+    for q in read_jsonl(qlog):
+        served.setdefault(q["target"], []).append(q["us"] / 1e6)
+    evaluations = 0
+    cut_short = 0
+    kill_windows = {}       # alert -> [(from, to)] epoch seconds the validator may find calls missing
+    for i, (start, end, killed) in enumerate(runs):
+        upto = runs[i + 1][0] if i + 1 < len(runs) else float("inf")
+        committed = {}
+        for t, _lvl, text in log_lines(wd.file("engine-%d.log" % (i + 1))):
+            m = re.match(r"(evaluated|transition) ", text)
+            if not m:
+                continue
+            name = field(text, "alert")
+            v = float(field(text, "value"))
+            lvl = field(text, "state") if m.group(1) == "evaluated" else field(text, "to")
+            check(lvl == level(DEFS[name], v), "run %d: %s logged %s for value %s" % (i + 1, name, lvl, v))
+            rel = t - emu_start
+            check(served_in_window(TIMELINE[QUERY[name]], v, rel - 2.0 - emu_slack, rel + emu_slack),
+                  "run %d: %s evaluated value %s at %.3f s, which the timeline did not serve then"
+                  % (i + 1, name, v, rel))
+            committed[name] = committed.get(name, 0) + 1
+            evaluations += 1
+        for name, q in QUERY.items():
+            answers = [t for t in served.get(q, []) if start <= t < upto]
+            d = len(answers) - committed.get(name, 0)
+            check(0 <= d <= 1, "run %d (%s): %d answers to %s, %d evaluations committed"
+                  % (i + 1, "killed" if killed else "stopped", len(answers), q, committed.get(name, 0)))
+            cut_short += d
+            if killed:
+                nxt = [t for t in served.get(q, []) if t >= upto]
+                kill_windows.setdefault(name, []).append(
+                    (answers[-1] if d else end, nxt[0] if nxt else float("inf")))
+
+    # -- what the server accepted ----------------------------------------------
+    records = emu.records()
+    j = Judgement(rows, records)
+    j.check_complete()
+    kills = [(r[1], runs[i + 1][0]) for i, r in enumerate(runs) if r[2]]
+    per_kill = [0] * len(kills)
+    for name, first, t, call in j.copies:
+        which = [k for k, (kt, _restart) in enumerate(kills) if first <= kt * 1000 + 100 and t >= kt * 1000]
+        check(which, "%s: %s accepted at %d and again at %d with no kill between"
+              % (name, call, first, t))
+        per_kill[which[-1]] += 1
+    # A kill duplicates the calls in flight: one per delivery worker at most.
+    check(max(per_kill, default=0) <= DELIVERERS,
+          "more duplicates in one kill than delivery workers: %s" % per_kill)
+    check(sum(per_kill) <= len(kills), "%d duplicates for %d kills" % (sum(per_kill), len(kills)))
+
+    # repeats: never early, never (much) late
+    def downtime(lo, hi):
+        return sum((restart - kt) * 1000 + RESTART_COST_MS for kt, restart in kills
+                   if lo < kt * 1000 < hi)
+    check_timing(rows, records, trans, DEFS, j.copies, runs[-1][1] * 1000, REPEAT_MS, INTERVAL_MS,
+                 call_delay_ms=CALL_DELAY_MS, repeat_slack_ms=REPEAT_SLACK_MS, allowance=downtime)
+
+    # -- the validator's view --------------------------------------------------
+    unexplained = []
+    explained = 0
+    for line in validator_errors(emu):
+        name = re.match(r"ERROR alert=(\S+):", line).group(1)
+        m = re.search(r"(duplicate|early repeat) (?:notify|resolve)[^\n]*? at ([\d.]+) s", line)
+        if m:
+            at = (emu_start + float(m.group(2))) * 1000
+            ok = any(c[0] == name and abs(c[2] - at) <= emu_slack * 1000 + 100 for c in j.copies)
+        else:
+            m = re.search(r"served at ([\d.]+) s\) by ([\d.]+) s, none came", line)
+            ok = bool(m) and any(lo - emu_slack <= emu_start + float(m.group(2)) and
+                                 emu_start + float(m.group(1)) <= hi + emu_slack
+                                 for lo, hi in kill_windows.get(name, []))
+        if ok:
+            explained += 1
+        else:
+            unexplained.append(line)
+    log(validator_summary(emu))
+    check(not unexplained, "validator errors the kills do not explain:\n" + "\n".join(unexplained))
+    check(emu_rc in (0, 1), "emulator exit status %d" % emu_rc)
+
+    log("crash-loop: seed=%d kills=%d expected=%d delivered=%d lost=%d duplicated=%d "
+        "(most in one kill=%d; evaluations=%d cut-short-by-kill=%d "
+        "validator-errors-explained=%d runs=%d %.1fs)"
+        % (seed, len(kills), j.expected, j.delivered, len(j.lost) + len(j.not_delivered),
+           len(j.copies), max(per_kill, default=0), evaluations, cut_short, explained,
+           len(runs), took_all))
+    wd.cleanup()
+
+
+if __name__ == "__main__":
+    main()
