@@ -28,7 +28,7 @@
 #define CLOCK_FOLLOW_MS 50       /* smaller moves are followed without a shift */
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define FETCH_RETRY_FIRST_MS 1000
-#define SERVER_DOWN_CALLS 3      /* failed calls in a row that mean the server is down */
+#define SERVER_DOWN_QUERIES 3    /* failed queries in a row that mean the server is down */
 
 struct engine {
 	const struct config *cfg;
@@ -48,11 +48,15 @@ struct engine {
 	 * database's timebase. Times measured outside it are monotonic stamps
 	 * turned into wall times under it (engine_wall). */
 	atomic_llong clock_offset;
-	/* Calls to the server (any worker, any endpoint) that failed in a
-	 * row, and whether it answered again after SERVER_DOWN_CALLS of them:
+	/* Queries (any evaluation worker) that failed in a row, and whether
+	 * the server answered one again after SERVER_DOWN_QUERIES of them:
 	 * then the calls waiting in backoff are retried at once. */
-	atomic_int failing_calls;
+	atomic_int failing_queries;
 	atomic_int server_back;
+	/* Retrying every waiting call at once is itself backed off (under
+	 * wake_lock): not before retry_all_at, then retry_all_gap later. */
+	int64_t retry_all_at;            /* mono_ms() */
+	int64_t retry_all_gap;
 	atomic_long evaluated, failed, notified, resolved, dead;
 	atomic_long commits, rows;       /* the workers' write commits and rows */
 };
@@ -285,21 +289,23 @@ static void close_worker_store(struct engine *e, struct store *st)
 	store_close(st);
 }
 
-/* Notes the outcome of a call to the server. A call it answers (even
- * with a 4xx or a bad body) after SERVER_DOWN_CALLS that it did not (5xx,
- * transport error) ends an outage: the delivery workers then retry the
- * calls waiting in backoff, rather than each waiting out its own delay.
- * Queries notice first: they run every interval whatever the outbox holds. */
-static void server_answered(struct engine *e, int rc)
+/* Notes the outcome of a query. Queries run every interval whatever the
+ * outbox holds, so they are the first to see a server come back: one it
+ * answers (even with a 4xx or a bad body) after SERVER_DOWN_QUERIES in a
+ * row that it did not (5xx, transport error) ends an outage, and the
+ * delivery workers then retry the calls waiting in backoff at once rather
+ * than each waiting out its own delay. Only queries count: a server that
+ * answers queries but refuses calls leaves the calls backing off. */
+static void query_answered(struct engine *e, int rc)
 {
 	if (rc == API_ERR_TRANSPORT || rc == API_ERR_SERVER) {
 		if (!stopping(e))
-			atomic_fetch_add(&e->failing_calls, 1);
+			atomic_fetch_add(&e->failing_queries, 1);
 		return;
 	}
 	if (rc == API_ERR_INTERNAL)
 		return;
-	if (atomic_exchange(&e->failing_calls, 0) >= SERVER_DOWN_CALLS) {
+	if (atomic_exchange(&e->failing_queries, 0) >= SERVER_DOWN_QUERIES) {
 		atomic_store(&e->server_back, 1);
 		wake(e, 0, 1);
 	}
@@ -492,7 +498,7 @@ static void *eval_worker(void *arg)
 					   sizeof(x->error));
 			x->at_mono = mono_ms();
 			x->ok = answer == API_OK;
-			server_answered(e, answer);
+			query_answered(e, answer);
 			if (!x->ok && stopping(e))
 				x->abandoned = 1; /* cut short by the stop, not a failure */
 		}
@@ -549,11 +555,29 @@ static int write_retry_now(struct store *st, void *arg, char *err, size_t errlen
 	return store_calls_retry_now(st, engine_now(r->e), &r->n, err, errlen);
 }
 
-/* Makes the calls waiting in backoff due now: the server answers again. */
+/* Makes the calls waiting in backoff due now: the server answers again.
+ * A server that fails most calls answers some, and each would set every
+ * waiting call going again: so this runs at most once per gap, the gap
+ * doubling from BACKOFF_FIRST_MS to BACKOFF_CAP_MS while it keeps being
+ * asked for, and starting over once it was not asked for a whole gap. */
 static void retry_waiting(struct engine *e, struct store *st)
 {
 	struct retry_now r = {.e = e};
+	int64_t now = mono_ms();
+	int allowed = 0;
 
+	pthread_mutex_lock(&e->wake_lock);
+	if (now >= e->retry_all_at) {
+		if (now >= e->retry_all_at + e->retry_all_gap)
+			e->retry_all_gap = BACKOFF_FIRST_MS;
+		e->retry_all_at = now + e->retry_all_gap;
+		e->retry_all_gap = e->retry_all_gap * 2 < BACKOFF_CAP_MS ? e->retry_all_gap * 2
+									 : BACKOFF_CAP_MS;
+		allowed = 1;
+	}
+	pthread_mutex_unlock(&e->wake_lock);
+	if (!allowed)
+		return;
 	if (write_tx(e, st, write_retry_now, &r, "retry calls") == 0 && r.n > 0)
 		log_msg(LOG_INFO, "server answers again: retrying calls=%lld now", (long long)r.n);
 }
@@ -586,7 +610,6 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	else
 		rc = api_resolve(api, c->name, error, sizeof(error));
 	d.at_mono = mono_ms();
-	server_answered(e, rc);
 	log_quote(name, sizeof(name), c->name);
 	if (rc == API_OK) {
 		d.delivered = 1;
@@ -750,11 +773,8 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	char err[512];
 	struct sync_arg a = {0};
 	int ret = -1;
-	int rc;
 
-	rc = api_fetch_alerts(api, &defs, &n, err, sizeof(err));
-	server_answered(e, rc);
-	if (rc != API_OK) {
+	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
 		log_msg(LOG_WARN, "fetch alerts failed: %s", err);
 		goto out;
 	}
@@ -833,8 +853,10 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	atomic_init(&e->resolved, 0);
 	atomic_init(&e->dead, 0);
 	atomic_init(&e->clock_offset, wall_ms() - mono_ms());
-	atomic_init(&e->failing_calls, 0);
+	atomic_init(&e->failing_queries, 0);
 	atomic_init(&e->server_back, 0);
+	e->retry_all_at = 0;
+	e->retry_all_gap = BACKOFF_FIRST_MS;
 	atomic_init(&e->commits, 0);
 	atomic_init(&e->rows, 0);
 	pthread_mutex_init(&e->write_lock, NULL);
