@@ -52,21 +52,42 @@ def undelivered(db):
     return sql(db, "select count(*) from outbox where status <> 'delivered'")[0][0]
 
 
-def stop_drained(eng, settle=0.5, timeout=30, tries=6):
-    """Stops the running daemon with SIGTERM at a moment its outbox is
-    empty. A call may be enqueued between the look and the signal: then it
-    starts the daemon again and tries once more. Returns the seconds the
-    last stop took; fails if the daemon does not exit 0."""
+class Drain:
+    """What stop_drained did: the SIGTERM's exit took `took` s; the daemon
+    stopped at `stopped` and the --once runs ended at `drained` (epoch s);
+    `runs` lists (start, end) of each --once run."""
+
+    def __init__(self):
+        self.took = self.stopped = self.drained = None
+        self.runs = []
+
+    def down(self, lo_ms, hi_ms):
+        """ms of [lo_ms, hi_ms] between the stop and the end of the drain,
+        when no daemon ran: an allowance for check_timing."""
+        return max(0, min(hi_ms, self.drained * 1000) - max(lo_ms, self.stopped * 1000))
+
+
+def stop_drained(eng, tries=20):
+    """Stops the running daemon with SIGTERM (it must exit 0), then runs
+    --once until a run exits 0: nothing left to send. The evaluations in
+    flight at the stop may have enqueued calls, and a --once run delivers
+    them (after evaluating what is due, which may enqueue more; a call in
+    backoff makes it exit 75, and the next run tries again)."""
     import signal
-    for attempt in range(tries):
-        if attempt > 0:
-            eng.start()
-            time.sleep(settle)
-        wait_until(lambda: undelivered(eng.db) == 0, timeout, "the outbox to drain")
-        rc, took = eng.kill(signal.SIGTERM)
-        check(rc == 0, "exit status %d after SIGTERM" % rc)
-        if undelivered(eng.db) == 0:
-            return took
+    d = Drain()
+    rc, d.took = eng.kill(signal.SIGTERM)
+    d.stopped = time.time()
+    check(rc == 0, "exit status %d after SIGTERM" % rc)
+    for _ in range(tries):
+        start = time.time()
+        rc, out, err = eng.once()
+        d.runs.append((start, time.time()))
+        if rc == 0:
+            d.drained = time.time()
+            check(undelivered(eng.db) == 0, "--once exited 0 with calls left: %s" % out)
+            return d
+        check(rc == 75, "--once exit status %d:\n%s" % (rc, err[-2000:]))
+        time.sleep(0.3)
     raise AssertionError("the outbox never drained")
 
 
@@ -339,3 +360,19 @@ def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval
                 check((name, t) in copy_times or t - last[0] >= repeat_ms - 5,
                       "%s: notify %s %d ms after the previous one" % (name, msg, t - last[0]))
             last = (t, kind, msg)
+
+
+def check_no_sanitizer_reports(wd):
+    """No AddressSanitizer, ThreadSanitizer or UBSan report in any log of
+    the work directory: a killed daemon's report is only there (under a
+    sanitizer build; a plain build never writes one)."""
+    import glob
+    import os
+    found = []
+    for path in sorted(glob.glob(os.path.join(wd.path, "*.log"))):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "Sanitizer" in line or ": runtime error: " in line:
+                    found.append("%s: %s" % (os.path.basename(path), line.rstrip()))
+                    break
+    check(not found, "sanitizer reports:\n" + "\n".join(found))

@@ -16,7 +16,7 @@ import math
 import signal
 import time
 
-from fault_helpers import sql, undelivered
+from fault_helpers import check_no_sanitizer_reports, sql, undelivered
 from harness import Emulator, Engine, Workdir, alert, check, log, now_ms, wait_until
 
 N = 1000
@@ -106,6 +106,7 @@ def main():
             if e:
                 e.stop()
     log("graceful-stop: ok (stops in %.3fs and %.3fs; %.1fs)" % (took, took2, time.time() - t0))
+    check_no_sanitizer_reports(wd)
     wd.cleanup()
 
 

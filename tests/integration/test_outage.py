@@ -26,9 +26,10 @@ Checked:
 import re
 import time
 
-from fault_helpers import (Judgement, change_calls_present, check_chain, check_timing, count,
-                           first_acceptances, log_lines, field, outbox_rows, start_emulator,
-                           stats, stop_drained, transitions, validator_errors, validator_summary)
+from fault_helpers import (Judgement, change_calls_present, check_chain,
+                           check_no_sanitizer_reports, check_timing, count, field,
+                           first_acceptances, log_lines, outbox_rows, start_emulator, stats,
+                           stop_drained, transitions, validator_errors, validator_summary)
 from harness import Engine, Workdir, alert, check, log
 
 N = 40
@@ -65,7 +66,7 @@ def main():
         time.sleep(max(0, t_start + DOWN_TO - time.time()))
         st_to = stats(emu)
         time.sleep(max(0, t_start + RUN_SECS - time.time()))
-        stop_drained(eng)
+        drain = stop_drained(eng)
     finally:
         if eng.proc and eng.proc.poll() is None:
             eng.proc.kill()
@@ -127,8 +128,9 @@ def main():
           "%d requests to /notify and /resolve during the outage for %d failed attempts"
           % (down_calls, failed_attempts))
 
-    check_timing(rows, records, trans, DEFS, j.copies, time.time() * 1000, REPEAT_MS, INTERVAL_MS,
-                 allowance=lambda a, b: max(0, min(b, down_to + DRAIN_SECS * 1000) - max(a, down_from)))
+    check_timing(rows, records, trans, DEFS, j.copies, drain.drained * 1000, REPEAT_MS,
+                 INTERVAL_MS, allowance=lambda a, b: drain.down(a, b) + max(
+                     0, min(b, down_to + DRAIN_SECS * 1000) - max(a, down_from)))
     log(validator_summary(emu))
     errors = validator_errors(emu)
     check(emu_rc == 0 and not errors, "validator (exit %d):\n%s" % (emu_rc, "\n".join(errors)))
@@ -138,6 +140,7 @@ def main():
         % (j.expected, j.delivered, len(j.lost) + len(j.not_delivered), len(j.copies),
            len(waited), (last - down_to) / 1000, failed_attempts, most, down_calls,
            time.time() - t0))
+    check_no_sanitizer_reports(wd)
     wd.cleanup()
 
 

@@ -16,7 +16,7 @@ through, before the resolve that follows it.
 import signal
 import time
 
-from fault_helpers import sql, undelivered
+from fault_helpers import check_no_sanitizer_reports, sql, undelivered
 from harness import Emulator, Engine, Workdir, alert, alert_state, calls, check, log, wait_until
 
 TIMEOUT_MS = 500
@@ -100,6 +100,7 @@ def main():
             if e:
                 e.stop()
     log("slow-server: ok (%.1fs, slow phase from %.1fs)" % (time.time() - t0, switched - t0))
+    check_no_sanitizer_reports(wd)
     wd.cleanup()
 
 
