@@ -943,6 +943,14 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 		engine_stop(e, ENGINE_EXIT_DB);
 	join_workers(w, cfg->concurrency);
 	if (!stopping(e)) {
+		struct retry_now r = {.e = e};
+
+		/* Cron mode: each run is one round of attempts, so a call waiting
+		 * out the backoff of an earlier run is tried now; one that fails
+		 * in this run waits for the next. */
+		if (write_retry(e, st, write_retry_now, &r, 0, "retry calls") == 0 && r.n > 0)
+			log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run",
+				(long long)r.n);
 		e->once_cutoff = engine_now(e);
 		if (start_workers(e, w + cfg->concurrency, cfg->deliverers, delivery_worker,
 				  cfg->concurrency) != 0)
