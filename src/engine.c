@@ -18,7 +18,9 @@
 #include "rules.h"
 #include "store.h"
 
-#define CLAIM_BATCH 64           /* alerts claimed per evaluation transaction */
+#define EVAL_POOL 512            /* evaluations picked and not yet written, at most */
+#define WRITE_BATCH 128          /* finished evaluations that make a write due at once */
+#define WRITE_DELAY_MS 5         /* the longest a finished evaluation waits for its write */
 #define CALL_BATCH 8             /* outbox rows claimed per delivery claim */
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_CAP_MS 60000
@@ -58,7 +60,10 @@ struct engine {
 	int64_t retry_all_at;            /* mono_ms() */
 	int64_t retry_all_gap;
 	atomic_long evaluated, failed, notified, resolved, dead;
-	atomic_long commits, rows;       /* the workers' write commits and rows */
+	/* Commits that wrote rows, and the rows: of the evaluation scheduler
+	 * (evaluations) and of the delivery workers. */
+	atomic_long eval_commits, eval_rows, call_commits, call_rows;
+	struct eval_queue *queue;        /* between the scheduler and the query workers */
 };
 
 struct worker {
@@ -276,16 +281,17 @@ static void claim_failed(struct engine *e, int *failures, const char *what, cons
 	sleep_ms(100 * *failures);
 }
 
-/* Adds a worker's write counters to the engine's, and closes its store. */
-static void close_worker_store(struct engine *e, struct store *st)
+/* Adds a worker's write counters to the engine's (commits and rows), and
+ * closes its store. */
+static void close_worker_store(struct store *st, atomic_long *commits, atomic_long *rows)
 {
 	struct store_counters c;
 
 	if (st == NULL)
 		return;
 	store_counters(st, &c);
-	atomic_fetch_add(&e->commits, (long)c.commits);
-	atomic_fetch_add(&e->rows, (long)c.rows);
+	atomic_fetch_add(commits, (long)c.commits);
+	atomic_fetch_add(rows, (long)c.rows);
 	store_close(st);
 }
 
@@ -327,44 +333,105 @@ struct eval {
 	struct rules_result result;
 };
 
+/* Evaluations in flight. The scheduler picks due alerts and puts them in
+ * todo; the query workers take them, query, and put them in done; the
+ * scheduler writes the done ones in one transaction.
+ * One thread and one connection do every evaluation write, so a commit
+ * carries as many evaluations as finished since the last one, and an
+ * evaluation writes its alert's row once: a pick writes nothing (the
+ * scheduler remembers what it holds), the write moves next_eval on. */
+struct eval_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t work;             /* query workers wait for todo */
+	struct eval **todo;              /* ring of cap: picked, not yet queried */
+	size_t todo_head, todo_len;
+	struct eval **done;              /* cap: queried or abandoned, not yet written */
+	size_t done_len;
+	int64_t first_done;              /* mono_ms() when done last became non-empty */
+	size_t cap;
+	int closed;                      /* the scheduler has finished: workers exit */
+};
+
+static struct eval_queue *eval_queue_new(size_t cap)
+{
+	struct eval_queue *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->cap = cap;
+	q->todo = calloc(cap, sizeof(*q->todo));
+	q->done = calloc(cap, sizeof(*q->done));
+	if (q->todo == NULL || q->done == NULL) {
+		free(q->todo);
+		free(q->done);
+		free(q);
+		return NULL;
+	}
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->work, NULL);
+	return q;
+}
+
+static void eval_queue_free(struct eval_queue *q)
+{
+	if (q == NULL)
+		return;
+	pthread_cond_destroy(&q->work);
+	pthread_mutex_destroy(&q->lock);
+	free(q->todo);
+	free(q->done);
+	free(q);
+}
+
+/* Under q->lock. */
+static void push_done(struct eval_queue *q, struct eval *x, int64_t now_mono)
+{
+	assert(q->done_len < q->cap);
+	if (q->done_len == 0)
+		q->first_done = now_mono;
+	q->done[q->done_len++] = x;
+}
+
 struct eval_batch {
 	struct engine *e;
-	struct eval *ev;
+	struct eval **ev;
 	size_t n;
 };
 
+/* Writes finished evaluations: each moves its alert's next_eval on from
+ * the slot it was picked for (the stored one: a clock shift or a new
+ * interval since the pick is kept), so an evaluation abandoned at a stop,
+ * or lost in a crash, leaves its alert due. */
 static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct eval_batch *b = arg;
 
 	for (size_t i = 0; i < b->n; i++) {
-		struct eval *ev = &b->ev[i];
+		struct eval *ev = b->ev[i];
 		struct rules_state s;
 		struct rules_result *r = &ev->result;
+		int64_t next;
 
 		ev->at = engine_wall(b->e, ev->at_mono);
 		ev->retired = 0;
 		memset(r, 0, sizeof(*r));
-		if (ev->abandoned) {
-			if (store_state_abandon(st, ev->due.alert_id, ev->due.scheduled, err,
-						errlen) != 0)
-				return -1;
+		if (ev->abandoned)
 			continue;
-		}
-		if (!ev->ok) {
-			if (store_state_put_failed(st, ev->due.alert_id, ev->at, ev->error, err,
-						   errlen) != 0)
-				return -1;
-			continue;
-		}
-		if (store_state_get(st, ev->due.alert_id, &s, &ev->retired, err, errlen) != 0)
+		if (store_eval_get(st, ev->due.alert_id, &s, &next, &ev->retired, err, errlen) != 0)
 			return -1;
 		if (ev->retired)
 			continue;
+		next = rules_next_eval(next, ev->due.def.interval_ms, ev->at);
+		if (!ev->ok) {
+			if (store_eval_put_failed(st, ev->due.alert_id, ev->at, ev->error, next, err,
+						  errlen) != 0)
+				return -1;
+			continue;
+		}
 		ev->from = s.state;
 		rules_step(&ev->due.def, &s, ev->value, ev->at, r);
-		if (store_state_put_ok(st, ev->due.alert_id, &r->next, ev->value, ev->at, err,
-				       errlen) != 0)
+		if (store_eval_put_ok(st, ev->due.alert_id, &r->next, ev->value, ev->at, next, err,
+				      errlen) != 0)
 			return -1;
 		if (r->changed && store_transition_add(st, ev->due.alert_id, ev->at, s.state,
 						       r->next.state, ev->value, err, errlen) != 0)
@@ -391,44 +458,300 @@ static size_t report_evals(struct engine *e, const struct eval_batch *b)
 	size_t calls = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
-		const struct eval *ev = &b->ev[i];
+		const struct eval *ev = b->ev[i];
 		char name[300];
 
 		if (ev->abandoned)
 			continue;
 		atomic_fetch_add(&e->evaluated, 1);
-		log_quote(name, sizeof(name), ev->due.def.name);
 		if (!ev->ok) {
 			atomic_fetch_add(&e->failed, 1);
-			log_msg(LOG_WARN, "query failed alert=%s error=\"%s\"", name, ev->error);
+			log_msg(LOG_WARN, "query failed alert=%s error=\"%s\"",
+				log_quote(name, sizeof(name), ev->due.def.name), ev->error);
 			continue;
 		}
 		if (ev->retired)
 			continue;
 		if (ev->result.changed)
-			log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f", name,
+			log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f",
+				log_quote(name, sizeof(name), ev->due.def.name),
 				rules_level_name(ev->from), rules_level_name(ev->result.next.state),
 				ev->value);
-		else
-			log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f", name,
+		else if (log_enabled(LOG_DEBUG))
+			log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f",
+				log_quote(name, sizeof(name), ev->due.def.name),
 				rules_level_name(ev->result.next.state), ev->value);
 		if (ev->result.call != RULES_CALL_NONE) {
 			calls++;
-			log_msg(LOG_DEBUG, "enqueued kind=%s alert=%s",
-				ev->result.call == RULES_CALL_NOTIFY ? "notify" : "resolve", name);
+			if (log_enabled(LOG_DEBUG))
+				log_msg(LOG_DEBUG, "enqueued kind=%s alert=%s",
+					ev->result.call == RULES_CALL_NOTIFY ? "notify" : "resolve",
+					log_quote(name, sizeof(name), ev->due.def.name));
 		}
 	}
 	return calls;
 }
 
-static void *eval_worker(void *arg)
+/* The alerts picked and not yet written, by id: open addressing with
+ * linear probing, at most half full. */
+struct id_set {
+	int64_t *slot;           /* 0: empty (alert ids are >= 1) */
+	size_t mask;
+	size_t n;
+};
+
+static int id_set_init(struct id_set *set, size_t max)
+{
+	size_t size = 16;
+
+	while (size < max * 2)
+		size *= 2;
+	set->slot = calloc(size, sizeof(*set->slot));
+	set->mask = size - 1;
+	set->n = 0;
+	return set->slot != NULL ? 0 : -1;
+}
+
+static size_t id_home(const struct id_set *set, int64_t id)
+{
+	return (size_t)((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15) >> 32) & set->mask;
+}
+
+static int id_set_has(int64_t id, void *arg)
+{
+	const struct id_set *set = arg;
+
+	for (size_t i = id_home(set, id); set->slot[i] != 0; i = (i + 1) & set->mask)
+		if (set->slot[i] == id)
+			return 1;
+	return 0;
+}
+
+static void id_set_add(struct id_set *set, int64_t id)
+{
+	size_t i = id_home(set, id);
+
+	assert(id > 0 && set->n < (set->mask + 1) / 2);
+	while (set->slot[i] != 0 && set->slot[i] != id)
+		i = (i + 1) & set->mask;
+	if (set->slot[i] == 0)
+		set->n++;
+	set->slot[i] = id;
+}
+
+static void id_set_remove(struct id_set *set, int64_t id)
+{
+	size_t i = id_home(set, id);
+
+	while (set->slot[i] != id) {
+		if (set->slot[i] == 0)
+			return;
+		i = (i + 1) & set->mask;
+	}
+	/* Backward shift: move later members of the run into the hole when
+	 * their home is not between the hole and them. */
+	for (size_t j = (i + 1) & set->mask; set->slot[j] != 0; j = (j + 1) & set->mask) {
+		size_t home = id_home(set, set->slot[j]);
+
+		if (((j - home) & set->mask) >= ((j - i) & set->mask)) {
+			set->slot[i] = set->slot[j];
+			i = j;
+		}
+	}
+	set->slot[i] = 0;
+	set->n--;
+}
+
+/* Picks up to max due alerts that are not in flight into due[]. A pick
+ * writes nothing: it runs under the write lock only so that its now and
+ * the stored times are in the same timebase (a clock shift moves both).
+ * Returns the number picked, or -1 with a message in err. */
+static long pick_due(struct engine *e, struct store *st, struct id_set *in_flight,
+		     struct store_due *due, size_t max, char *err, size_t errlen)
+{
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&e->write_lock);
+	rc = store_pick_due(st, e->once_cutoff ? e->once_cutoff : engine_now(e), id_set_has,
+			    in_flight, in_flight->n, due, max, &n, err, errlen);
+	pthread_mutex_unlock(&e->write_lock);
+	return rc == 0 ? (long)n : -1;
+}
+
+/* Moves every evaluation not yet taken by a query worker to done,
+ * abandoned (the engine stops). */
+static void abandon_todo(struct eval_queue *q)
+{
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&q->lock);
+	while (q->todo_len > 0) {
+		struct eval *x = q->todo[q->todo_head];
+
+		q->todo_head = (q->todo_head + 1) % q->cap;
+		q->todo_len--;
+		x->abandoned = 1;
+		push_done(q, x, now);
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* The evaluation scheduler: picks due alerts for the query workers and
+ * writes what they found, WRITE_BATCH at a time or after WRITE_DELAY_MS,
+ * whichever comes first, in one transaction. Leaves when the
+ * engine stops (once every evaluation in flight is written or abandoned)
+ * or, with --once, when nothing due is left. */
+static void *eval_scheduler(void *arg)
 {
 	struct worker *w = arg;
 	struct engine *e = w->e;
 	const struct config *cfg = e->cfg;
+	struct eval_queue *q = e->queue;
 	struct store *st = NULL;
+	struct eval *pool = NULL;
+	struct eval **free_list = NULL;
+	struct eval **batch = NULL;
+	struct store_due *due = NULL;
+	struct id_set in_flight = {NULL, 0, 0};
+	size_t cap = q->cap;
+	size_t nfree = 0;
+	int once_done = 0;
+	int pick_failures = 0;
+	char err[512];
+
+	pool = calloc(cap, sizeof(*pool));
+	free_list = calloc(cap, sizeof(*free_list));
+	batch = calloc(cap, sizeof(*batch));
+	due = calloc(cap, sizeof(*due));
+	if (!pool || !free_list || !batch || !due || id_set_init(&in_flight, cap) != 0) {
+		engine_fatal(e, ENGINE_EXIT_DB, "evaluation scheduler: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cap; i++)
+		free_list[nfree++] = &pool[i];
+	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
+		engine_fatal(e, ENGINE_EXIT_DB, "evaluation scheduler: %s", err);
+		goto out;
+	}
+	for (;;) {
+		unsigned long seen = generation(e, &e->eval_gen);
+		int stop = stopping(e);
+		int64_t now_mono = mono_ms();
+		int64_t next = INT64_MAX, now, wait;
+		size_t done_len;
+		int64_t first_done;
+		int busy = 0;
+
+		if (stop)
+			abandon_todo(q);
+		pthread_mutex_lock(&q->lock);
+		done_len = q->done_len;
+		first_done = q->first_done;
+		pthread_mutex_unlock(&q->lock);
+		/* Write what is done: a full batch, or the oldest waited long
+		 * enough, or room is needed. */
+		if (done_len > 0 && (stop || nfree == 0 || done_len >= WRITE_BATCH ||
+				     now_mono - first_done >= WRITE_DELAY_MS)) {
+			struct eval_batch b = {e, batch, 0};
+			size_t calls = 0;
+
+			pthread_mutex_lock(&q->lock);
+			memcpy(batch, q->done, q->done_len * sizeof(*batch));
+			b.n = q->done_len;
+			q->done_len = 0;
+			pthread_mutex_unlock(&q->lock);
+			/* After a fatal error nothing more is written. */
+			if (!atomic_load(&e->fatal) &&
+			    write_tx(e, st, write_evals, &b, "evaluations") == 0)
+				calls = report_evals(e, &b);
+			for (size_t i = 0; i < b.n; i++) {
+				id_set_remove(&in_flight, batch[i]->due.alert_id);
+				store_due_clear(&batch[i]->due);
+				free_list[nfree++] = batch[i];
+			}
+			if (calls > 0)
+				wake(e, 0, 1);
+			busy = 1;
+			done_len = 0;
+		}
+		/* Pick what is due, as far as there is room. */
+		if (!stop && !once_done && nfree > 0 && !atomic_load(&e->fatal)) {
+			int due_now = e->once_cutoff != 0;
+
+			if (!due_now) {
+				if (store_next_pick(st, id_set_has, &in_flight, in_flight.n, &next, err,
+						    sizeof(err)) != 0) {
+					log_msg(LOG_ERROR, "next due: %s", err);
+					next = INT64_MAX;
+				}
+				due_now = next <= engine_now(e);
+			}
+			if (due_now) {
+				long n = pick_due(e, st, &in_flight, due, nfree, err, sizeof(err));
+
+				if (n < 0)
+					claim_failed(e, &pick_failures, "evaluations", err);
+				else
+					pick_failures = 0;
+				if (n == 0 && e->once_cutoff)
+					once_done = 1;
+				if (n > 0) {
+					pthread_mutex_lock(&q->lock);
+					for (long i = 0; i < n; i++) {
+						struct eval *x = free_list[--nfree];
+
+						memset(x, 0, sizeof(*x));
+						x->due = due[i];
+						id_set_add(&in_flight, x->due.alert_id);
+						q->todo[(q->todo_head + q->todo_len++) % cap] = x;
+					}
+					pthread_cond_broadcast(&q->work);
+					pthread_mutex_unlock(&q->lock);
+					busy = 1;
+				}
+			}
+		}
+		if (busy)
+			continue;
+		if ((stop || once_done || atomic_load(&e->fatal)) && nfree == cap)
+			break;
+		/* Nothing to do now: sleep until the next alert falls due, the
+		 * oldest finished evaluation is due for its write, or a query
+		 * worker or the engine wakes us. */
+		now = engine_now(e);
+		wait = cfg->resolution_ms;
+		if (!stop && !once_done && nfree > 0 && next != INT64_MAX && next - now < wait)
+			wait = next - now;
+		if (done_len > 0 && first_done + WRITE_DELAY_MS - now_mono < wait)
+			wait = first_done + WRITE_DELAY_MS - now_mono;
+		if (wait < 1)
+			wait = 1;
+		wait_for(e, &e->eval_cond, &e->eval_gen, seen, wait);
+	}
+out:
+	pthread_mutex_lock(&q->lock);
+	q->closed = 1;
+	pthread_cond_broadcast(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	free(in_flight.slot);
+	free(due);
+	free(batch);
+	free(free_list);
+	free(pool);
+	close_worker_store(st, &e->eval_commits, &e->eval_rows);
+	return NULL;
+}
+
+/* A query worker: takes picked evaluations, one at a time, over its own
+ * HTTP connection. */
+static void *query_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct engine *e = w->e;
+	const struct config *cfg = e->cfg;
+	struct eval_queue *q = e->queue;
 	struct api *api = NULL;
-	struct eval *ev = NULL;
 	struct api_opts opts = {
 		.base_url = cfg->server,
 		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
@@ -436,83 +759,51 @@ static void *eval_worker(void *arg)
 		.attempts = cfg->attempts,
 		.stop = &e->stop,
 	};
-	/* A claimed evaluation that is never written is released at the next
-	 * start; the lease only has to outlive the slowest query. */
-	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts + 30000;
 	char err[512];
-	int claim_failures = 0;
 
-	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
-		engine_fatal(e, ENGINE_EXIT_DB, "evaluation worker %d: %s", w->index, err);
-		goto out;
-	}
 	api = api_new(&opts, err, sizeof(err));
-	ev = calloc(CLAIM_BATCH, sizeof(*ev));
-	if (!api || !ev) {
-		engine_fatal(e, ENGINE_EXIT_DB, "evaluation worker %d: %s", w->index,
-			     api ? "out of memory" : err);
-		goto out;
+	if (!api) {
+		engine_fatal(e, ENGINE_EXIT_DB, "query worker %d: %s", w->index, err);
+		return NULL;
 	}
-	while (!stopping(e)) {
-		struct store_due due[CLAIM_BATCH];
-		struct eval_batch batch = {e, ev, 0};
-		unsigned long seen = generation(e, &e->eval_gen);
-		int64_t now;
-		int64_t next;
-		size_t n = 0;
+	for (;;) {
+		struct eval *x;
+		int signal;
 
-		pthread_mutex_lock(&e->write_lock);
-		now = engine_now(e);
-		int rc = store_claim_due(st, e->once_cutoff ? e->once_cutoff : now, lease_ms, due,
-					 CLAIM_BATCH, &n, err, sizeof(err));
-		pthread_mutex_unlock(&e->write_lock);
-		if (rc != 0) {
-			claim_failed(e, &claim_failures, "evaluations", err);
-			continue;
+		pthread_mutex_lock(&q->lock);
+		while (q->todo_len == 0 && !q->closed)
+			pthread_cond_wait(&q->work, &q->lock);
+		if (q->todo_len == 0) {
+			pthread_mutex_unlock(&q->lock);
+			break;
 		}
-		claim_failures = 0;
-		if (n == 0) {
-			if (e->once_cutoff)
-				break;
-			if (store_next_due(st, &next, err, sizeof(err)) != 0) {
-				log_msg(LOG_ERROR, "next due: %s", err);
-				next = now + cfg->resolution_ms;
-			}
-			now = engine_now(e);
-			if (next - now > cfg->resolution_ms)
-				next = now + cfg->resolution_ms;
-			wait_for(e, &e->eval_cond, &e->eval_gen, seen, next - now);
-			continue;
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct eval *x = &ev[i];
-			int answer;
+		x = q->todo[q->todo_head];
+		q->todo_head = (q->todo_head + 1) % q->cap;
+		q->todo_len--;
+		pthread_mutex_unlock(&q->lock);
 
-			memset(x, 0, sizeof(*x));
-			x->due = due[i];
-			if (stopping(e)) {
-				x->abandoned = 1;
-				continue;
-			}
-			answer = api_query(api, x->due.def.query, &x->value, x->error,
-					   sizeof(x->error));
-			x->at_mono = mono_ms();
+		if (stopping(e)) {
+			x->abandoned = 1;
+		} else {
+			int answer = api_query(api, x->due.def.query, &x->value, x->error,
+					       sizeof(x->error));
+
 			x->ok = answer == API_OK;
 			query_answered(e, answer);
 			if (!x->ok && stopping(e))
 				x->abandoned = 1; /* cut short by the stop, not a failure */
 		}
-		batch.n = n;
-		if (write_tx(e, st, write_evals, &batch, "evaluations") == 0 &&
-		    report_evals(e, &batch) > 0)
-			wake(e, 0, 1);
-		for (size_t i = 0; i < n; i++)
-			store_due_clear(&ev[i].due);
+		x->at_mono = mono_ms();
+		pthread_mutex_lock(&q->lock);
+		push_done(q, x, x->at_mono);
+		/* The scheduler is woken for the first one (it then sleeps
+		 * until WRITE_DELAY_MS later) and for a full batch. */
+		signal = q->done_len == 1 || q->done_len == WRITE_BATCH;
+		pthread_mutex_unlock(&q->lock);
+		if (signal)
+			wake(e, 1, 0);
 	}
-out:
-	free(ev);
 	api_free(api);
-	close_worker_store(e, st);
 	return NULL;
 }
 
@@ -737,7 +1028,7 @@ static void *delivery_worker(void *arg)
 	}
 out:
 	api_free(api);
-	close_worker_store(e, st);
+	close_worker_store(st, &e->call_commits, &e->call_rows);
 	return NULL;
 }
 
@@ -839,6 +1130,15 @@ static void join_workers(struct worker *w, int n)
 			pthread_join(w[i].thread, NULL);
 }
 
+/* Starts the evaluation side: the scheduler in w[0] and -c query workers
+ * after it (1 + concurrency workers). */
+static int start_evaluation(struct engine *e, struct worker *w)
+{
+	if (start_workers(e, w, 1, eval_scheduler, 0) != 0)
+		return -1;
+	return start_workers(e, w + 1, e->cfg->concurrency, query_worker, 1);
+}
+
 static int engine_init(struct engine *e, const struct config *cfg)
 {
 	pthread_condattr_t ca;
@@ -857,8 +1157,10 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	atomic_init(&e->server_back, 0);
 	e->retry_all_at = 0;
 	e->retry_all_gap = BACKOFF_FIRST_MS;
-	atomic_init(&e->commits, 0);
-	atomic_init(&e->rows, 0);
+	atomic_init(&e->eval_commits, 0);
+	atomic_init(&e->eval_rows, 0);
+	atomic_init(&e->call_commits, 0);
+	atomic_init(&e->call_rows, 0);
 	pthread_mutex_init(&e->write_lock, NULL);
 	pthread_mutex_init(&e->wake_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -866,11 +1168,15 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	pthread_cond_init(&e->eval_cond, &ca);
 	pthread_cond_init(&e->deliver_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	return 0;
+	/* Room for every query worker to have a few evaluations waiting. */
+	e->queue = eval_queue_new((size_t)cfg->concurrency * 4 > EVAL_POOL
+					  ? (size_t)cfg->concurrency * 4 : EVAL_POOL);
+	return e->queue != NULL ? 0 : -1;
 }
 
 static void engine_destroy(struct engine *e)
 {
+	eval_queue_free(e->queue);
 	pthread_cond_destroy(&e->eval_cond);
 	pthread_cond_destroy(&e->deliver_cond);
 	pthread_mutex_destroy(&e->write_lock);
@@ -932,16 +1238,16 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 		log_msg(LOG_ERROR, "no alert definitions: the server gave none and none are stored");
 		return ENGINE_EXIT_NO_ALERTS;
 	}
-	w = calloc((size_t)(cfg->concurrency + cfg->deliverers), sizeof(*w));
+	w = calloc((size_t)(1 + cfg->concurrency + cfg->deliverers), sizeof(*w));
 	if (!w) {
 		log_msg(LOG_CRITICAL, "out of memory");
 		return ENGINE_EXIT_DB;
 	}
 	/* Evaluate what is due now, then deliver what is deliverable now. */
 	e->once_cutoff = engine_now(e);
-	if (start_workers(e, w, cfg->concurrency, eval_worker, 0) != 0)
+	if (start_evaluation(e, w) != 0)
 		engine_stop(e, ENGINE_EXIT_DB);
-	join_workers(w, cfg->concurrency);
+	join_workers(w, 1 + cfg->concurrency);
 	if (!stopping(e)) {
 		struct retry_now r = {.e = e};
 
@@ -952,10 +1258,10 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 			log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run",
 				(long long)r.n);
 		e->once_cutoff = engine_now(e);
-		if (start_workers(e, w + cfg->concurrency, cfg->deliverers, delivery_worker,
-				  cfg->concurrency) != 0)
+		if (start_workers(e, w + 1 + cfg->concurrency, cfg->deliverers, delivery_worker,
+				  1 + cfg->concurrency) != 0)
 			engine_stop(e, ENGINE_EXIT_DB);
-		join_workers(w + cfg->concurrency, cfg->deliverers);
+		join_workers(w + 1 + cfg->concurrency, cfg->deliverers);
 	}
 	free(w);
 	if (atomic_load(&e->fatal))
@@ -991,7 +1297,7 @@ static void prune(struct engine *e, struct store *st)
 static int run_daemon(struct engine *e, struct store *st, struct api *api)
 {
 	const struct config *cfg = e->cfg;
-	int nworkers = cfg->concurrency + cfg->deliverers;
+	int nworkers = 1 + cfg->concurrency + cfg->deliverers;
 	struct worker *w = calloc((size_t)nworkers, sizeof(*w));
 	sigset_t signals;
 	int64_t alerts = 0;
@@ -1015,9 +1321,9 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 		free(w);
 		return ENGINE_EXIT_DB;
 	}
-	if (start_workers(e, w, cfg->concurrency, eval_worker, 0) != 0 ||
-	    start_workers(e, w + cfg->concurrency, cfg->deliverers, delivery_worker,
-			  cfg->concurrency) != 0)
+	if (start_evaluation(e, w) != 0 ||
+	    start_workers(e, w + 1 + cfg->concurrency, cfg->deliverers, delivery_worker,
+			  1 + cfg->concurrency) != 0)
 		engine_stop(e, ENGINE_EXIT_DB);
 	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld evaluators=%d "
 		"deliverers=%d", cfg->db_path, cfg->server, (long long)alerts, cfg->concurrency,
@@ -1092,9 +1398,11 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 	if (atomic_load(&e->fatal))
 		return atomic_load(&e->fatal);
 	log_msg(LOG_INFO, "stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld "
-		"commits=%ld rows=%ld", atomic_load(&e->evaluated), atomic_load(&e->notified),
-		atomic_load(&e->resolved), atomic_load(&e->failed), atomic_load(&e->dead),
-		atomic_load(&e->commits), atomic_load(&e->rows));
+		"eval_commits=%ld eval_rows=%ld call_commits=%ld call_rows=%ld",
+		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
+		atomic_load(&e->failed), atomic_load(&e->dead), atomic_load(&e->eval_commits),
+		atomic_load(&e->eval_rows), atomic_load(&e->call_commits),
+		atomic_load(&e->call_rows));
 	return ENGINE_EXIT_OK;
 }
 
@@ -1113,8 +1421,12 @@ int engine_run(const struct config *cfg)
 	int lock_fd = -1;
 	int status;
 
-	engine_init(&e, cfg);
 	opts.stop = &e.stop;
+	if (engine_init(&e, cfg) != 0) {
+		log_msg(LOG_CRITICAL, "out of memory");
+		status = ENGINE_EXIT_DB;
+		goto out;
+	}
 	status = prepare_db(cfg, &lock_fd, &st);
 	if (status != ENGINE_EXIT_OK)
 		goto out;

@@ -36,6 +36,11 @@ enum stmt_id {
 	S_LEASE_DUE,
 	S_NEXT_DUE,
 	S_STATE_GET,
+	S_DUE_IDS,
+	S_NEXT_IDS,
+	S_DEF_BY_ID,
+	S_EVAL_OK,
+	S_EVAL_FAILED,
 	S_NOTIFY_PENDING,
 	S_STATE_OK,
 	S_STATE_FAILED,
@@ -128,8 +133,25 @@ static const char *const sql_text[S_COUNT] = {
 		"UPDATE alert_state SET next_eval = ?2, lease_until = ?3 WHERE alert_id = ?1",
 	[S_NEXT_DUE] = "SELECT min(next_eval) FROM alert_state",
 	[S_STATE_GET] =
-		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired "
-		"FROM alert_state s JOIN alert a ON a.id = s.alert_id WHERE s.alert_id = ?1",
+		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired, "
+		"s.next_eval FROM alert_state s JOIN alert a ON a.id = s.alert_id "
+		"WHERE s.alert_id = ?1",
+	/* From the index alone: the alerts' rows are read only for those
+	 * picked. */
+	[S_DUE_IDS] =
+		"SELECT alert_id, next_eval FROM alert_state WHERE next_eval <= ?1 "
+		"ORDER BY next_eval LIMIT ?2",
+	[S_NEXT_IDS] = "SELECT alert_id, next_eval FROM alert_state ORDER BY next_eval LIMIT ?1",
+	[S_DEF_BY_ID] =
+		"SELECT name, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
+		"crit_value, crit_message FROM alert WHERE id = ?1",
+	[S_EVAL_OK] =
+		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
+		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
+		"next_eval = ?7, lease_until = NULL WHERE alert_id = ?1",
+	[S_EVAL_FAILED] =
+		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
+		"next_eval = ?4, lease_until = NULL WHERE alert_id = ?1",
 	[S_NOTIFY_PENDING] =
 		"SELECT EXISTS (SELECT 1 FROM outbox WHERE alert_id = ?1 AND status = 'pending' "
 		"AND kind = 'notify')",
@@ -685,6 +707,97 @@ fail:
 	return -1;
 }
 
+int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
+		   char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_DUE_IDS);
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(max + in_flight));
+	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		if (skip != NULL && skip(id, arg))
+			continue;
+		memset(&out[k], 0, sizeof(out[k]));
+		out[k].alert_id = id;
+		out[k].scheduled = sqlite3_column_int64(s, 1);
+		k++;
+	}
+	sqlite3_reset(s);
+	if (k < max && rc != SQLITE_DONE) {
+		fail(st, err, errlen, "pick due alerts");
+		return -1;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct store_due *d = &out[i];
+
+		s = stmt(st, S_DEF_BY_ID);
+		sqlite3_bind_int64(s, 1, d->alert_id);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW) {
+			if (rc == SQLITE_DONE)
+				snprintf(err, errlen, "pick due alerts: alert %lld has no definition",
+					 (long long)d->alert_id);
+			else
+				fail(st, err, errlen, "pick due alerts");
+			sqlite3_reset(s);
+			goto fail;
+		}
+		d->def.name = column_strdup(s, 0);
+		d->def.query = column_strdup(s, 1);
+		d->def.interval_ms = sqlite3_column_int64(s, 2);
+		d->def.repeat_ms = sqlite3_column_int64(s, 3);
+		d->def.sustain_ms = sqlite3_column_int64(s, 4);
+		d->def.warn_value = sqlite3_column_double(s, 5);
+		d->def.warn_message = column_strdup(s, 6);
+		d->def.crit_value = sqlite3_column_double(s, 7);
+		d->def.crit_message = column_strdup(s, 8);
+		sqlite3_reset(s);
+		if (!d->def.name || !d->def.query || !d->def.warn_message || !d->def.crit_message) {
+			snprintf(err, errlen, "pick due alerts: out of memory");
+			goto fail;
+		}
+		if (d->def.interval_ms <= 0) {
+			snprintf(err, errlen, "pick due alerts: alert %s has interval_ms %lld",
+				 d->def.name, (long long)d->def.interval_ms);
+			goto fail;
+		}
+	}
+	*n = k;
+	return 0;
+fail:
+	for (size_t i = 0; i < k; i++)
+		store_due_clear(&out[i]);
+	return -1;
+}
+
+int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), void *arg,
+		    size_t in_flight, int64_t *at, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_NEXT_IDS);
+	int rc;
+
+	*at = INT64_MAX;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)in_flight + 1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (skip != NULL && skip(sqlite3_column_int64(s, 0), arg))
+			continue;
+		*at = sqlite3_column_int64(s, 1);
+		break;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(st, err, errlen, "next due");
+	if (*at >= RETIRED_NEXT_EVAL)
+		*at = INT64_MAX;
+	return 0;
+}
+
 int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen)
 {
 	if (run_int64(st, stmt(st, S_NEXT_DUE), INT64_MAX, at, err, errlen, "next due") != 0)
@@ -694,8 +807,8 @@ int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen)
 	return 0;
 }
 
-int store_state_get(struct store *st, int64_t alert_id, struct rules_state *out, int *retired,
-		    char *err, size_t errlen)
+int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *out,
+		   int64_t *next_eval, int *retired, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = stmt(st, S_STATE_GET);
 	int64_t pending = 0;
@@ -724,6 +837,7 @@ int store_state_get(struct store *st, int64_t alert_id, struct rules_state *out,
 	out->last_ok = column_time(s, 3);
 	out->last_notified = column_time(s, 4);
 	*retired = sqlite3_column_type(s, 5) != SQLITE_NULL;
+	*next_eval = sqlite3_column_int64(s, 6);
 	sqlite3_reset(s);
 	s = stmt(st, S_NOTIFY_PENDING);
 	sqlite3_bind_int64(s, 1, alert_id);
@@ -731,6 +845,41 @@ int store_state_get(struct store *st, int64_t alert_id, struct rules_state *out,
 		return -1;
 	out->notify_pending = pending != 0;
 	return 0;
+}
+
+int store_state_get(struct store *st, int64_t alert_id, struct rules_state *out, int *retired,
+		    char *err, size_t errlen)
+{
+	int64_t next_eval;
+
+	return store_eval_get(st, alert_id, out, &next_eval, retired, err, errlen);
+}
+
+int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r,
+		      double value, int64_t at, int64_t next_eval, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_EVAL_OK);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_text(s, 2, rules_level_name(r->state), -1, SQLITE_STATIC);
+	bind_time(s, 3, r->warn_since);
+	bind_time(s, 4, r->crit_since);
+	sqlite3_bind_int64(s, 5, at);
+	sqlite3_bind_double(s, 6, value);
+	sqlite3_bind_int64(s, 7, next_eval);
+	return run(st, s, err, errlen, "write alert state");
+}
+
+int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at, const char *error,
+			  int64_t next_eval, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_EVAL_FAILED);
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, next_eval);
+	return run(st, s, err, errlen, "write alert failure");
 }
 
 int store_state_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r,

@@ -92,6 +92,24 @@ int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
 		    struct store_due *out, size_t max, size_t *n,
 		    char *err, size_t errlen);
 
+
+/* The evaluation scheduler's claim, which writes nothing: up to max
+ * alerts with next_eval <= now, earliest first, leaving out those for
+ * which skip(alert_id, arg) is non-zero (the in_flight ones it holds;
+ * skip may be NULL). An alert stays due until its evaluation is written
+ * (store_eval_put_ok / _failed move next_eval on), so one picked but never
+ * written is due at once at the next start. def's strings are owned. In
+ * or out of a transaction. */
+int store_pick_due(struct store *st, int64_t now,
+		   int (*skip)(int64_t alert_id, void *arg), void *arg,
+		   size_t in_flight, struct store_due *out, size_t max, size_t *n,
+		   char *err, size_t errlen);
+
+/* Earliest next_eval of an alert not skipped (INT64_MAX when none): when
+ * the next pick falls due. in_flight as for store_pick_due. */
+int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg),
+		    void *arg, size_t in_flight, int64_t *at, char *err, size_t errlen);
+
 /* Earliest next_eval of any alert (INT64_MAX when none). */
 int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen);
 
@@ -100,6 +118,19 @@ int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen);
  * retired after it was claimed (then nothing else should be written). */
 int store_state_get(struct store *st, int64_t alert_id, struct rules_state *s,
 		    int *retired, char *err, size_t errlen);
+
+/* In a transaction: store_state_get, and the alert's next_eval. */
+int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *s,
+		   int64_t *next_eval, int *retired, char *err, size_t errlen);
+
+/* In a transaction: store_state_put_ok / store_state_put_failed of a
+ * picked evaluation, which also move next_eval on to next_eval. */
+int store_eval_put_ok(struct store *st, int64_t alert_id,
+		      const struct rules_state *s, double value, int64_t at,
+		      int64_t next_eval, char *err, size_t errlen);
+int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at,
+			  const char *error, int64_t next_eval, char *err,
+			  size_t errlen);
 
 /* In a transaction: records a successful evaluation of value at `at` with
  * the new state s, clears failures and the lease. */
