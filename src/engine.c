@@ -639,7 +639,7 @@ static void *eval_scheduler(void *arg)
 		int stop = stopping(e);
 		int64_t now_mono = mono_ms();
 		int64_t next = INT64_MAX, now, wait;
-		size_t done_len;
+		size_t done_len, todo_len;
 		int64_t first_done;
 		int busy = 0;
 
@@ -647,12 +647,15 @@ static void *eval_scheduler(void *arg)
 			abandon_todo(q);
 		pthread_mutex_lock(&q->lock);
 		done_len = q->done_len;
+		todo_len = q->todo_len;
 		first_done = q->first_done;
 		pthread_mutex_unlock(&q->lock);
-		/* Write what is done: a full batch, or the oldest waited long
-		 * enough, or room is needed. */
-		if (done_len > 0 && (stop || nfree == 0 || done_len >= WRITE_BATCH ||
-				     now_mono - first_done >= WRITE_DELAY_MS)) {
+		/* Write what is done: a full batch, or when the oldest waited
+		 * long enough, or when the query workers have nothing left and
+		 * there is no room to pick more. */
+		if (done_len > 0 && (stop || done_len >= WRITE_BATCH ||
+				     now_mono - first_done >= WRITE_DELAY_MS ||
+				     (nfree == 0 && todo_len == 0))) {
 			struct eval_batch b = {e, batch, 0};
 			size_t calls = 0;
 
@@ -797,8 +800,10 @@ static void *query_worker(void *arg)
 		pthread_mutex_lock(&q->lock);
 		push_done(q, x, x->at_mono);
 		/* The scheduler is woken for the first one (it then sleeps
-		 * until WRITE_DELAY_MS later) and for a full batch. */
-		signal = q->done_len == 1 || q->done_len == WRITE_BATCH;
+		 * until WRITE_DELAY_MS later), for a full batch, and when the
+		 * workers run out of work. */
+		signal = q->done_len == 1 || q->done_len == WRITE_BATCH ||
+			 (q->todo_len == 0 && q->done_len > 1);
 		pthread_mutex_unlock(&q->lock);
 		if (signal)
 			wake(e, 1, 0);
