@@ -13,7 +13,7 @@ import os
 import time
 
 from fault_helpers import (Judgement, change_calls_present, check_chain,
-                           check_no_sanitizer_reports, check_timing, count, cycling_alerts,
+                           check_no_sanitizer_reports, check_timing, count, cycling_alerts, query_times,
                            outbox_rows, start_emulator, stats, stop_drained, transitions,
                            validator_errors, validator_summary)
 from harness import Engine, Workdir, check, log
@@ -31,7 +31,7 @@ def run(wd, rate, seed):
     tag = "rate-%g" % rate
     emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE, name="emu-" + tag,
                          args=["--validate", "--cycle", str(CYCLE), "--fail-rate", str(rate),
-                               "--seed", str(seed)])
+                               "--seed", str(seed), "--query-log", wd.file(tag + "-queries.jsonl")])
     eng = Engine(wd, emu.url, db=wd.file(tag + ".db"), name="engine-" + tag)
     try:
         eng.start()
@@ -54,7 +54,8 @@ def run(wd, rate, seed):
     j.check_complete()
     check(not j.copies, "%s: calls accepted twice: %s" % (tag, j.copies[:10]))
     check_timing(rows, records, trans, DEFS, j.copies, end_ms, REPEAT_MS, INTERVAL_MS,
-                 call_delay_ms=10000, allowance=drain.down)
+                 call_delay_ms=10000, allowance=drain.down,
+                 answered=query_times(wd.file(tag + "-queries.jsonl")))
     log(validator_summary(emu))
     errors = validator_errors(emu)
     check(emu_rc == 0 and not errors, "%s: validator (exit %d):\n%s" % (tag, emu_rc, "\n".join(errors)))
