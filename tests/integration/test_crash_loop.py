@@ -33,8 +33,10 @@ What is judged, and from what:
   time the engine was down); change calls accepted within 2 s (+ down);
 - the emulator's validator (--validate) judges the calls against the
   values it served; it does not know about the kills, so its complaints
-  must each be one of the duplicates above, or a call it expected from a
-  value served to a run that was killed before committing it.
+  must each be about one of the duplicates above (whatever it calls it:
+  duplicate, early repeat, unexpected, wrong message), or about a call it
+  expected from a value served to a run that was killed before committing
+  it (or while the engine was down after such a kill).
 
 Summary line: crash-loop: seed=.. kills=.. expected=.. delivered=.. lost=..
 duplicated=..
@@ -87,6 +89,7 @@ def main():
     rng = random.Random(seed)
     log("crash-loop: seed=%d kills=%d (rerun with CRASH_SEED=%d)" % (seed, nkills, seed))
     wd = Workdir("crash-loop")
+    log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     qlog = wd.file("query-log.jsonl")
     emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE,
                          args=["--validate", "--cycle", str(CYCLE), "--query-log", qlog])
@@ -201,9 +204,13 @@ def main():
     explained = 0
     for line in validator_errors(emu):
         name = re.match(r"ERROR alert=(\S+):", line).group(1)
-        m = re.search(r"(duplicate|early repeat) (?:notify|resolve)[^\n]*? at ([\d.]+) s", line)
+        # A complaint about a call that arrived (a duplicate, an early repeat,
+        # an unexpected notify or resolve, a wrong message) names its arrival
+        # time: it is explained when that call is a duplicate found above.
+        m = re.search(r'(?:(?:duplicate|early repeat|unexpected) (?:notify "[^"]*"|resolve)|'
+                      r'came notify "[^"]*") at ([\d.]+) s', line)
         if m:
-            at = (emu_start + float(m.group(2))) * 1000
+            at = (emu_start + float(m.group(1))) * 1000
             ok = any(c[0] == name and abs(c[2] - at) <= emu_slack * 1000 + 100 for c in j.copies)
         else:
             m = re.search(r"served at ([\d.]+) s\) by ([\d.]+) s, none came", line)

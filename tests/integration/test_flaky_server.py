@@ -80,6 +80,7 @@ def main():
     seed = int(os.environ.get("FLAKY_SEED") or time.time_ns() % 1000000007)
     log("flaky-server: seed=%d (rerun with FLAKY_SEED=%d)" % (seed, seed))
     wd = Workdir("flaky-server")
+    log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     t0 = time.time()
     for rate in RATES:
         run(wd, rate, seed)

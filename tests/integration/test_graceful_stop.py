@@ -40,6 +40,7 @@ def evaluations_logged(eng):
 
 def main():
     wd = Workdir("graceful-stop")
+    log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     t0 = time.time()
     emu = Emulator(wd, alerts=ALERTS, timeline=TIMELINE, name="refusing",
                    args=["--cycle", "12", "--fail-rate-notify", "0.95", "--fail-rate-resolve", "0.95"])

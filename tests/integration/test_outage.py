@@ -53,6 +53,7 @@ RUN_SECS = 26
 
 def main():
     wd = Workdir("outage")
+    log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE,
                          args=["--validate", "--down", "%g:%g" % (DOWN_FROM, DOWN_TO),
                                "--latency-ms", str(LATENCY_MS)])

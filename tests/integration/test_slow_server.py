@@ -26,6 +26,7 @@ ALERTS = [alert("a"), alert("b")]
 
 def main():
     wd = Workdir("slow-server")
+    log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     t0 = time.time()
     emu = Emulator(wd, alerts=ALERTS, timeline={"q-a": [[0, 500]], "q-b": [[0, 50]]},
                    args=["--fail-rate-notify", "1"], name="fast")
