@@ -11,7 +11,7 @@ import re
 import time
 import urllib.request
 
-from harness import Emulator, alert, check, wait_until
+from harness import Emulator, alert, check
 
 LEVELS = ("PASS", "WARN", "CRITICAL")
 

@@ -23,7 +23,6 @@ Checked:
   the attempts that went through as it ended);
 - no repeat earlier than repeatIntervalSecs after the notify before it."""
 
-import re
 import time
 
 from fault_helpers import (Judgement, change_calls_present, check_chain,
