@@ -20,7 +20,8 @@ static const char usage_text[] =
 	"  --db PATH              database file (default ./alert-exec.db)\n"
 	"  --once                 evaluate what is due, deliver, exit (cron mode)\n"
 	"  -c, --concurrency N    parallel evaluations (default 4)\n"
-	"      --deliverers N     parallel deliveries (default 2)\n"
+	"      --deliverers N     parallel deliveries (default 1: a crash can\n"
+	"                         duplicate at most this many calls)\n"
 	"  -i, --interval SECS    scheduler resolution: longest idle sleep (default 1)\n"
 	"  -r, --retry N          immediate attempts per HTTP call (default 3)\n"
 	"  -l, --log LEVEL        critical|error|warn|warning|info|debug (default info)\n"
@@ -43,7 +44,7 @@ void config_defaults(struct config *cfg)
 	cfg->server = "http://localhost:9001";
 	cfg->db_path = "./alert-exec.db";
 	cfg->concurrency = 4;
-	cfg->deliverers = 2;
+	cfg->deliverers = 1;
 	cfg->resolution_ms = 1000;
 	cfg->attempts = 3;
 	cfg->log_level = LOG_INFO;
