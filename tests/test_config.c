@@ -40,6 +40,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.db_path, "./alert-exec.db");
 	assert_int_equal(c.once, 0);
 	assert_int_equal(c.concurrency, 4);
+	assert_int_equal(c.deliverers, 1);
 	assert_int_equal(c.attempts, 3);
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.refresh_ms, 60000);
