@@ -44,7 +44,6 @@ enum stmt_id {
 	S_NOTIFY_PENDING,
 	S_STATE_OK,
 	S_STATE_FAILED,
-	S_STATE_ABANDON,
 	S_TRANSITION_ADD,
 	S_OUTBOX_ADD,
 	S_DROP_REPEATS,
@@ -162,12 +161,6 @@ static const char *const sql_text[S_COUNT] = {
 	[S_STATE_FAILED] =
 		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
 		"lease_until = NULL WHERE alert_id = ?1",
-	/* A retired alert keeps its never-due schedule: the retire may have
-	 * landed while this evaluation was in flight. */
-	[S_STATE_ABANDON] =
-		"UPDATE alert_state SET lease_until = NULL, next_eval = CASE "
-		"WHEN (SELECT retired FROM alert WHERE id = ?1) IS NULL "
-		"THEN min(next_eval, ?2) ELSE next_eval END WHERE alert_id = ?1",
 	[S_TRANSITION_ADD] =
 		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
 		"VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -905,16 +898,6 @@ int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at, const
 	sqlite3_bind_int64(s, 2, at);
 	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
 	return run(st, s, err, errlen, "write alert failure");
-}
-
-int store_state_abandon(struct store *st, int64_t alert_id, int64_t scheduled, char *err,
-			size_t errlen)
-{
-	sqlite3_stmt *s = stmt(st, S_STATE_ABANDON);
-
-	sqlite3_bind_int64(s, 1, alert_id);
-	sqlite3_bind_int64(s, 2, scheduled);
-	return run(st, s, err, errlen, "release alert");
 }
 
 int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum rules_level from,

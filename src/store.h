@@ -143,12 +143,6 @@ int store_state_put_ok(struct store *st, int64_t alert_id,
 int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at,
 			   const char *error, char *err, size_t errlen);
 
-/* In a transaction: gives a claimed evaluation back unevaluated: due
- * again at `scheduled` (unless the alert was retired meanwhile: it stays
- * never due), lease cleared. */
-int store_state_abandon(struct store *st, int64_t alert_id, int64_t scheduled,
-			char *err, size_t errlen);
-
 /* In a transaction: appends to the history of state changes. */
 int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
 			 enum rules_level from, enum rules_level to, double value,
