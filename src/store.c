@@ -34,7 +34,6 @@ enum stmt_id {
 	S_RETIRE_STATE,
 	S_CLAIM_DUE,
 	S_LEASE_DUE,
-	S_NEXT_DUE,
 	S_STATE_GET,
 	S_DUE_IDS,
 	S_NEXT_IDS,
@@ -43,7 +42,6 @@ enum stmt_id {
 	S_EVAL_FAILED,
 	S_NOTIFY_PENDING,
 	S_STATE_OK,
-	S_STATE_FAILED,
 	S_TRANSITION_ADD,
 	S_OUTBOX_ADD,
 	S_DROP_REPEATS,
@@ -130,7 +128,6 @@ static const char *const sql_text[S_COUNT] = {
 		"ORDER BY s.next_eval LIMIT ?2",
 	[S_LEASE_DUE] =
 		"UPDATE alert_state SET next_eval = ?2, lease_until = ?3 WHERE alert_id = ?1",
-	[S_NEXT_DUE] = "SELECT min(next_eval) FROM alert_state",
 	[S_STATE_GET] =
 		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired, "
 		"s.next_eval FROM alert_state s JOIN alert a ON a.id = s.alert_id "
@@ -157,9 +154,6 @@ static const char *const sql_text[S_COUNT] = {
 	[S_STATE_OK] =
 		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
 		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
-		"lease_until = NULL WHERE alert_id = ?1",
-	[S_STATE_FAILED] =
-		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
 		"lease_until = NULL WHERE alert_id = ?1",
 	[S_TRANSITION_ADD] =
 		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
@@ -260,6 +254,35 @@ static char *column_strdup(sqlite3_stmt *s, int i)
 	const unsigned char *t = sqlite3_column_text(s, i);
 
 	return strdup(t ? (const char *)t : "");
+}
+
+/* Reads a definition from the nine columns name, query, interval_ms,
+ * repeat_ms, sustain_ms, warn_value, warn_message, crit_value,
+ * crit_message starting at column first. Its strings are owned by *def
+ * (also on failure: clear it). -1 with "<what>: ..." in err when out of
+ * memory or the stored interval is not positive. */
+static int column_def(sqlite3_stmt *s, int first, struct alert_def *def, const char *what,
+		      char *err, size_t errlen)
+{
+	def->name = column_strdup(s, first);
+	def->query = column_strdup(s, first + 1);
+	def->interval_ms = sqlite3_column_int64(s, first + 2);
+	def->repeat_ms = sqlite3_column_int64(s, first + 3);
+	def->sustain_ms = sqlite3_column_int64(s, first + 4);
+	def->warn_value = sqlite3_column_double(s, first + 5);
+	def->warn_message = column_strdup(s, first + 6);
+	def->crit_value = sqlite3_column_double(s, first + 7);
+	def->crit_message = column_strdup(s, first + 8);
+	if (!def->name || !def->query || !def->warn_message || !def->crit_message) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		return -1;
+	}
+	if (def->interval_ms <= 0) {
+		snprintf(err, errlen, "%s: alert %s has interval_ms %lld", what, def->name,
+			 (long long)def->interval_ms);
+		return -1;
+	}
+	return 0;
 }
 
 /* Runs a statement that returns no row. */
@@ -655,25 +678,9 @@ int store_claim_due(struct store *st, int64_t now, int64_t lease_ms, struct stor
 		memset(d, 0, sizeof(*d));
 		d->alert_id = sqlite3_column_int64(s, 0);
 		d->scheduled = sqlite3_column_int64(s, 1);
-		d->def.name = column_strdup(s, 2);
-		d->def.query = column_strdup(s, 3);
-		d->def.interval_ms = sqlite3_column_int64(s, 4);
-		d->def.repeat_ms = sqlite3_column_int64(s, 5);
-		d->def.sustain_ms = sqlite3_column_int64(s, 6);
-		d->def.warn_value = sqlite3_column_double(s, 7);
-		d->def.warn_message = column_strdup(s, 8);
-		d->def.crit_value = sqlite3_column_double(s, 9);
-		d->def.crit_message = column_strdup(s, 10);
 		k++;
-		if (!d->def.name || !d->def.query || !d->def.warn_message || !d->def.crit_message) {
-			snprintf(err, errlen, "claim due alerts: out of memory");
+		if (column_def(s, 2, &d->def, "claim due alerts", err, errlen) != 0)
 			goto fail;
-		}
-		if (d->def.interval_ms <= 0) {
-			snprintf(err, errlen, "claim due alerts: alert %s has interval_ms %lld",
-				 d->def.name, (long long)d->def.interval_ms);
-			goto fail;
-		}
 	}
 	sqlite3_reset(s);
 	if (k < max && rc != SQLITE_DONE) {
@@ -741,25 +748,10 @@ int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, 
 			sqlite3_reset(s);
 			goto fail;
 		}
-		d->def.name = column_strdup(s, 0);
-		d->def.query = column_strdup(s, 1);
-		d->def.interval_ms = sqlite3_column_int64(s, 2);
-		d->def.repeat_ms = sqlite3_column_int64(s, 3);
-		d->def.sustain_ms = sqlite3_column_int64(s, 4);
-		d->def.warn_value = sqlite3_column_double(s, 5);
-		d->def.warn_message = column_strdup(s, 6);
-		d->def.crit_value = sqlite3_column_double(s, 7);
-		d->def.crit_message = column_strdup(s, 8);
+		rc = column_def(s, 0, &d->def, "pick due alerts", err, errlen);
 		sqlite3_reset(s);
-		if (!d->def.name || !d->def.query || !d->def.warn_message || !d->def.crit_message) {
-			snprintf(err, errlen, "pick due alerts: out of memory");
+		if (rc != 0)
 			goto fail;
-		}
-		if (d->def.interval_ms <= 0) {
-			snprintf(err, errlen, "pick due alerts: alert %s has interval_ms %lld",
-				 d->def.name, (long long)d->def.interval_ms);
-			goto fail;
-		}
 	}
 	*n = k;
 	return 0;
@@ -786,15 +778,6 @@ int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), 
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(st, err, errlen, "next due");
-	if (*at >= RETIRED_NEXT_EVAL)
-		*at = INT64_MAX;
-	return 0;
-}
-
-int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen)
-{
-	if (run_int64(st, stmt(st, S_NEXT_DUE), INT64_MAX, at, err, errlen, "next due") != 0)
-		return -1;
 	if (*at >= RETIRED_NEXT_EVAL)
 		*at = INT64_MAX;
 	return 0;
@@ -887,17 +870,6 @@ int store_state_put_ok(struct store *st, int64_t alert_id, const struct rules_st
 	sqlite3_bind_int64(s, 5, at);
 	sqlite3_bind_double(s, 6, value);
 	return run(st, s, err, errlen, "write alert state");
-}
-
-int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at, const char *error,
-			   char *err, size_t errlen)
-{
-	sqlite3_stmt *s = stmt(st, S_STATE_FAILED);
-
-	sqlite3_bind_int64(s, 1, alert_id);
-	sqlite3_bind_int64(s, 2, at);
-	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
-	return run(st, s, err, errlen, "write alert failure");
 }
 
 int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum rules_level from,

@@ -110,9 +110,6 @@ int store_pick_due(struct store *st, int64_t now,
 int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg),
 		    void *arg, size_t in_flight, int64_t *at, char *err, size_t errlen);
 
-/* Earliest next_eval of any alert (INT64_MAX when none). */
-int store_next_due(struct store *st, int64_t *at, char *err, size_t errlen);
-
 /* In a transaction: the current rules state of an alert, with
  * notify_pending read from the outbox. *retired is set when the alert was
  * retired after it was claimed (then nothing else should be written). */
@@ -123,8 +120,9 @@ int store_state_get(struct store *st, int64_t alert_id, struct rules_state *s,
 int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *s,
 		   int64_t *next_eval, int *retired, char *err, size_t errlen);
 
-/* In a transaction: store_state_put_ok / store_state_put_failed of a
- * picked evaluation, which also move next_eval on to next_eval. */
+/* In a transaction: record a successful or a failed evaluation of a
+ * picked alert (a failure keeps the state, counts it and stores the
+ * error) and move next_eval on to next_eval. */
 int store_eval_put_ok(struct store *st, int64_t alert_id,
 		      const struct rules_state *s, double value, int64_t at,
 		      int64_t next_eval, char *err, size_t errlen);
@@ -137,11 +135,6 @@ int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at,
 int store_state_put_ok(struct store *st, int64_t alert_id,
 		       const struct rules_state *s, double value, int64_t at,
 		       char *err, size_t errlen);
-
-/* In a transaction: records a failed evaluation (state kept), counts the
- * failure, stores the error, clears the lease. */
-int store_state_put_failed(struct store *st, int64_t alert_id, int64_t at,
-			   const char *error, char *err, size_t errlen);
 
 /* In a transaction: appends to the history of state changes. */
 int store_transition_add(struct store *st, int64_t alert_id, int64_t at,

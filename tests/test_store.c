@@ -374,7 +374,7 @@ static void test_sync_add_change_retire(void **state)
 	assert_int_equal(n, 1);
 	/* a retired alert is never due */
 	int64_t next = 0;
-	assert_int_equal(store_next_due(st, &next, err, sizeof(err)), 0);
+	assert_int_equal(store_next_pick(st, NULL, NULL, 0, &next, err, sizeof(err)), 0);
 	assert_true(next < T0 + 2000);
 	/* it comes back */
 	sync_defs(st, ds->d, 3, T0 + 20, 1, &s);
