@@ -317,6 +317,22 @@ static void query_answered(struct engine *e, int rc)
 	}
 }
 
+/* A client of the alerts server with the configured timeouts and
+ * attempts, that stops retrying when the engine stops. One per thread. */
+static struct api *engine_api_new(struct engine *e, char *err, size_t errlen)
+{
+	const struct config *cfg = e->cfg;
+	struct api_opts opts = {
+		.base_url = cfg->server,
+		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
+		.timeout_ms = (long)cfg->timeout_ms,
+		.attempts = cfg->attempts,
+		.stop = &e->stop,
+	};
+
+	return api_new(&opts, err, errlen);
+}
+
 /* ---- evaluation ---- */
 
 struct eval {
@@ -752,19 +768,11 @@ static void *query_worker(void *arg)
 {
 	struct worker *w = arg;
 	struct engine *e = w->e;
-	const struct config *cfg = e->cfg;
 	struct eval_queue *q = e->queue;
 	struct api *api = NULL;
-	struct api_opts opts = {
-		.base_url = cfg->server,
-		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
-		.timeout_ms = (long)cfg->timeout_ms,
-		.attempts = cfg->attempts,
-		.stop = &e->stop,
-	};
 	char err[512];
 
-	api = api_new(&opts, err, sizeof(err));
+	api = engine_api_new(e, err, sizeof(err));
 	if (!api) {
 		engine_fatal(e, ENGINE_EXIT_DB, "query worker %d: %s", w->index, err);
 		return NULL;
@@ -957,13 +965,6 @@ static void *delivery_worker(void *arg)
 	const struct config *cfg = e->cfg;
 	struct store *st = NULL;
 	struct api *api = NULL;
-	struct api_opts opts = {
-		.base_url = cfg->server,
-		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
-		.timeout_ms = (long)cfg->timeout_ms,
-		.attempts = cfg->attempts,
-		.stop = &e->stop,
-	};
 	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts * CALL_BATCH + 30000;
 	int64_t not_after = e->once_cutoff;
 	char err[512];
@@ -973,7 +974,7 @@ static void *delivery_worker(void *arg)
 		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
 		goto out;
 	}
-	api = api_new(&opts, err, sizeof(err));
+	api = engine_api_new(e, err, sizeof(err));
 	if (!api) {
 		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
 		goto out;
@@ -1416,17 +1417,10 @@ int engine_run(const struct config *cfg)
 	struct engine e;
 	struct store *st = NULL;
 	struct api *api = NULL;
-	struct api_opts opts = {
-		.base_url = cfg->server,
-		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
-		.timeout_ms = (long)cfg->timeout_ms,
-		.attempts = cfg->attempts,
-	};
 	char err[512];
 	int lock_fd = -1;
 	int status;
 
-	opts.stop = &e.stop;
 	if (engine_init(&e, cfg) != 0) {
 		log_msg(LOG_CRITICAL, "out of memory");
 		status = ENGINE_EXIT_DB;
@@ -1435,7 +1429,7 @@ int engine_run(const struct config *cfg)
 	status = prepare_db(cfg, &lock_fd, &st);
 	if (status != ENGINE_EXIT_OK)
 		goto out;
-	api = api_new(&opts, err, sizeof(err));
+	api = engine_api_new(&e, err, sizeof(err));
 	if (!api) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		status = ENGINE_EXIT_DB;
