@@ -827,6 +827,7 @@ struct delivery {
 	const struct store_call *call;
 	int delivered;
 	int dead;
+	int dropped;            /* a failed repeat whose state is over: deleted */
 	int64_t at_mono;        /* mono_ms() when the answer came */
 	int64_t retry_in;       /* backoff before the next attempt */
 	const char *error;
@@ -839,12 +840,35 @@ static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 
 	if (d->delivered)
 		return store_call_delivered(st, d->call, at, err, errlen);
+	if (store_call_drop_superseded(st, d->call, &d->dropped, err, errlen) != 0)
+		return -1;
+	if (d->dropped)
+		return 0;
 	return store_call_failed(st, d->call, at + d->retry_in, d->dead, d->error, err, errlen);
 }
 
+struct release {
+	const struct store_call *call;
+	int maybe_sent;
+};
+
 static int write_release(struct store *st, void *arg, char *err, size_t errlen)
 {
-	return store_call_release(st, arg, err, errlen);
+	struct release *r = arg;
+
+	return store_call_release(st, r->call, r->maybe_sent, err, errlen);
+}
+
+struct superseded {
+	const struct store_call *call;
+	int dropped;
+};
+
+static int write_drop_superseded(struct store *st, void *arg, char *err, size_t errlen)
+{
+	struct superseded *s = arg;
+
+	return store_call_drop_superseded(st, s->call, &s->dropped, err, errlen);
 }
 
 struct retry_now {
@@ -897,29 +921,34 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	struct delivery d = {.e = e, .call = c};
 	char error[512] = "";
 	char name[300];
-	int pending = 1;
 	int rc;
 
-	/* A repeat claimed in a batch may have been dropped by a state change
-	 * of its alert since: the state it repeats is over. */
-	if (store_call_pending(st, c, &pending, error, sizeof(error)) != 0)
-		log_msg(LOG_ERROR, "read call: %s", error);
-	if (!pending) {
-		log_msg(LOG_DEBUG, "dropped repeat alert=%s: the state changed",
-			log_quote(name, sizeof(name), c->name));
-		return 0;
+	log_quote(name, sizeof(name), c->name);
+	/* A repeat claimed in a batch may have been superseded by a state
+	 * change of its alert since: the state it repeats is over. */
+	if (c->repeat) {
+		struct superseded sup = {.call = c};
+
+		if (write_tx(e, st, write_drop_superseded, &sup, "drop repeat") != 0)
+			return -1;
+		if (sup.dropped) {
+			log_msg(LOG_DEBUG, "dropped repeat alert=%s: the state changed", name);
+			return 0;
+		}
 	}
 	if (c->kind == STORE_NOTIFY)
 		rc = api_notify(api, c->name, c->message, error, sizeof(error));
 	else
 		rc = api_resolve(api, c->name, error, sizeof(error));
 	d.at_mono = mono_ms();
-	log_quote(name, sizeof(name), c->name);
 	if (rc == API_OK) {
 		d.delivered = 1;
 	} else if (stopping(e) && rc == API_ERR_TRANSPORT) {
-		/* Cut short by the stop: not an attempt. */
-		return write_tx(e, st, write_release, (void *)c, "release call") == 0 ? 0 : -1;
+		/* Cut short by the stop: not an attempt, but it may have
+		 * reached the server. */
+		struct release rel = {.call = c, .maybe_sent = 1};
+
+		return write_tx(e, st, write_release, &rel, "release call") == 0 ? 0 : -1;
 	} else {
 		int attempts = c->attempts + 1;
 
@@ -932,6 +961,11 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	}
 	if (write_tx(e, st, write_delivery, &d, "delivery") != 0)
 		return -1;
+	if (d.dropped) {
+		log_msg(LOG_INFO, "dropped repeat alert=%s after a failed attempt: the state "
+			"changed error=\"%s\"", name, error);
+		return 0;
+	}
 	if (d.delivered) {
 		atomic_fetch_add(c->kind == STORE_NOTIFY ? &e->notified : &e->resolved, 1);
 		if (c->kind == STORE_NOTIFY) {
@@ -1023,8 +1057,11 @@ static void *delivery_worker(void *arg)
 			if (r == 1 && calls[i].attempts > 0)
 				recovered = 1;
 		}
-		for (; i < n; i++)
-			write_tx(e, st, write_release, &calls[i], "release call");
+		for (; i < n; i++) {
+			struct release rel = {.call = &calls[i]};
+
+			write_tx(e, st, write_release, &rel, "release call");
+		}
 		for (i = 0; i < n; i++)
 			store_call_clear(&calls[i]);
 		if (recovered)

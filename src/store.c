@@ -45,7 +45,7 @@ enum stmt_id {
 	S_TRANSITION_ADD,
 	S_OUTBOX_ADD,
 	S_DROP_REPEATS,
-	S_CALL_PENDING,
+	S_DROP_SUPERSEDED,
 	S_CLAIM_CALLS,
 	S_LEASE_CALL,
 	S_NEXT_CALL,
@@ -71,7 +71,12 @@ static const char *const sql_text[S_COUNT] = {
 	[S_RELEASE_ALERTS] =
 		"UPDATE alert_state SET lease_until = NULL, next_eval = min(next_eval, ?1) "
 		"WHERE lease_until IS NOT NULL",
-	[S_RELEASE_OUTBOX] = "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL",
+	/* A row leased when the engine stopped may have been on its way to the
+	 * server: it is sent again, and no longer dropped as a stale repeat
+	 * (that would leave the history without a call the server may have
+	 * taken). */
+	[S_RELEASE_OUTBOX] =
+		"UPDATE outbox SET lease_until = NULL, is_repeat = 0 WHERE lease_until IS NOT NULL",
 	/* ?1 now, ?2 RETIRED_NEXT_EVAL. A row with nothing ahead of now is
 	 * not written. */
 	[S_CLAMP_STATE] =
@@ -162,10 +167,15 @@ static const char *const sql_text[S_COUNT] = {
 		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt, is_repeat) "
 		"VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
 	[S_DROP_REPEATS] =
-		"DELETE FROM outbox WHERE alert_id = ?1 AND status = 'pending' AND is_repeat = 1",
-	[S_CALL_PENDING] = "SELECT count(*) FROM outbox WHERE id = ?1 AND status = 'pending'",
+		"DELETE FROM outbox WHERE alert_id = ?1 AND status = 'pending' AND is_repeat = 1 "
+		"AND lease_until IS NULL",
+	[S_DROP_SUPERSEDED] =
+		"DELETE FROM outbox WHERE id = ?1 AND status = 'pending' AND is_repeat = 1 "
+		"AND EXISTS (SELECT 1 FROM outbox n WHERE n.alert_id = outbox.alert_id "
+		"AND n.id > outbox.id AND n.is_repeat = 0)",
 	[S_CLAIM_CALLS] =
-		"SELECT o.id, o.alert_id, o.kind, a.name, o.message, o.attempts, o.created "
+		"SELECT o.id, o.alert_id, o.kind, a.name, o.message, o.attempts, o.created, "
+		"o.is_repeat "
 		"FROM outbox o JOIN alert a ON a.id = o.alert_id "
 		"WHERE o.status = 'pending' AND o.next_attempt <= ?1 "
 		"AND (o.lease_until IS NULL OR o.lease_until < ?2) "
@@ -188,7 +198,9 @@ static const char *const sql_text[S_COUNT] = {
 	[S_CALL_DEAD] =
 		"UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?3, "
 		"next_attempt = ?2, lease_until = NULL WHERE id = ?1",
-	[S_CALL_RELEASE] = "UPDATE outbox SET lease_until = NULL WHERE id = ?1",
+	[S_CALL_RELEASE] =
+		"UPDATE outbox SET lease_until = NULL, "
+		"is_repeat = CASE WHEN ?2 THEN 0 ELSE is_repeat END WHERE id = ?1",
 	[S_RETRY_NOW] =
 		"UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1 "
 		"AND attempts > 0 AND lease_until IS NULL",
@@ -952,6 +964,7 @@ int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t 
 			c->message = column_strdup(s, 4);
 		c->attempts = sqlite3_column_int(s, 5);
 		c->created = sqlite3_column_int64(s, 6);
+		c->repeat = sqlite3_column_int(s, 7) != 0;
 		k++;
 		if (!c->name || (c->kind == STORE_NOTIFY && !c->message)) {
 			snprintf(err, errlen, "claim calls: out of memory");
@@ -982,16 +995,18 @@ fail:
 	return -1;
 }
 
-int store_call_pending(struct store *st, const struct store_call *call, int *pending,
-		       char *err, size_t errlen)
+int store_call_drop_superseded(struct store *st, const struct store_call *call, int *dropped,
+			       char *err, size_t errlen)
 {
-	sqlite3_stmt *s = stmt(st, S_CALL_PENDING);
-	int64_t n = 0;
+	sqlite3_stmt *s = stmt(st, S_DROP_SUPERSEDED);
 
+	*dropped = 0;
+	if (!call->repeat)
+		return 0;
 	sqlite3_bind_int64(s, 1, call->id);
-	if (run_int64(st, s, 0, &n, err, errlen, "read call") != 0)
+	if (run(st, s, err, errlen, "drop superseded repeat") != 0)
 		return -1;
-	*pending = n > 0;
+	*dropped = sqlite3_changes(st->db) > 0;
 	return 0;
 }
 
@@ -1028,12 +1043,13 @@ int store_call_failed(struct store *st, const struct store_call *call, int64_t n
 	return run(st, s, err, errlen, "mark call failed");
 }
 
-int store_call_release(struct store *st, const struct store_call *call, char *err,
-		       size_t errlen)
+int store_call_release(struct store *st, const struct store_call *call, int maybe_sent,
+		       char *err, size_t errlen)
 {
 	sqlite3_stmt *s = stmt(st, S_CALL_RELEASE);
 
 	sqlite3_bind_int64(s, 1, call->id);
+	sqlite3_bind_int(s, 2, maybe_sent != 0);
 	return run(st, s, err, errlen, "release call");
 }
 

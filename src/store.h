@@ -143,9 +143,10 @@ int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
 
 /* In a transaction: enqueues the call of a state change of the alert
  * (message NULL for a resolve). The alert's repeat notifies still pending
- * are deleted first, claimed or not: they repeat a state the alert has
- * left, and the change's own call says what holds now. (A delivery worker
- * that holds one asks store_call_pending before sending it.) */
+ * and not claimed are deleted first: they repeat a state the alert has
+ * left, and the change's own call says what holds now. A claimed one may
+ * be on its way to the server; its delivery worker deletes it with
+ * store_call_drop_superseded unless it is sent or being sent. */
 int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
 		     const char *message, int64_t now, char *err, size_t errlen);
 
@@ -162,6 +163,7 @@ struct store_call {
 	char *message;      /* NULL for a resolve */
 	int attempts;       /* attempts made before this one */
 	int64_t created;
+	int repeat;         /* a repeat notify: dropped once its state is over */
 };
 void store_call_clear(struct store_call *call);
 
@@ -172,10 +174,11 @@ int store_claim_calls(struct store *st, int64_t now, int64_t not_after,
 		      int64_t lease_ms, struct store_call *out, size_t max,
 		      size_t *n, char *err, size_t errlen);
 
-/* Whether a claimed call is still pending (*pending 1) or gone: a repeat
- * that a state change of its alert dropped (*pending 0). */
-int store_call_pending(struct store *st, const struct store_call *call, int *pending,
-		       char *err, size_t errlen);
+/* In a transaction: deletes a claimed repeat notify when a state change
+ * of its alert was enqueued after it (*dropped 1): the state it repeats
+ * is over. Called before sending it, and after an attempt that failed. */
+int store_call_drop_superseded(struct store *st, const struct store_call *call,
+			       int *dropped, char *err, size_t errlen);
 
 /* Earliest next_attempt among the unleased heads of the alerts' queues
  * (INT64_MAX when none). */
@@ -192,8 +195,10 @@ int store_call_failed(struct store *st, const struct store_call *call,
 		      int64_t next_attempt, int dead, const char *error,
 		      char *err, size_t errlen);
 
-/* In a transaction: gives a claimed call back unattempted. */
-int store_call_release(struct store *st, const struct store_call *call,
+/* In a transaction: gives a claimed call back without counting an
+ * attempt. maybe_sent: the request was cut short and may have reached the
+ * server, so a repeat is no longer dropped by a state change. */
+int store_call_release(struct store *st, const struct store_call *call, int maybe_sent,
 		       char *err, size_t errlen);
 
 /* In a transaction: rows waiting in backoff after a server or transport

@@ -648,9 +648,11 @@ static void test_leases_released_at_start(void **state)
 	store_close(st);
 }
 
-/* A state change drops the alert's repeats still waiting, claimed or not:
- * they repeat a state the alert has left. Change calls stay, and so do
- * other alerts' repeats. */
+/* A state change drops the alert's repeats still waiting: they repeat a
+ * state the alert has left. A claimed one may be on its way to the
+ * server, so the change leaves it; its delivery worker drops it before
+ * sending, or after a failed attempt, but not once it went out. Change
+ * calls stay, and so do other alerts' repeats. */
 static void test_state_change_drops_waiting_repeats(void **state)
 {
 	struct fixture *f = *state;
@@ -658,44 +660,162 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_call calls[4];
 	size_t m = 0;
-	int pending = -1;
+	int dropped = -1;
 	char err[256];
 	sqlite3 *db = store_db(st);
 
-	make_defs(ds, 2);
-	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	make_defs(ds, 3);
+	sync_defs(st, ds->d, 3, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	/* alert 1: went CRITICAL (delivered), then a repeat; alert 2: a repeat */
+	/* alert 1: went CRITICAL (delivered), then a repeat; alerts 2, 3: a repeat */
 	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "c", T0, err, sizeof(err)), 0);
 	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET status = 'delivered'", NULL, NULL,
 				      NULL), SQLITE_OK);
 	assert_int_equal(store_outbox_add_repeat(st, 1, "c", T0 + 3000, err, sizeof(err)), 0);
 	assert_int_equal(store_outbox_add_repeat(st, 2, "c", T0 + 3000, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add_repeat(st, 3, "c", T0 + 3000, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	/* both repeats claimed by a delivery worker */
-	assert_int_equal(store_claim_calls(st, T0 + 3000, T0 + 3000, 60000, calls, 4, &m, err,
+	/* the repeats of alerts 1 and 2 claimed by a delivery worker */
+	assert_int_equal(store_claim_calls(st, T0 + 3000, T0 + 3000, 60000, calls, 2, &m, err,
 					   sizeof(err)), 0);
 	assert_int_equal(m, 2);
-	/* alert 1 drops to WARN before the worker gets to its repeat */
+	assert_true(calls[0].repeat && calls[1].repeat);
+	assert_int_equal(calls[0].alert_id + calls[1].alert_id, 3);
+	/* all three alerts change state before the worker gets to them */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 2, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 3, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	/* the unclaimed repeat (alert 3) is gone, the claimed ones are not */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 3 AND "
+				       "message = 'c'"), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE message = 'c' AND "
+				       "status = 'pending'"), 2);
 	for (size_t i = 0; i < m; i++) {
-		assert_int_equal(store_call_pending(st, &calls[i], &pending, err, sizeof(err)), 0);
-		assert_int_equal(pending, calls[i].alert_id == 2);
-		store_call_clear(&calls[i]);
+		struct store_call *c = &calls[i];
+
+		if (c->alert_id == 1) {
+			/* the worker looks before sending: superseded, dropped */
+			assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+			assert_int_equal(store_call_drop_superseded(st, c, &dropped, err,
+								    sizeof(err)), 0);
+			assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+			assert_int_equal(dropped, 1);
+		} else {
+			/* alert 2's went out before the change: delivered, kept */
+			assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+			assert_int_equal(store_call_delivered(st, c, T0 + 3150, err, sizeof(err)), 0);
+			assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+		}
+		store_call_clear(c);
 	}
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
-				       "status = 'pending' AND message = 'w' AND is_repeat = 0"), 1);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
 				       "message = 'c'"), 1);
-	/* a change call waiting is not dropped by the next change */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 2 AND "
+				       "message = 'c' AND status = 'delivered'"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending' AND "
+				       "message = 'w' AND is_repeat = 0"), 3);
+	/* a change call is never dropped, by a later change or by the worker */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 4000, err, sizeof(err)),
 			 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, T0 + 4000, T0 + 4000, 60000, calls, 1, &m, err,
+					   sizeof(err)), 0);
+	assert_int_equal(m, 1);
+	assert_false(calls[0].repeat);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_call_drop_superseded(st, &calls[0], &dropped, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(dropped, 0);
+	store_call_clear(&calls[0]);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending'"), 4);
+	free(ds);
+	store_close(st);
+}
+
+/* A repeat that failed and waits in backoff when its state changes is
+ * dropped by the change if unclaimed, and by its worker after an attempt
+ * that failed while the change came. A repeat that was claimed when the
+ * engine stopped, or whose attempt a stop cut short, may have reached the
+ * server: it is sent again and no longer dropped. */
+static void test_repeats_that_may_have_gone_out_stay(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct store_call calls[4];
+	size_t m = 0;
+	int dropped = -1;
+	char err[256];
+	sqlite3 *db = store_db(st);
+
+	make_defs(ds, 3);
+	sync_defs(st, ds->d, 3, T0, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int64_t id = 1; id <= 3; id++)
+		assert_int_equal(store_outbox_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, T0, T0, 60000, calls, 4, &m, err, sizeof(err)), 0);
+	assert_int_equal(m, 3);
+	for (size_t i = 0; i < m; i++) {
+		struct store_call *c = &calls[i];
+
+		assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+		if (c->alert_id == 1) {
+			/* failed, waits in backoff */
+			assert_int_equal(store_call_failed(st, c, T0 + 500, 0, "HTTP 500", err,
+							   sizeof(err)), 0);
+		} else if (c->alert_id == 2) {
+			/* cut short by a stop */
+			assert_int_equal(store_call_release(st, c, 1, err, sizeof(err)), 0);
+		}
+		/* alert 3: still leased when the engine dies */
+		assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+		store_call_clear(c);
+	}
+	store_close(st);
+	st = open_store(f->path);
+	db = store_db(st);
+	assert_int_equal(store_release_leases(st, T0 + 100, 60000, err, sizeof(err)), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE is_repeat = 1"), 1);
+	/* all three change state */
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int64_t id = 1; id <= 3; id++)
+		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0 + 200, err,
+						  sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	/* alert 1's failed repeat is gone; the other two go out first */
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
-				       "status = 'pending'"), 2);
+				       "kind = 'notify'"), 0);
+	assert_int_equal(store_claim_calls(st, T0 + 600, T0 + 600, 60000, calls, 4, &m, err,
+					   sizeof(err)), 0);
+	assert_int_equal(m, 3);
+	for (size_t i = 0; i < m; i++) {
+		struct store_call *c = &calls[i];
+
+		assert_int_equal(c->kind, c->alert_id == 1 ? STORE_RESOLVE : STORE_NOTIFY);
+		assert_false(c->repeat);
+		store_call_clear(c);
+	}
+	/* a repeat whose attempt fails after a change came: dropped with it */
+	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET lease_until = NULL; "
+				      "DELETE FROM outbox", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add_repeat(st, 1, "c", T0 + 1000, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, T0 + 1000, T0 + 1000, 60000, calls, 4, &m, err,
+					   sizeof(err)), 0);
+	assert_int_equal(m, 1);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 1100, err, sizeof(err)),
+			 0);
+	assert_int_equal(store_call_drop_superseded(st, &calls[0], &dropped, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(dropped, 1);
+	store_call_clear(&calls[0]);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 1);
 	free(ds);
 	store_close(st);
 }
@@ -838,6 +958,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases_released_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_change_drops_waiting_repeats, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repeats_that_may_have_gone_out_stay, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_start_after_clock_went_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_pending, setup, teardown),
