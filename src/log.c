@@ -82,6 +82,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 }
 
+/* A C1 control (U+0080..U+009F) in UTF-8: some terminals act on them
+ * (U+009B starts an escape sequence) as they do on C0 controls. */
+static int is_c1(const char *p)
+{
+	return (unsigned char)p[0] == 0xc2 && (unsigned char)p[1] >= 0x80 &&
+	       (unsigned char)p[1] <= 0x9f;
+}
+
 const char *log_quote(char *buf, unsigned long n, const char *s)
 {
 	size_t o = 0;
@@ -91,7 +99,7 @@ const char *log_quote(char *buf, unsigned long n, const char *s)
 		return buf;
 	for (const char *p = s; *p && plain; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (c <= ' ' || c == '"' || c == '\\' || c == '=' || c == 0x7f)
+		if (c <= ' ' || c == '"' || c == '\\' || c == '=' || c == 0x7f || is_c1(p))
 			plain = 0;
 	}
 	if (plain) {
@@ -116,6 +124,8 @@ const char *log_quote(char *buf, unsigned long n, const char *s)
 			k = (size_t)snprintf(esc, sizeof(esc), "\\n");
 		else if (c < ' ' || c == 0x7f)
 			k = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+		else if (is_c1(p))
+			k = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*++p);
 		else {
 			esc[0] = (char)c;
 			k = 1;

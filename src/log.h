@@ -35,8 +35,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Writes s into buf (size n) as a log value: unchanged when it has no
- * space, quote, backslash or control byte, else in double quotes with
- * those escaped; truncated with "..." to fit. Returns buf. */
+ * space, '=', quote, backslash or control character, else in double
+ * quotes with those escaped (\" \\ \n \xHH for C0 and DEL, \uHHHH for
+ * C1 controls in UTF-8); truncated with "..." to fit. Returns buf. */
 const char *log_quote(char *buf, unsigned long n, const char *s);
 
 #endif
