@@ -32,8 +32,6 @@ enum stmt_id {
 	S_UNSEEN,
 	S_RETIRE_ALERT,
 	S_RETIRE_STATE,
-	S_CLAIM_DUE,
-	S_LEASE_DUE,
 	S_STATE_GET,
 	S_DUE_IDS,
 	S_NEXT_IDS,
@@ -41,7 +39,6 @@ enum stmt_id {
 	S_EVAL_OK,
 	S_EVAL_FAILED,
 	S_NOTIFY_PENDING,
-	S_STATE_OK,
 	S_TRANSITION_ADD,
 	S_OUTBOX_ADD,
 	S_DROP_REPEATS,
@@ -125,14 +122,6 @@ static const char *const sql_text[S_COUNT] = {
 	[S_RETIRE_STATE] =
 		"UPDATE alert_state SET state = 'PASS', warn_since = NULL, crit_since = NULL, "
 		"next_eval = ?2, lease_until = NULL WHERE alert_id = ?1",
-	[S_CLAIM_DUE] =
-		"SELECT s.alert_id, s.next_eval, a.name, a.query, a.interval_ms, a.repeat_ms, "
-		"a.sustain_ms, a.warn_value, a.warn_message, a.crit_value, a.crit_message "
-		"FROM alert_state s JOIN alert a ON a.id = s.alert_id "
-		"WHERE s.next_eval <= ?1 AND (s.lease_until IS NULL OR s.lease_until < ?1) "
-		"ORDER BY s.next_eval LIMIT ?2",
-	[S_LEASE_DUE] =
-		"UPDATE alert_state SET next_eval = ?2, lease_until = ?3 WHERE alert_id = ?1",
 	[S_STATE_GET] =
 		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired, "
 		"s.next_eval FROM alert_state s JOIN alert a ON a.id = s.alert_id "
@@ -156,10 +145,6 @@ static const char *const sql_text[S_COUNT] = {
 	[S_NOTIFY_PENDING] =
 		"SELECT EXISTS (SELECT 1 FROM outbox WHERE alert_id = ?1 AND status = 'pending' "
 		"AND kind = 'notify')",
-	[S_STATE_OK] =
-		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
-		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
-		"lease_until = NULL WHERE alert_id = ?1",
 	[S_TRANSITION_ADD] =
 		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
 		"VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -671,54 +656,6 @@ void store_due_clear(struct store_due *due)
 	memset(due, 0, sizeof(*due));
 }
 
-int store_claim_due(struct store *st, int64_t now, int64_t lease_ms, struct store_due *out,
-		    size_t max, size_t *n, char *err, size_t errlen)
-{
-	sqlite3_stmt *s;
-	size_t k = 0;
-	int rc;
-
-	*n = 0;
-	if (store_begin(st, err, errlen) != 0)
-		return -1;
-	s = stmt(st, S_CLAIM_DUE);
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
-	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_due *d = &out[k];
-
-		memset(d, 0, sizeof(*d));
-		d->alert_id = sqlite3_column_int64(s, 0);
-		d->scheduled = sqlite3_column_int64(s, 1);
-		k++;
-		if (column_def(s, 2, &d->def, "claim due alerts", err, errlen) != 0)
-			goto fail;
-	}
-	sqlite3_reset(s);
-	if (k < max && rc != SQLITE_DONE) {
-		fail(st, err, errlen, "claim due alerts");
-		goto fail;
-	}
-	for (size_t i = 0; i < k; i++) {
-		s = stmt(st, S_LEASE_DUE);
-		sqlite3_bind_int64(s, 1, out[i].alert_id);
-		sqlite3_bind_int64(s, 2, rules_next_eval(out[i].scheduled, out[i].def.interval_ms, now));
-		sqlite3_bind_int64(s, 3, now + lease_ms);
-		if (run(st, s, err, errlen, "lease due alert") != 0)
-			goto fail;
-	}
-	if (store_commit(st, err, errlen) != 0)
-		goto fail;
-	*n = k;
-	return 0;
-fail:
-	sqlite3_reset(st->stmt[S_CLAIM_DUE]);
-	store_rollback(st);
-	for (size_t i = 0; i < k; i++)
-		store_due_clear(&out[i]);
-	return -1;
-}
-
 int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
 		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
 		   char *err, size_t errlen)
@@ -835,14 +772,6 @@ int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *out,
 	return 0;
 }
 
-int store_state_get(struct store *st, int64_t alert_id, struct rules_state *out, int *retired,
-		    char *err, size_t errlen)
-{
-	int64_t next_eval;
-
-	return store_eval_get(st, alert_id, out, &next_eval, retired, err, errlen);
-}
-
 int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r,
 		      double value, int64_t at, int64_t next_eval, char *err, size_t errlen)
 {
@@ -868,20 +797,6 @@ int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at, const 
 	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, next_eval);
 	return run(st, s, err, errlen, "write alert failure");
-}
-
-int store_state_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r,
-		       double value, int64_t at, char *err, size_t errlen)
-{
-	sqlite3_stmt *s = stmt(st, S_STATE_OK);
-
-	sqlite3_bind_int64(s, 1, alert_id);
-	sqlite3_bind_text(s, 2, rules_level_name(r->state), -1, SQLITE_STATIC);
-	bind_time(s, 3, r->warn_since);
-	bind_time(s, 4, r->crit_since);
-	sqlite3_bind_int64(s, 5, at);
-	sqlite3_bind_double(s, 6, value);
-	return run(st, s, err, errlen, "write alert state");
 }
 
 int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum rules_level from,

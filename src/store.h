@@ -84,15 +84,6 @@ struct store_due {
 };
 void store_due_clear(struct store_due *due);
 
-/* Claims up to max alerts with next_eval <= now, earliest first, in one
- * transaction: each gets lease_until = now + lease_ms and its next
- * next_eval (rules_next_eval), so other workers do not see it as due.
- * Sets *n. */
-int store_claim_due(struct store *st, int64_t now, int64_t lease_ms,
-		    struct store_due *out, size_t max, size_t *n,
-		    char *err, size_t errlen);
-
-
 /* The evaluation scheduler's claim, which writes nothing: up to max
  * alerts with next_eval <= now, earliest first, leaving out those for
  * which skip(alert_id, arg) is non-zero (the in_flight ones it holds;
@@ -111,12 +102,9 @@ int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg),
 		    void *arg, size_t in_flight, int64_t *at, char *err, size_t errlen);
 
 /* In a transaction: the current rules state of an alert, with
- * notify_pending read from the outbox. *retired is set when the alert was
- * retired after it was claimed (then nothing else should be written). */
-int store_state_get(struct store *st, int64_t alert_id, struct rules_state *s,
-		    int *retired, char *err, size_t errlen);
-
-/* In a transaction: store_state_get, and the alert's next_eval. */
+ * notify_pending read from the outbox, and its next_eval. *retired is set
+ * when the alert was retired after it was picked (then nothing else
+ * should be written). */
 int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *s,
 		   int64_t *next_eval, int *retired, char *err, size_t errlen);
 
@@ -129,12 +117,6 @@ int store_eval_put_ok(struct store *st, int64_t alert_id,
 int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at,
 			  const char *error, int64_t next_eval, char *err,
 			  size_t errlen);
-
-/* In a transaction: records a successful evaluation of value at `at` with
- * the new state s, clears failures and the lease. */
-int store_state_put_ok(struct store *st, int64_t alert_id,
-		       const struct rules_state *s, double value, int64_t at,
-		       char *err, size_t errlen);
 
 /* In a transaction: appends to the history of state changes. */
 int store_transition_add(struct store *st, int64_t alert_id, int64_t at,

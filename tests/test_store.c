@@ -412,77 +412,108 @@ static void test_sync_keeps_invalid_entries(void **state)
 	store_close(st);
 }
 
-struct claimer {
-	const char *path;
-	int64_t ids[MANY * 2];
+struct in_flight {
+	char held[MANY + 1];
 	size_t n;
-	int failed;
 };
 
-static void *claim_thread(void *arg)
+static int held(int64_t alert_id, void *arg)
 {
-	struct claimer *c = arg;
-	struct store *st = NULL;
-	char err[256];
+	const struct in_flight *f = arg;
 
-	if (store_open(c->path, 0, &st, err, sizeof(err)) != 0) {
-		c->failed = 1;
-		return NULL;
-	}
-	for (;;) {
-		struct store_due due[7];
-		size_t n = 0;
-
-		if (store_claim_due(st, T0 + 500, 60000, due, 7, &n, err, sizeof(err)) != 0) {
-			c->failed = 1;
-			break;
-		}
-		if (n == 0)
-			break;
-		for (size_t i = 0; i < n; i++) {
-			c->ids[c->n++] = due[i].alert_id;
-			store_due_clear(&due[i]);
-		}
-	}
-	store_close(st);
-	return NULL;
+	return alert_id >= 1 && alert_id <= MANY && f->held[alert_id];
 }
 
-static void test_four_threads_never_claim_the_same_alert(void **state)
+/* Picks up to max due alerts at now, checks none is held, and holds them. */
+static size_t pick(struct store *st, int64_t now, struct in_flight *f, struct store_due *due,
+		   size_t max)
+{
+	size_t n = 0;
+	char err[256];
+
+	assert_int_equal(store_pick_due(st, now, held, f, f->n, due, max, &n, err, sizeof(err)),
+			 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(due[i].alert_id >= 1 && due[i].alert_id <= MANY);
+		assert_int_equal(f->held[due[i].alert_id], 0);
+		assert_non_null(due[i].def.name);
+		assert_true(due[i].scheduled <= now);
+		f->held[due[i].alert_id] = 1;
+		f->n++;
+	}
+	return n;
+}
+
+/* Writes the evaluation of a picked alert as the scheduler does, and
+ * lets go of it. */
+static void write_eval(struct store *st, struct in_flight *f, struct store_due *d, int64_t at)
+{
+	struct rules_state s;
+	struct rules_result r;
+	int64_t next = 0;
+	int retired = 1;
+	char err[256];
+
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_eval_get(st, d->alert_id, &s, &next, &retired, err, sizeof(err)), 0);
+	assert_int_equal(retired, 0);
+	assert_int_equal(next, d->scheduled);
+	next = rules_next_eval(next, d->def.interval_ms, at);
+	rules_step(&d->def, &s, 1.0, at, &r);
+	assert_int_equal(store_eval_put_ok(st, d->alert_id, &r.next, 1.0, at, next, err,
+					   sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	f->held[d->alert_id] = 0;
+	f->n--;
+}
+
+/* The evaluation scheduler's pick writes nothing: it leaves out the alerts
+ * it holds (in flight), never hands one out twice, and an alert picked
+ * but never written stays due, so a crash leaves it due at the next start. */
+static void test_pick_never_hands_out_an_alert_in_flight(void **state)
 {
 	struct fixture *f = *state;
 	struct store *st = open_store(f->path);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	struct claimer *c = calloc(4, sizeof(*c));
-	pthread_t t[4];
-	char *seen = calloc(MANY + 1, 1);
-	size_t total = 0;
+	struct in_flight *fl = calloc(1, sizeof(*fl));
+	struct store_due *due = calloc(MANY, sizeof(*due));
+	size_t n, got = 0;
+	int64_t next = 0;
+	char err[256];
 
 	make_defs(ds, MANY);
 	sync_defs(st, ds->d, MANY, T0, 1, NULL);
-	for (int i = 0; i < 4; i++) {
-		c[i].path = f->path;
-		assert_int_equal(pthread_create(&t[i], NULL, claim_thread, &c[i]), 0);
-	}
-	for (int i = 0; i < 4; i++)
-		pthread_join(t[i], NULL);
-	for (int i = 0; i < 4; i++) {
-		assert_false(c[i].failed);
-		for (size_t k = 0; k < c[i].n; k++) {
-			int64_t id = c[i].ids[k];
-
-			assert_true(id >= 1 && id <= MANY);
-			assert_int_equal(seen[id], 0);
-			seen[id] = 1;
-		}
-		total += c[i].n;
-	}
-	assert_int_equal(total, MANY);
-	/* claimed rows moved to their next evaluation, leased */
+	/* batches of 7 until everything due is held */
+	while ((n = pick(st, T0 + 500, fl, due + got, 7)) > 0)
+		got += n;
+	assert_int_equal(got, MANY);
+	assert_int_equal(fl->n, MANY);
+	assert_int_equal(store_next_pick(st, held, fl, fl->n, &next, err, sizeof(err)), 0);
+	assert_int_equal(next, INT64_MAX);
+	/* picking wrote nothing */
 	assert_int_equal(query_int(store_db(st), "SELECT count(*) FROM alert_state "
-				   "WHERE next_eval > 1800000000500 AND lease_until IS NOT NULL"), MANY);
-	free(seen);
-	free(c);
+				   "WHERE next_eval <= 1800000000500 AND lease_until IS NULL"), MANY);
+	/* the first 100 are written: due again an interval later, not before */
+	for (size_t i = 0; i < 100; i++)
+		write_eval(st, fl, &due[i], T0 + 600);
+	assert_int_equal(pick(st, T0 + 700, fl, due + MANY - 1, 1), 0);
+	assert_int_equal(store_next_pick(st, held, fl, fl->n, &next, err, sizeof(err)), 0);
+	assert_true(next > T0 + 700);
+	/* the process dies holding the other 300: a new one finds them due,
+	 * and only them */
+	for (size_t i = 0; i < MANY; i++)
+		store_due_clear(&due[i]);
+	memset(fl, 0, sizeof(*fl));
+	store_close(st);
+	st = open_store(f->path);
+	got = 0;
+	while ((n = pick(st, T0 + 700, fl, due + got, 64)) > 0)
+		got += n;
+	assert_int_equal(got, MANY - 100);
+	for (size_t i = 0; i < got; i++)
+		store_due_clear(&due[i]);
+	free(due);
+	free(fl);
 	free(ds);
 	store_close(st);
 }
@@ -608,24 +639,24 @@ static void test_leases_released_at_start(void **state)
 	struct fixture *f = *state;
 	struct store *st = open_store(f->path);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	struct store_due due[10];
 	struct store_call calls[10];
-	size_t n = 0, m = 0;
+	size_t m = 0;
 	char err[256];
 	sqlite3 *db = store_db(st);
 
 	make_defs(ds, 10);
 	sync_defs(st, ds->d, 10, T0, 1, NULL);
-	assert_int_equal(store_claim_due(st, T0, 60000, due, 10, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 10);
+	/* evaluations leased and moved on, as a version that leased them
+	 * before evaluating left them when it died */
+	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET lease_until = 1800000060000, "
+				      "next_eval = 1800000001000", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, due[0].alert_id, STORE_NOTIFY, "m", T0, err,
+	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "m", T0, err,
 					  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(store_claim_calls(st, T0, T0, 60000, calls, 10, &m, err, sizeof(err)), 0);
 	assert_int_equal(m, 1);
 	/* a second claim sees nothing: all leased */
-	assert_int_equal(store_claim_due(st, T0 + 100, 60000, due + 0, 0, &n, err, sizeof(err)), 0);
 	size_t k = 0;
 	assert_int_equal(store_claim_calls(st, T0 + 1, T0 + 1, 60000, calls + 1, 9, &k, err,
 					   sizeof(err)), 0);
@@ -640,8 +671,6 @@ static void test_leases_released_at_start(void **state)
 					   sizeof(err)), 0);
 	assert_int_equal(k, 1);
 	assert_int_equal(calls[1].id, calls[0].id);
-	for (size_t i = 0; i < 10; i++)
-		store_due_clear(&due[i]);
 	store_call_clear(&calls[0]);
 	store_call_clear(&calls[1]);
 	free(ds);
@@ -953,7 +982,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_add_change_retire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_keeps_invalid_entries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_four_threads_never_claim_the_same_alert, setup,
+		cmocka_unit_test_setup_teardown(test_pick_never_hands_out_an_alert_in_flight, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases_released_at_start, setup, teardown),
