@@ -677,6 +677,29 @@ static void test_leases_released_at_start(void **state)
 	store_close(st);
 }
 
+/* Claims up to max calls due at `at`, as a delivery worker does; returns
+ * how many. */
+static size_t claim_calls_at(struct store *st, int64_t at, struct store_call *calls, size_t max)
+{
+	size_t m = 0;
+	char err[256];
+
+	assert_int_equal(store_claim_calls(st, at, at, 60000, calls, max, &m, err, sizeof(err)), 0);
+	return m;
+}
+
+/* A delivery worker's look at a claimed repeat: 1 when it was dropped. */
+static int drop_if_superseded(struct store *st, const struct store_call *c)
+{
+	int dropped = -1;
+	char err[256];
+
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_call_drop_superseded(st, c, &dropped, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	return dropped;
+}
+
 /* A state change drops the alert's repeats still waiting: they repeat a
  * state the alert has left. A claimed one may be on its way to the
  * server, so the change leaves it; its delivery worker drops it before
@@ -689,7 +712,6 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_call calls[4];
 	size_t m = 0;
-	int dropped = -1;
 	char err[256];
 	sqlite3 *db = store_db(st);
 
@@ -705,8 +727,7 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	assert_int_equal(store_outbox_add_repeat(st, 3, "c", T0 + 3000, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* the repeats of alerts 1 and 2 claimed by a delivery worker */
-	assert_int_equal(store_claim_calls(st, T0 + 3000, T0 + 3000, 60000, calls, 2, &m, err,
-					   sizeof(err)), 0);
+	m = claim_calls_at(st, T0 + 3000, calls, 2);
 	assert_int_equal(m, 2);
 	assert_true(calls[0].repeat && calls[1].repeat);
 	assert_int_equal(calls[0].alert_id + calls[1].alert_id, 3);
@@ -726,11 +747,7 @@ static void test_state_change_drops_waiting_repeats(void **state)
 
 		if (c->alert_id == 1) {
 			/* the worker looks before sending: superseded, dropped */
-			assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-			assert_int_equal(store_call_drop_superseded(st, c, &dropped, err,
-								    sizeof(err)), 0);
-			assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-			assert_int_equal(dropped, 1);
+			assert_int_equal(drop_if_superseded(st, c), 1);
 		} else {
 			/* alert 2's went out before the change: delivered, kept */
 			assert_int_equal(store_begin(st, err, sizeof(err)), 0);
@@ -750,14 +767,9 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 4000, err, sizeof(err)),
 			 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(store_claim_calls(st, T0 + 4000, T0 + 4000, 60000, calls, 1, &m, err,
-					   sizeof(err)), 0);
-	assert_int_equal(m, 1);
+	assert_int_equal(claim_calls_at(st, T0 + 4000, calls, 1), 1);
 	assert_false(calls[0].repeat);
-	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_call_drop_superseded(st, &calls[0], &dropped, err, sizeof(err)), 0);
-	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(dropped, 0);
+	assert_int_equal(drop_if_superseded(st, &calls[0]), 0);
 	store_call_clear(&calls[0]);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending'"), 4);
 	free(ds);
@@ -776,7 +788,6 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_call calls[4];
 	size_t m = 0;
-	int dropped = -1;
 	char err[256];
 	sqlite3 *db = store_db(st);
 
@@ -786,7 +797,7 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	for (int64_t id = 1; id <= 3; id++)
 		assert_int_equal(store_outbox_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(store_claim_calls(st, T0, T0, 60000, calls, 4, &m, err, sizeof(err)), 0);
+	m = claim_calls_at(st, T0, calls, 4);
 	assert_int_equal(m, 3);
 	for (size_t i = 0; i < m; i++) {
 		struct store_call *c = &calls[i];
@@ -818,8 +829,7 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	/* alert 1's failed repeat is gone; the other two go out first */
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
 				       "kind = 'notify'"), 0);
-	assert_int_equal(store_claim_calls(st, T0 + 600, T0 + 600, 60000, calls, 4, &m, err,
-					   sizeof(err)), 0);
+	m = claim_calls_at(st, T0 + 600, calls, 4);
 	assert_int_equal(m, 3);
 	for (size_t i = 0; i < m; i++) {
 		struct store_call *c = &calls[i];
@@ -834,15 +844,13 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_outbox_add_repeat(st, 1, "c", T0 + 1000, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(store_claim_calls(st, T0 + 1000, T0 + 1000, 60000, calls, 4, &m, err,
-					   sizeof(err)), 0);
-	assert_int_equal(m, 1);
+	assert_int_equal(claim_calls_at(st, T0 + 1000, calls, 4), 1);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 1100, err, sizeof(err)),
 			 0);
-	assert_int_equal(store_call_drop_superseded(st, &calls[0], &dropped, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(dropped, 1);
+	/* its attempt failed meanwhile: the worker drops it */
+	assert_int_equal(drop_if_superseded(st, &calls[0]), 1);
 	store_call_clear(&calls[0]);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 1);
 	free(ds);
