@@ -102,7 +102,8 @@ int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg),
 		    void *arg, size_t in_flight, int64_t *at, char *err, size_t errlen);
 
 /* In a transaction: the current rules state of an alert, with
- * notify_pending read from the outbox, and its next_eval. *retired is set
+ * notify_pending read from the outbox when the state is WARN or CRITICAL
+ * (0 in PASS, where the rules do not look at it), and its next_eval. *retired is set
  * when the alert was retired after it was picked (then nothing else
  * should be written). */
 int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *s,
