@@ -999,21 +999,25 @@ static int stopped(const struct api *api)
 	       atomic_load(api->stop) != 0;
 }
 
-/* One attempt. Sets *retry when another attempt may succeed. */
-static int perform_once(struct api *api, const struct request *req,
-			int *retry, char *err, size_t errlen)
+/* Readies the handle's buffers for an attempt. */
+static void attempt_begin(struct api *api)
 {
-	CURLcode cc;
-	long code = 0;
-	int over;
-
-	*retry = 0;
 	api->len = 0;
 	api->buf[0] = '\0';
 	api->over = 0;
 	api->oom = 0;
 	api->curl_err[0] = '\0';
-	cc = curl_easy_perform(api->curl);
+}
+
+/* The outcome of an attempt that ended with cc. Sets *retry when another
+ * attempt may succeed. */
+static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
+		       int *retry, char *err, size_t errlen)
+{
+	long code = 0;
+	int over;
+
+	*retry = 0;
 	if (curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &code) !=
 	    CURLE_OK)
 		code = 0;
@@ -1054,13 +1058,11 @@ static int perform_once(struct api *api, const struct request *req,
 	return API_ERR_SERVER;
 }
 
-/* Sets up the handle for req and makes up to api->attempts attempts. */
-static int call(struct api *api, const struct request *req, char *err,
-		size_t errlen)
+/* Sets up the handle for req. */
+static int request_setup(struct api *api, const struct request *req, char *err,
+			 size_t errlen)
 {
 	CURLcode cc = CURLE_OK;
-	int rc = API_ERR_INTERNAL;
-	int made = 0;
 
 	if (build_url(api, req->path, req->target) != 0) {
 		set_err(err, errlen, "%s: out of memory", req->what);
@@ -1094,9 +1096,20 @@ static int call(struct api *api, const struct request *req, char *err,
 	if (cc != CURLE_OK) {
 		set_err(err, errlen, "%s: curl setup: %s", req->what,
 			curl_easy_strerror(cc));
-		goto out;
+		return API_ERR_INTERNAL;
 	}
+	return API_OK;
+}
 
+/* Sets up the handle for req and makes up to api->attempts attempts. */
+static int call(struct api *api, const struct request *req, char *err,
+		size_t errlen)
+{
+	int rc = request_setup(api, req, err, errlen);
+	int made = 0;
+
+	if (rc != API_OK)
+		return rc;
 	for (made = 0; made < api->attempts; made++) {
 		int retry = 0;
 
@@ -1107,7 +1120,8 @@ static int call(struct api *api, const struct request *req, char *err,
 			}
 			break;
 		}
-		rc = perform_once(api, req, &retry, err, errlen);
+		attempt_begin(api);
+		rc = attempt_end(api, req, curl_easy_perform(api->curl), &retry, err, errlen);
 		if (rc == API_OK || !retry) {
 			made++;
 			break;
@@ -1115,7 +1129,6 @@ static int call(struct api *api, const struct request *req, char *err,
 	}
 	if (rc != API_OK && made > 1)
 		append_err(err, errlen, " (%d attempts)", made);
-out:
 	/* The POST body is the caller's: leave no pointer to it behind. */
 	if (req->post != NULL)
 		curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, (char *)NULL);
@@ -1310,10 +1323,10 @@ static int check_value(struct api *api, const struct request *req,
 	return 0;
 }
 
-int api_query(struct api *api, const char *target, double *value,
-	      char *err, size_t errlen)
+/* The request of a query of target; what (WHAT_MAX bytes) holds its
+ * context. */
+static struct request query_request(char *what, const char *target, double *value)
 {
-	char what[WHAT_MAX];
 	char quoted[WHAT_MAX - 8];
 	struct request req = {
 		.what = what,
@@ -1324,9 +1337,18 @@ int api_query(struct api *api, const char *target, double *value,
 		.ctx = value,
 	};
 
+	snprintf(what, WHAT_MAX, "query %s", log_quote(quoted, sizeof(quoted), target));
+	return req;
+}
+
+int api_query(struct api *api, const char *target, double *value,
+	      char *err, size_t errlen)
+{
+	char what[WHAT_MAX];
+	struct request req;
+
 	assert(api != NULL && target != NULL && value != NULL);
-	snprintf(what, sizeof(what), "query %s",
-		 log_quote(quoted, sizeof(quoted), target));
+	req = query_request(what, target, value);
 	return call(api, &req, err, errlen);
 }
 
@@ -1379,4 +1401,204 @@ int api_resolve(struct api *api, const char *name, char *err, size_t errlen)
 {
 	assert(api != NULL && name != NULL);
 	return post_alert(api, "/resolve", "resolve", name, NULL, err, errlen);
+}
+
+/* ---- many queries from one thread ----------------------------------------- */
+
+struct query_slot {
+	struct api *api;        /* its handle, buffers and connection */
+	int busy;
+	int made;               /* attempts made */
+	void *tag;
+	double value;
+	struct request req;
+	char what[WHAT_MAX];
+	char err[API_ERR_MAX];
+};
+
+struct api_multi {
+	CURLM *multi;
+	struct query_slot *slot;
+	size_t n;
+	size_t busy;
+	int attempts;
+	const atomic_int *stop;
+};
+
+struct api_multi *api_multi_new(const struct api_opts *opts, size_t n, char *err,
+				size_t errlen)
+{
+	struct api_multi *m;
+
+	assert(opts != NULL);
+	if (n < 1) {
+		set_err(err, errlen, "api: a multi client needs at least one slot");
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL || (m->slot = calloc(n, sizeof(*m->slot))) == NULL) {
+		free(m);
+		set_err(err, errlen, "api: out of memory");
+		return NULL;
+	}
+	m->n = n;
+	m->attempts = opts->attempts;
+	m->stop = opts->stop;
+	m->multi = curl_multi_init();
+	if (m->multi == NULL) {
+		set_err(err, errlen, "api: curl_multi_init failed");
+		api_multi_free(m);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		m->slot[i].api = api_new(opts, err, errlen);
+		if (m->slot[i].api == NULL ||
+		    curl_easy_setopt(m->slot[i].api->curl, CURLOPT_PRIVATE,
+				     (void *)&m->slot[i]) != CURLE_OK) {
+			if (m->slot[i].api != NULL)
+				set_err(err, errlen, "api: curl setup failed");
+			api_multi_free(m);
+			return NULL;
+		}
+	}
+	return m;
+}
+
+void api_multi_free(struct api_multi *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->slot[i].api == NULL)
+			continue;
+		if (m->slot[i].busy)
+			curl_multi_remove_handle(m->multi, m->slot[i].api->curl);
+		api_free(m->slot[i].api);
+	}
+	if (m->multi != NULL)
+		curl_multi_cleanup(m->multi);
+	free(m->slot);
+	free(m);
+}
+
+size_t api_multi_idle(const struct api_multi *m)
+{
+	return m->n - m->busy;
+}
+
+size_t api_multi_busy(const struct api_multi *m)
+{
+	return m->busy;
+}
+
+/* Adds the slot's handle to the multi for one more attempt. */
+static int slot_attempt(struct api_multi *m, struct query_slot *q)
+{
+	CURLMcode mc;
+
+	attempt_begin(q->api);
+	q->made++;
+	mc = curl_multi_add_handle(m->multi, q->api->curl);
+	if (mc != CURLM_OK) {
+		set_err(q->err, sizeof(q->err), "%s: curl: %s", q->what, curl_multi_strerror(mc));
+		return API_ERR_INTERNAL;
+	}
+	return API_OK;
+}
+
+int api_multi_start(struct api_multi *m, const char *target, void *tag, char *err,
+		    size_t errlen)
+{
+	struct query_slot *q = NULL;
+	int rc;
+
+	assert(m != NULL && target != NULL);
+	for (size_t i = 0; i < m->n && q == NULL; i++)
+		if (!m->slot[i].busy)
+			q = &m->slot[i];
+	if (q == NULL) {
+		set_err(err, errlen, "api: no idle slot");
+		return API_ERR_INTERNAL;
+	}
+	q->req = query_request(q->what, target, &q->value);
+	q->made = 0;
+	q->tag = tag;
+	q->err[0] = '\0';
+	rc = request_setup(q->api, &q->req, err, errlen);
+	q->req.target = NULL;   /* the caller's; the URL holds it now */
+	if (rc == API_OK && m->stop != NULL && atomic_load(m->stop) != 0) {
+		set_err(err, errlen, "%s: stopped", q->what);
+		rc = API_ERR_TRANSPORT;
+	}
+	if (rc == API_OK && (rc = slot_attempt(m, q)) != API_OK)
+		set_err(err, errlen, "%s", q->err);
+	if (rc != API_OK)
+		return rc;
+	q->busy = 1;
+	m->busy++;
+	return API_OK;
+}
+
+/* Ends the slot's query with rc: done is told, the slot is idle again. */
+static void slot_done(struct api_multi *m, struct query_slot *q, int rc, api_done_fn done,
+		      void *arg)
+{
+	if (rc != API_OK && q->made > 1)
+		append_err(q->err, sizeof(q->err), " (%d attempts)", q->made);
+	q->busy = 0;
+	m->busy--;
+	done(q->tag, rc, q->value, rc == API_OK ? "" : q->err, arg);
+}
+
+int api_multi_run(struct api_multi *m, int timeout_ms, api_done_fn done, void *arg)
+{
+	CURLMsg *msg;
+	CURLMcode mc;
+	int running = 0;
+	int left = 0;
+
+	mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+	if (mc == CURLM_OK)
+		mc = curl_multi_perform(m->multi, &running);
+	if (mc != CURLM_OK) {
+		log_msg(LOG_ERROR, "queries: curl: %s", curl_multi_strerror(mc));
+		return -1;
+	}
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		struct query_slot *q = NULL;
+		CURLcode cc;
+		int retry = 0;
+		int rc;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		cc = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+		curl_multi_remove_handle(m->multi, msg->easy_handle);
+		rc = attempt_end(q->api, &q->req, cc, &retry, q->err, sizeof(q->err));
+		if (rc != API_OK && retry && q->made < m->attempts &&
+		    !(m->stop != NULL && atomic_load(m->stop) != 0) &&
+		    slot_attempt(m, q) == API_OK)
+			continue;
+		slot_done(m, q, rc, done, arg);
+	}
+	return 0;
+}
+
+void api_multi_wakeup(struct api_multi *m)
+{
+	curl_multi_wakeup(m->multi);
+}
+
+void api_multi_cancel(struct api_multi *m, api_done_fn done, void *arg)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		struct query_slot *q = &m->slot[i];
+
+		if (!q->busy)
+			continue;
+		curl_multi_remove_handle(m->multi, q->api->curl);
+		set_err(q->err, sizeof(q->err), "%s: stopped", q->what);
+		slot_done(m, q, API_ERR_TRANSPORT, done, arg);
+	}
 }

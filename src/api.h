@@ -96,6 +96,50 @@ int api_fetch_alerts(struct api *api, struct alert_def **defs, size_t *n,
 int api_query(struct api *api, const char *target, double *value,
 	      char *err, size_t errlen);
 
+/* Queries from one thread, up to n at a time, each slot with its own
+ * handle and keep-alive connection (the libcurl multi interface). Each
+ * query is api_query made without blocking: the same URL, validation,
+ * caps and attempts (a failed attempt that may be retried is started
+ * again at once, unless opts.stop is set). Not thread-safe but for
+ * api_multi_wakeup. */
+struct api_multi;
+
+/* Length of the messages api_multi passes to done. */
+#define API_ERR_MAX 256
+
+/* Called by api_multi_run and api_multi_cancel for each query that ended:
+ * rc as api_query's, value set on API_OK, err its message ("" on API_OK). */
+typedef void (*api_done_fn)(void *tag, int rc, double value, const char *err, void *arg);
+
+/* n >= 1 slots; opts as for api_new. NULL with a message in err. */
+struct api_multi *api_multi_new(const struct api_opts *opts, size_t n, char *err,
+				size_t errlen);
+void api_multi_free(struct api_multi *m);
+
+/* Slots free for api_multi_start / queries in flight. */
+size_t api_multi_idle(const struct api_multi *m);
+size_t api_multi_busy(const struct api_multi *m);
+
+/* Starts a query of target in an idle slot (target is copied); tag is
+ * handed to done. API_OK, or an error (no idle slot, stopped, setup) with
+ * a message in err, and then done will not be called for it. */
+int api_multi_start(struct api_multi *m, const char *target, void *tag, char *err,
+		    size_t errlen);
+
+/* Waits up to timeout_ms for network activity or api_multi_wakeup, moves
+ * the transfers on, and calls done for every query that ended. 0, or -1
+ * when libcurl failed (logged). */
+int api_multi_run(struct api_multi *m, int timeout_ms, api_done_fn done, void *arg);
+
+/* From any thread: makes a wait in api_multi_run return now (or the next
+ * one, when none is waiting). */
+void api_multi_wakeup(struct api_multi *m);
+
+/* Ends every query in flight at once with API_ERR_TRANSPORT ("...:
+ * stopped"), calling done for each. A request cut off may have reached
+ * the server. */
+void api_multi_cancel(struct api_multi *m, api_done_fn done, void *arg);
+
 /* POST /notify {"alertName": name, "message": message} and
  * POST /resolve {"alertName": name}, Content-Type application/json.
  * API_OK on any 2xx, whatever the body. Each is attempted opts.attempts

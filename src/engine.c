@@ -31,6 +31,8 @@
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define FETCH_RETRY_FIRST_MS 1000
 #define SERVER_DOWN_QUERIES 3    /* failed queries in a row that mean the server is down */
+#define EVAL_THREADS 2           /* the evaluation scheduler and the query thread */
+#define QUERY_POLL_MS 100        /* the query thread notices a stop this fast */
 
 struct engine {
 	const struct config *cfg;
@@ -63,7 +65,7 @@ struct engine {
 	/* Commits that wrote rows, and the rows: of the evaluation scheduler
 	 * (evaluations) and of the delivery workers. */
 	atomic_long eval_commits, eval_rows, call_commits, call_rows;
-	struct eval_queue *queue;        /* between the scheduler and the query workers */
+	struct eval_queue *queue;        /* between the scheduler and the query thread */
 };
 
 struct worker {
@@ -317,9 +319,9 @@ static void query_answered(struct engine *e, int rc)
 	}
 }
 
-/* A client of the alerts server with the configured timeouts and
- * attempts, that stops retrying when the engine stops. One per thread. */
-static struct api *engine_api_new(struct engine *e, char *err, size_t errlen)
+/* The configured timeouts and attempts, and the engine's stop flag (no
+ * retry once the engine stops). */
+static struct api_opts engine_api_opts(struct engine *e)
 {
 	const struct config *cfg = e->cfg;
 	struct api_opts opts = {
@@ -329,6 +331,14 @@ static struct api *engine_api_new(struct engine *e, char *err, size_t errlen)
 		.attempts = cfg->attempts,
 		.stop = &e->stop,
 	};
+
+	return opts;
+}
+
+/* A client of the alerts server for one thread. */
+static struct api *engine_api_new(struct engine *e, char *err, size_t errlen)
+{
+	struct api_opts opts = engine_api_opts(e);
 
 	return api_new(&opts, err, errlen);
 }
@@ -350,22 +360,23 @@ struct eval {
 };
 
 /* Evaluations in flight. The scheduler picks due alerts and puts them in
- * todo; the query workers take them, query, and put them in done; the
- * scheduler writes the done ones in one transaction.
+ * todo; the query thread takes them, queries (-c at a time), and puts
+ * them in done; the scheduler writes the done ones in one transaction.
  * One thread and one connection do every evaluation write, so a commit
  * carries as many evaluations as finished since the last one, and an
  * evaluation writes its alert's row once: a pick writes nothing (the
  * scheduler remembers what it holds), the write moves next_eval on. */
 struct eval_queue {
 	pthread_mutex_t lock;
-	pthread_cond_t work;             /* query workers wait for todo */
+	pthread_cond_t work;             /* the idle query thread waits for todo */
+	struct api_multi *queries;       /* the query thread's, woken when todo grows */
 	struct eval **todo;              /* ring of cap: picked, not yet queried */
 	size_t todo_head, todo_len;
 	struct eval **done;              /* cap: queried or abandoned, not yet written */
 	size_t done_len;
 	int64_t first_done;              /* mono_ms() when done last became non-empty */
 	size_t cap;
-	int closed;                      /* the scheduler has finished: workers exit */
+	int closed;                      /* the scheduler has finished: the query thread exits */
 };
 
 static struct eval_queue *eval_queue_new(size_t cap)
@@ -595,7 +606,7 @@ static long pick_due(struct engine *e, struct store *st, struct id_set *in_fligh
 	return rc == 0 ? (long)n : -1;
 }
 
-/* Moves every evaluation not yet taken by a query worker to done,
+/* Moves every evaluation not yet taken by the query thread to done,
  * abandoned (the engine stops). */
 static void abandon_todo(struct eval_queue *q)
 {
@@ -613,7 +624,7 @@ static void abandon_todo(struct eval_queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* The evaluation scheduler: picks due alerts for the query workers and
+/* The evaluation scheduler: picks due alerts for the query thread and
  * writes what they found, WRITE_BATCH at a time or after WRITE_DELAY_MS,
  * whichever comes first, in one transaction. Leaves when the
  * engine stops (once every evaluation in flight is written or abandoned)
@@ -667,7 +678,7 @@ static void *eval_scheduler(void *arg)
 		first_done = q->first_done;
 		pthread_mutex_unlock(&q->lock);
 		/* Write what is done: a full batch, or when the oldest waited
-		 * long enough, or when the query workers have nothing left and
+		 * long enough, or when the query thread has nothing left and
 		 * there is no room to pick more. */
 		if (done_len > 0 && (stop || done_len >= WRITE_BATCH ||
 				     now_mono - first_done >= WRITE_DELAY_MS ||
@@ -726,6 +737,8 @@ static void *eval_scheduler(void *arg)
 						q->todo[(q->todo_head + q->todo_len++) % cap] = x;
 					}
 					pthread_cond_broadcast(&q->work);
+					if (q->queries != NULL)
+						api_multi_wakeup(q->queries);
 					pthread_mutex_unlock(&q->lock);
 					busy = 1;
 				}
@@ -762,61 +775,92 @@ out:
 	return NULL;
 }
 
-/* A query worker: takes picked evaluations, one at a time, over its own
- * HTTP connection. */
-static void *query_worker(void *arg)
+/* A query ended: its evaluation is done. */
+static void query_done(void *tag, int rc, double value, const char *error, void *arg)
+{
+	struct engine *e = arg;
+	struct eval_queue *q = e->queue;
+	struct eval *x = tag;
+	int signal;
+
+	x->ok = rc == API_OK;
+	x->value = value;
+	snprintf(x->error, sizeof(x->error), "%s", error);
+	query_answered(e, rc);
+	if (!x->ok && stopping(e))
+		x->abandoned = 1; /* cut short by the stop, not a failure */
+	x->at_mono = mono_ms();
+	pthread_mutex_lock(&q->lock);
+	push_done(q, x, x->at_mono);
+	/* The scheduler is woken for the first one (it then sleeps until
+	 * WRITE_DELAY_MS later), for a full batch, and when the queries run
+	 * out of work. */
+	signal = q->done_len == 1 || q->done_len == WRITE_BATCH ||
+		 (q->todo_len == 0 && q->done_len > 1);
+	pthread_mutex_unlock(&q->lock);
+	if (signal)
+		wake(e, 1, 0);
+}
+
+/* The query thread: keeps up to -c queries of picked evaluations in
+ * flight, each slot over its own keep-alive connection, from one thread
+ * (no thread per connection sleeping and waking for every request). At a
+ * stop the queries in flight are cut off: their alerts stay due. */
+static void *query_thread(void *arg)
 {
 	struct worker *w = arg;
 	struct engine *e = w->e;
 	struct eval_queue *q = e->queue;
-	struct api *api = NULL;
-	char err[512];
+	struct api_opts opts = engine_api_opts(e);
+	struct api_multi *m;
+	struct eval **taken = NULL;
+	char err[API_ERR_MAX];
 
-	api = engine_api_new(e, err, sizeof(err));
-	if (!api) {
-		engine_fatal(e, ENGINE_EXIT_DB, "query worker %d: %s", w->index, err);
+	m = api_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
+	taken = calloc((size_t)e->cfg->concurrency, sizeof(*taken));
+	if (m == NULL || taken == NULL) {
+		engine_fatal(e, ENGINE_EXIT_DB, "query thread: %s", m ? "out of memory" : err);
+		api_multi_free(m);
+		free(taken);
 		return NULL;
 	}
+	pthread_mutex_lock(&q->lock);
+	q->queries = m;
+	pthread_mutex_unlock(&q->lock);
 	for (;;) {
-		struct eval *x;
-		int signal;
+		size_t n = 0, idle = api_multi_idle(m);
+		int leave;
 
 		pthread_mutex_lock(&q->lock);
-		while (q->todo_len == 0 && !q->closed)
+		while (api_multi_busy(m) == 0 && q->todo_len == 0 && !q->closed)
 			pthread_cond_wait(&q->work, &q->lock);
-		if (q->todo_len == 0) {
-			pthread_mutex_unlock(&q->lock);
+		leave = q->closed && q->todo_len == 0 && api_multi_busy(m) == 0;
+		while (n < idle && q->todo_len > 0) {
+			taken[n++] = q->todo[q->todo_head];
+			q->todo_head = (q->todo_head + 1) % q->cap;
+			q->todo_len--;
+		}
+		if (leave)
+			q->queries = NULL;
+		pthread_mutex_unlock(&q->lock);
+		if (leave)
 			break;
-		}
-		x = q->todo[q->todo_head];
-		q->todo_head = (q->todo_head + 1) % q->cap;
-		q->todo_len--;
-		pthread_mutex_unlock(&q->lock);
+		for (size_t i = 0; i < n; i++) {
+			struct eval *x = taken[i];
+			int rc = API_ERR_TRANSPORT;
 
-		if (stopping(e)) {
-			x->abandoned = 1;
-		} else {
-			int answer = api_query(api, x->due.def.query, &x->value, x->error,
-					       sizeof(x->error));
-
-			x->ok = answer == API_OK;
-			query_answered(e, answer);
-			if (!x->ok && stopping(e))
-				x->abandoned = 1; /* cut short by the stop, not a failure */
+			snprintf(err, sizeof(err), "stopped");
+			if (stopping(e) ||
+			    (rc = api_multi_start(m, x->due.def.query, x, err, sizeof(err))) != API_OK)
+				query_done(x, rc, 0, err, e);
 		}
-		x->at_mono = mono_ms();
-		pthread_mutex_lock(&q->lock);
-		push_done(q, x, x->at_mono);
-		/* The scheduler is woken for the first one (it then sleeps
-		 * until WRITE_DELAY_MS later), for a full batch, and when the
-		 * workers run out of work. */
-		signal = q->done_len == 1 || q->done_len == WRITE_BATCH ||
-			 (q->todo_len == 0 && q->done_len > 1);
-		pthread_mutex_unlock(&q->lock);
-		if (signal)
-			wake(e, 1, 0);
+		if (stopping(e))
+			api_multi_cancel(m, query_done, e);
+		else if (api_multi_busy(m) > 0 && api_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
+			sleep_ms(QUERY_POLL_MS); /* logged; do not spin */
 	}
-	api_free(api);
+	api_multi_free(m);
+	free(taken);
 	return NULL;
 }
 
@@ -1173,13 +1217,13 @@ static void join_workers(struct worker *w, int n)
 			pthread_join(w[i].thread, NULL);
 }
 
-/* Starts the evaluation side: the scheduler in w[0] and -c query workers
- * after it (1 + concurrency workers). */
+/* Starts the evaluation side: the scheduler in w[0] and the query thread
+ * in w[1] (EVAL_THREADS workers). */
 static int start_evaluation(struct engine *e, struct worker *w)
 {
 	if (start_workers(e, w, 1, eval_scheduler, 0) != 0)
 		return -1;
-	return start_workers(e, w + 1, e->cfg->concurrency, query_worker, 1);
+	return start_workers(e, w + 1, 1, query_thread, 1);
 }
 
 static int engine_init(struct engine *e, const struct config *cfg)
@@ -1211,7 +1255,7 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	pthread_cond_init(&e->eval_cond, &ca);
 	pthread_cond_init(&e->deliver_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	/* Room for every query worker to have a few evaluations waiting. */
+	/* Room for every query slot to have a few evaluations waiting. */
 	e->queue = eval_queue_new((size_t)cfg->concurrency * 4 > EVAL_POOL
 					  ? (size_t)cfg->concurrency * 4 : EVAL_POOL);
 	return e->queue != NULL ? 0 : -1;
@@ -1281,7 +1325,7 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 		log_msg(LOG_ERROR, "no alert definitions: the server gave none and none are stored");
 		return ENGINE_EXIT_NO_ALERTS;
 	}
-	w = calloc((size_t)(1 + cfg->concurrency + cfg->deliverers), sizeof(*w));
+	w = calloc((size_t)(EVAL_THREADS + cfg->deliverers), sizeof(*w));
 	if (!w) {
 		log_msg(LOG_CRITICAL, "out of memory");
 		return ENGINE_EXIT_DB;
@@ -1290,7 +1334,7 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 	e->once_cutoff = engine_now(e);
 	if (start_evaluation(e, w) != 0)
 		engine_stop(e, ENGINE_EXIT_DB);
-	join_workers(w, 1 + cfg->concurrency);
+	join_workers(w, EVAL_THREADS);
 	if (!stopping(e)) {
 		struct retry_now r = {.e = e};
 
@@ -1301,10 +1345,10 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 			log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run",
 				(long long)r.n);
 		e->once_cutoff = engine_now(e);
-		if (start_workers(e, w + 1 + cfg->concurrency, cfg->deliverers, delivery_worker,
-				  1 + cfg->concurrency) != 0)
+		if (start_workers(e, w + EVAL_THREADS, cfg->deliverers, delivery_worker,
+				  EVAL_THREADS) != 0)
 			engine_stop(e, ENGINE_EXIT_DB);
-		join_workers(w + 1 + cfg->concurrency, cfg->deliverers);
+		join_workers(w + EVAL_THREADS, cfg->deliverers);
 	}
 	free(w);
 	if (atomic_load(&e->fatal))
@@ -1340,7 +1384,7 @@ static void prune(struct engine *e, struct store *st)
 static int run_daemon(struct engine *e, struct store *st, struct api *api)
 {
 	const struct config *cfg = e->cfg;
-	int nworkers = 1 + cfg->concurrency + cfg->deliverers;
+	int nworkers = EVAL_THREADS + cfg->deliverers;
 	struct worker *w = calloc((size_t)nworkers, sizeof(*w));
 	sigset_t signals;
 	int64_t alerts = 0;
@@ -1365,8 +1409,8 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 		return ENGINE_EXIT_DB;
 	}
 	if (start_evaluation(e, w) != 0 ||
-	    start_workers(e, w + 1 + cfg->concurrency, cfg->deliverers, delivery_worker,
-			  1 + cfg->concurrency) != 0)
+	    start_workers(e, w + EVAL_THREADS, cfg->deliverers, delivery_worker,
+			  EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_DB);
 	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld evaluators=%d "
 		"deliverers=%d", cfg->db_path, cfg->server, (long long)alerts, cfg->concurrency,

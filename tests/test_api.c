@@ -21,8 +21,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -467,8 +470,9 @@ static void last_request(struct server *s, char *line, char *headers,
 
 #define TEST_ALERTS_CAP (1024 * 1024)
 
-static struct api *client(const char *url, int attempts, long timeout_ms,
-			  const atomic_int *stop)
+/* The options of a test client. */
+static struct api_opts test_opts(const char *url, int attempts, long timeout_ms,
+				 const atomic_int *stop)
 {
 	struct api_opts opts = {
 		.base_url = url,
@@ -478,6 +482,14 @@ static struct api *client(const char *url, int attempts, long timeout_ms,
 		.stop = stop,
 		.alerts_max_body = TEST_ALERTS_CAP,
 	};
+
+	return opts;
+}
+
+static struct api *client(const char *url, int attempts, long timeout_ms,
+			  const atomic_int *stop)
+{
+	struct api_opts opts = test_opts(url, attempts, timeout_ms, stop);
 	char err[256] = "";
 	struct api *api = api_new(&opts, err, sizeof(err));
 
@@ -1661,6 +1673,229 @@ static void test_stop_flag(void **state)
 	api_free(api);
 }
 
+/* ---- many queries from one thread (api_multi) ----------------------------- */
+
+struct finished {
+	int calls;              /* done calls */
+	int tags[64];           /* done calls per tag */
+	int rc[64];
+	double value[64];
+	char err[64][API_ERR_MAX];
+};
+
+static void on_done(void *tag, int rc, double value, const char *err, void *arg)
+{
+	struct finished *f = arg;
+	int i = (int)(intptr_t)tag;
+
+	assert_true(i >= 0 && i < 64);
+	f->calls++;
+	f->tags[i]++;
+	f->rc[i] = rc;
+	f->value[i] = value;
+	snprintf(f->err[i], sizeof(f->err[i]), "%s", err);
+}
+
+static struct api_multi *multi_client(const char *url, size_t n, int attempts,
+				      long timeout_ms, const atomic_int *stop)
+{
+	struct api_opts opts = test_opts(url, attempts, timeout_ms, stop);
+	char err[256] = "";
+	struct api_multi *m = api_multi_new(&opts, n, err, sizeof(err));
+
+	if (m == NULL)
+		fail_msg("api_multi_new: %s", err);
+	return m;
+}
+
+/* Runs m until nothing is in flight (at most 10 s). */
+static void run_all(struct api_multi *m, struct finished *f)
+{
+	double t0 = now_s();
+
+	while (api_multi_busy(m) > 0) {
+		assert_int_equal(api_multi_run(m, 100, on_done, f), 0);
+		assert_true(now_s() - t0 < 10);
+	}
+}
+
+/* A slot retries at once like api_query, over its kept-alive connection,
+ * and reports the last error with the attempts made. */
+static void test_multi_retries(void **state)
+{
+	struct server *s = *state;
+	struct canned c[] = {
+		{.status = 500, .body = "oops"},
+		{.status = 200, .body = "{\"value\": 179.26082}"},
+		{.status = 503, .body = "busy"},
+	};
+	struct api_multi *m = multi_client(s->base_url, 1, 3, 2000, NULL);
+	struct finished *f = calloc(1, sizeof(*f));
+	char err[256] = "";
+
+	serve(s, 3, c);
+	assert_int_equal(api_multi_idle(m), 1);
+	assert_int_equal(api_multi_start(m, "test-query-3", (void *)0, err, sizeof(err)), API_OK);
+	assert_int_equal(api_multi_idle(m), 0);
+	/* one slot: a second query must wait */
+	assert_int_equal(api_multi_start(m, "x", (void *)1, err, sizeof(err)), API_ERR_INTERNAL);
+	run_all(m, f);
+	assert_int_equal(f->calls, 1);
+	assert_int_equal(f->rc[0], API_OK);
+	assert_true(f->value[0] == 179.26082);
+	assert_string_equal(f->err[0], "");
+	assert_int_equal(requests(s), 2);
+	assert_int_equal(connections(s), 1);
+	/* the third answer repeats: 503 three times */
+	assert_int_equal(api_multi_start(m, "a b", (void *)2, err, sizeof(err)), API_OK);
+	run_all(m, f);
+	assert_int_equal(f->calls, 2);
+	assert_int_equal(f->rc[2], API_ERR_SERVER);
+	assert_string_equal(f->err[2], "query \"a b\": HTTP 503 (3 attempts)");
+	assert_int_equal(requests(s), 5);
+	assert_int_equal(connections(s), 1);
+	api_multi_free(m);
+	free(f);
+}
+
+/* Bodies are validated as api_query validates them. */
+static void test_multi_bad_body(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.status = 200, .body = "<html>"};
+	struct api_multi *m = multi_client(s->base_url, 1, 2, 2000, NULL);
+	struct finished *f = calloc(1, sizeof(*f));
+	char err[256] = "";
+
+	serve(s, 1, &c);
+	assert_int_equal(api_multi_start(m, "q", (void *)5, err, sizeof(err)), API_OK);
+	run_all(m, f);
+	assert_int_equal(f->rc[5], API_ERR_BODY);
+	assert_string_equal(f->err[5], "query q: body is not JSON (starts with <html>) (2 attempts)");
+	api_multi_free(m);
+	free(f);
+}
+
+/* A silent server: the query times out after each attempt; a stop cuts
+ * the one in flight off at once, and no new one starts. */
+static void test_multi_timeout_and_cancel(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.silent = 1};
+	atomic_int stop = 0;
+	struct api_multi *m = multi_client(s->base_url, 2, 2, 300, &stop);
+	struct finished *f = calloc(1, sizeof(*f));
+	char err[256] = "";
+	double t0, elapsed;
+
+	serve(s, 1, &c);
+	t0 = now_s();
+	assert_int_equal(api_multi_start(m, "q", (void *)0, err, sizeof(err)), API_OK);
+	run_all(m, f);
+	elapsed = now_s() - t0;
+	assert_true(elapsed >= 0.5 && elapsed < 2.0);
+	assert_int_equal(f->rc[0], API_ERR_TRANSPORT);
+	assert_true(strncmp(f->err[0], "query q: transport error: ", 26) == 0);
+	assert_non_null(strstr(f->err[0], "(2 attempts)"));
+	/* cut off while waiting */
+	assert_int_equal(api_multi_start(m, "r", (void *)1, err, sizeof(err)), API_OK);
+	assert_int_equal(api_multi_run(m, 50, on_done, f), 0);
+	assert_int_equal(f->tags[1], 0);
+	stop = 1;
+	t0 = now_s();
+	api_multi_cancel(m, on_done, f);
+	assert_true(now_s() - t0 < 0.1);
+	assert_int_equal(f->tags[1], 1);
+	assert_int_equal(f->rc[1], API_ERR_TRANSPORT);
+	assert_string_equal(f->err[1], "query r: stopped");
+	assert_int_equal(api_multi_busy(m), 0);
+	assert_int_equal(api_multi_idle(m), 2);
+	/* stopped: nothing more is sent */
+	assert_int_equal(api_multi_start(m, "s", (void *)2, err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_string_equal(err, "query s: stopped");
+	assert_int_equal(f->tags[2], 0);
+	api_multi_free(m);
+	free(f);
+}
+
+/* Four slots against the emulator, which serves many connections: every
+ * query ends once, with the value of its own target, URL-encoded as
+ * api_query encodes it. */
+static void test_multi_many_in_flight(void **state)
+{
+	static const char *const targets[] = {"t 1", "t&2", "t#3", "caf\xc3\xa9"};
+	char path[] = "/tmp/alert-exec-multi-XXXXXX";
+	char tl[300];
+	char line[128];
+	char *argv[] = {(char *)BINARY_DIR "/alerts-emulator", (char *)"--port", (char *)"0",
+			(char *)"--timeline", tl, NULL};
+	struct finished *f = calloc(1, sizeof(*f));
+	struct api_multi *m;
+	unsigned port = 0;
+	char base[64];
+	char err[256] = "";
+	posix_spawn_file_actions_t fa;
+	int fds[2];
+	pid_t pid;
+	FILE *out;
+	int started = 0, max_busy = 0;
+	extern char **environ;
+
+	(void)state;
+	assert_non_null(mkdtemp(path));
+	snprintf(tl, sizeof(tl), "%s/timeline.json", path);
+	out = fopen(tl, "w");
+	assert_non_null(out);
+	fprintf(out, "{\"t 1\": [[0, 1.5]], \"t&2\": [[0, 2.5]], \"t#3\": [[0, 3.5]], "
+		     "\"caf\xc3\xa9\": [[0, 4.5]]}");
+	fclose(out);
+	assert_int_equal(pipe(fds), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	out = fdopen(fds[0], "r");
+	assert_non_null(out);
+	if (fgets(line, sizeof(line), out) == NULL ||
+	    sscanf(line, "listening on 127.0.0.1:%u", &port) != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("emulator did not start");
+	}
+	fclose(out);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
+
+	m = multi_client(base, 4, 1, 2000, NULL);
+	while (started < 64 || api_multi_busy(m) > 0) {
+		while (started < 64 && api_multi_idle(m) > 0) {
+			assert_int_equal(api_multi_start(m, targets[started % 4],
+							 (void *)(intptr_t)started, err,
+							 sizeof(err)), API_OK);
+			started++;
+		}
+		if ((int)api_multi_busy(m) > max_busy)
+			max_busy = (int)api_multi_busy(m);
+		assert_int_equal(api_multi_run(m, 100, on_done, f), 0);
+	}
+	api_multi_free(m);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	unlink(tl);
+	rmdir(path);
+	assert_int_equal(max_busy, 4);
+	assert_int_equal(f->calls, 64);
+	for (int i = 0; i < 64; i++) {
+		assert_int_equal(f->tags[i], 1);
+		if (f->rc[i] != API_OK)
+			fail_msg("query %d: %s", i, f->err[i]);
+		assert_true(f->value[i] == 1.5 + i % 4);
+	}
+	free(f);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1763,6 +1998,10 @@ int main(void)
 		SERVED(test_silent_server_times_out),
 		cmocka_unit_test(test_connection_refused),
 		SERVED(test_stop_flag),
+		SERVED(test_multi_retries),
+		SERVED(test_multi_bad_body),
+		SERVED(test_multi_timeout_and_cancel),
+		cmocka_unit_test(test_multi_many_in_flight),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
