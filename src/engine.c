@@ -32,7 +32,7 @@
 #define FETCH_RETRY_FIRST_MS 1000
 #define SERVER_DOWN_QUERIES 3    /* failed queries in a row that mean the server is down */
 #define EVAL_THREADS 2           /* the evaluation scheduler and the query thread */
-#define QUERY_POLL_MS 100        /* the query thread notices a stop this fast */
+#define QUERY_POLL_MS 100        /* the longest the query thread waits for the network */
 
 struct engine {
 	const struct config *cfg;
@@ -131,6 +131,8 @@ static void wake(struct engine *e, int eval, int deliver)
 	pthread_mutex_unlock(&e->wake_lock);
 }
 
+static void wake_queries(struct engine *e);
+
 static void engine_stop(struct engine *e, int fatal)
 {
 	if (fatal) {
@@ -140,6 +142,7 @@ static void engine_stop(struct engine *e, int fatal)
 	}
 	atomic_store(&e->stop, 1);
 	wake(e, 1, 1);
+	wake_queries(e);
 }
 
 /* Stops the engine after a fatal error, to exit with `status`. The first
@@ -408,6 +411,20 @@ static void eval_queue_free(struct eval_queue *q)
 	free(q->todo);
 	free(q->done);
 	free(q);
+}
+
+/* Wakes the query thread from its wait on the network: at a stop it cuts
+ * off the queries in flight at once. */
+static void wake_queries(struct engine *e)
+{
+	struct eval_queue *q = e->queue;
+
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->lock);
+	if (q->queries != NULL)
+		api_multi_wakeup(q->queries);
+	pthread_mutex_unlock(&q->lock);
 }
 
 /* Under q->lock. */
