@@ -1028,7 +1028,12 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 		return API_ERR_INTERNAL;
 	}
 	if (cc != CURLE_OK && !over) {
-		*retry = 1;
+		/* A notify or resolve may have reached the server unless the
+		 * connection was never made: sending it again at once would
+		 * multiply it at a slow server. Its delivery's backoff retries
+		 * it. A GET is safe to repeat. */
+		*retry = req->post == NULL || cc == CURLE_COULDNT_CONNECT ||
+			 cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY;
 		set_err(err, errlen, "%s: transport error: %s", req->what,
 			api->curl_err[0] != '\0' ? api->curl_err
 						 : curl_easy_strerror(cc));

@@ -29,7 +29,9 @@
  * sleep). It tries again after API_ERR_TRANSPORT, API_ERR_SERVER, and a
  * 2xx body that fails validation (a bad /query or /alerts body can be a
  * transient fault of the server); not after API_ERR_CLIENT, a body over
- * its cap, or API_ERR_INTERNAL. *opts.stop is read before every attempt,
+ * its cap, or API_ERR_INTERNAL. A notify or resolve is not tried again
+ * after a transport error other than a failed connect (a timeout, a
+ * connection dropped after sending): the server may have taken it. *opts.stop is read before every attempt,
  * the first included: a call stopped before its first attempt returns
  * API_ERR_TRANSPORT ("stopped") without sending anything; an attempt in
  * flight is not interrupted (timeout_ms bounds it). The status is that of

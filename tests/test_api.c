@@ -1614,6 +1614,25 @@ static void test_silent_server_times_out(void **state)
 	api_free(api);
 }
 
+/* A notify that timed out may have been taken: not sent again at once
+ * (the outbox's backoff retries it). A query is. */
+static void test_post_not_repeated_after_timeout(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.silent = 1};
+	struct api *api = client(s->base_url, 3, 300, NULL);
+	char err[256] = "";
+
+	serve(s, 1, &c);
+	assert_int_equal(api_notify(api, "a", "m", err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_true(strncmp(err, "notify a: transport error: ", 27) == 0);
+	assert_null(strstr(err, "attempts"));
+	assert_int_equal(requests(s), 1);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_int_equal(requests(s), 2);
+	api_free(api);
+}
+
 static void test_connection_refused(void **state)
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET};
@@ -1638,8 +1657,10 @@ static void test_connection_refused(void **state)
 	assert_true(now_s() - t0 < 2.0);
 	assert_true(strncmp(err, "query q: transport error: ", 26) == 0);
 	assert_non_null(strstr(err, "(3 attempts)"));
+	/* never connected: nothing reached the server, tried again at once */
 	assert_int_equal(api_notify(api, "a", "m", err, sizeof(err)),
 			 API_ERR_TRANSPORT);
+	assert_non_null(strstr(err, "(3 attempts)"));
 	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_TRANSPORT);
 	{
 		struct alert_def *defs = NULL;
@@ -1996,6 +2017,7 @@ int main(void)
 		SERVED(test_resolve_body),
 		SERVED(test_keep_alive),
 		SERVED(test_silent_server_times_out),
+		SERVED(test_post_not_repeated_after_timeout),
 		cmocka_unit_test(test_connection_refused),
 		SERVED(test_stop_flag),
 		SERVED(test_multi_retries),
