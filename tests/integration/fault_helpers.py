@@ -313,6 +313,19 @@ def first_acceptances(rows, records):
     return out
 
 
+def enqueued_times(paths):
+    """{alert: [ms, ...]} of the calls the engine logged it enqueued (at
+    debug level), from its log files."""
+    out = {}
+    for path in paths:
+        for t, _lvl, text in log_lines(path):
+            if text.startswith("enqueued "):
+                out.setdefault(field(text, "alert"), []).append(round(t * 1000))
+    for ts in out.values():
+        ts.sort()
+    return out
+
+
 def query_times(path):
     """{target: [ms, ...]} of the queries an emulator answered (--query-log)."""
     out = {}
@@ -325,7 +338,7 @@ def query_times(path):
 
 def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval_ms,
                  call_delay_ms=None, repeat_slack_ms=2500, allowance=lambda a, b: 0,
-                 answered=None, decide_slack_ms=500):
+                 answered=None, decide_slack_ms=500, decided=None):
     """The timing of calls, alert by alert:
     - each row is a transition's call or a repeat of the notify row before
       it, enqueued repeat_ms or more after that one was accepted;
@@ -340,7 +353,11 @@ def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval
     With answered ({target: [ms]} of the queries the server answered), a
     repeat is instead due decide_slack_ms after the first answered query of
     its alert that came repeat_ms (+ 250 ms) after the notify: a failed query (a 500
-    from a flaky server) decides nothing, so it cannot make a repeat late."""
+    from a flaky server) decides nothing, so it cannot make a repeat late.
+    With decided ({alert: [ms]} of the calls the engine logged it enqueued,
+    enqueued_times), the next call after a notify is decided at the first
+    of them after its acceptance, even when its row is gone: a repeat
+    whose attempts failed is deleted when a state change supersedes it."""
     firsts = first_acceptances(rows, records)
     for name, rs in rows.items():
         first_t = firsts[name]
@@ -364,6 +381,11 @@ def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval
             if r[1] != "notify":
                 continue
             nxt = rs[k + 1][5] if k + 1 < len(rs) else end_ms
+            if decided is not None:
+                ds = decided.get(name, [])
+                i = bisect.bisect_right(ds, first_t[k])
+                if i < len(ds):
+                    nxt = min(nxt, ds[i])
             if answered is not None:
                 ts = answered.get(defs[name]["query"], [])
                 # The engine counts from when it saw the 200, a little after

@@ -1,7 +1,8 @@
 """A server that answers HTTP 500 at random on every endpoint, at the real
 server's rate (1.2 %) and at 30 %: every call the engine decided reaches
 the server exactly once (a 500 is not an acceptance, so there is nothing
-to duplicate), in the order of its alert, repeats keep their spacing, and
+to duplicate; a repeat still failing when a state change supersedes it
+is dropped), in the order of its alert, repeats keep their spacing, and
 the emulator's validator finds nothing wrong with what it received.
 
 Each rate runs on its own emulator (seeded faults: FLAKY_SEED, default
@@ -9,11 +10,13 @@ the time; printed) and database, with alerts whose values change on a
 cycling timeline (interval 1 s, repeat 3 s), for one cycle; then the
 daemon is stopped with SIGTERM and --once runs deliver what is left."""
 
+import glob
 import os
 import time
 
 from fault_helpers import (Judgement, change_calls_present, check_chain,
-                           check_no_sanitizer_reports, check_timing, count, cycling_alerts, query_times,
+                           check_no_sanitizer_reports, check_timing, count, cycling_alerts,
+                           enqueued_times, query_times,
                            outbox_rows, start_emulator, stats, stop_drained, transitions,
                            validator_errors, validator_summary)
 from harness import Engine, Workdir, check, log
@@ -55,7 +58,8 @@ def run(wd, rate, seed):
     check(not j.copies, "%s: calls accepted twice: %s" % (tag, j.copies[:10]))
     check_timing(rows, records, trans, DEFS, j.copies, end_ms, REPEAT_MS, INTERVAL_MS,
                  call_delay_ms=10000, allowance=drain.down,
-                 answered=query_times(wd.file(tag + "-queries.jsonl")))
+                 answered=query_times(wd.file(tag + "-queries.jsonl")),
+                 decided=enqueued_times(glob.glob(wd.file("engine-%s-*.log" % tag))))
     log(validator_summary(emu))
     errors = validator_errors(emu)
     check(emu_rc == 0 and not errors, "%s: validator (exit %d):\n%s" % (tag, emu_rc, "\n".join(errors)))
