@@ -864,11 +864,11 @@ static void *query_thread(void *arg)
 			break;
 		for (size_t i = 0; i < n; i++) {
 			struct eval *x = taken[i];
-			int rc = API_ERR_TRANSPORT;
+			int rc;
 
-			snprintf(err, sizeof(err), "stopped");
-			if (stopping(e) ||
-			    (rc = api_multi_start(m, x->due.def.query, x, err, sizeof(err))) != API_OK)
+			if (stopping(e))
+				query_done(x, API_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
+			else if ((rc = api_multi_start(m, x->due.def.query, x, err, sizeof(err))) != API_OK)
 				query_done(x, rc, 0, err, e);
 		}
 		if (stopping(e))
