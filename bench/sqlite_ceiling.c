@@ -108,9 +108,9 @@ static int write_batch(struct store *st, struct store_due *due, size_t n, int64_
 		struct rules_state s;
 		struct rules_result r;
 		int64_t next = 0;
-		int retired = 0;
+		enum store_eval_check check;
 
-		if (store_eval_get(st, due[i].alert_id, &s, &next, &retired, err, errlen) != 0)
+		if (store_eval_get(st, &due[i], &s, &next, &check, err, errlen) != 0)
 			goto fail;
 		next = rules_next_eval(next, due[i].def.interval_ms, at);
 		rules_step(&due[i].def, &s, VALUE, at, &r);

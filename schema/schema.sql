@@ -29,7 +29,7 @@ CREATE TABLE alert_state (
     failures       INTEGER NOT NULL DEFAULT 0,  -- consecutive failed queries
     last_error     TEXT,
     lease_until    INTEGER                -- claimed by an evaluation until then
-);
+, notify_gave_up INTEGER);
 CREATE INDEX alert_state_due ON alert_state (next_eval);
 CREATE TABLE outbox (
     id            INTEGER PRIMARY KEY,
@@ -44,10 +44,9 @@ CREATE TABLE outbox (
     last_error    TEXT,
     status        TEXT    NOT NULL DEFAULT 'pending'
                           CHECK (status IN ('pending', 'delivered', 'dead'))
-, is_repeat INTEGER NOT NULL DEFAULT 0 CHECK (is_repeat IN (0, 1)));
+, is_repeat INTEGER NOT NULL DEFAULT 0 CHECK (is_repeat IN (0, 1)), lease_token INTEGER, finished INTEGER);
 CREATE INDEX outbox_pending_alert ON outbox (alert_id, id) WHERE status = 'pending';
 CREATE INDEX outbox_pending_next ON outbox (next_attempt) WHERE status = 'pending';
-CREATE INDEX outbox_done ON outbox (delivered) WHERE status <> 'pending';
 CREATE TABLE transition (
     id          INTEGER PRIMARY KEY,
     alert_id    INTEGER NOT NULL REFERENCES alert(id) ON DELETE CASCADE,
@@ -83,3 +82,4 @@ SELECT o.id                                                         AS id,
   FROM outbox o JOIN alert a ON a.id = o.alert_id
  WHERE o.status = 'pending'
  ORDER BY o.id;
+CREATE INDEX outbox_finished ON outbox (finished) WHERE status <> 'pending';

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "rules.h"
@@ -26,9 +27,10 @@
 #define BACKOFF_CAP_MS 60000
 #define CLIENT_ERROR_ATTEMPTS 3  /* a 4xx is dead after this many attempts */
 #define DB_WRITE_ATTEMPTS 4      /* a failing write is tried this often, then fatal */
-#define CLOCK_JUMP_MS 2000       /* wall clock moving this much off monotonic */
-#define CLOCK_FOLLOW_MS 50       /* smaller moves are followed without a shift */
 #define PRUNE_EVERY_MS (3600 * 1000)
+#define PRUNE_BATCH 5000         /* rows per table per prune transaction */
+#define RETRY_AFTER_CAP_MS 600000 /* the longest Retry-After honoured */
+#define SIGNAL_POLL_MS 250       /* the main loop's tick */
 #define FETCH_RETRY_FIRST_MS 1000
 #define SERVER_DOWN_QUERIES 3    /* failed queries in a row that mean the server is down */
 #define EVAL_THREADS 2           /* the evaluation scheduler and the query thread */
@@ -45,7 +47,11 @@ struct engine {
 	unsigned long eval_gen;          /* bumped to wake evaluation workers */
 	unsigned long deliver_gen;       /* bumped to wake delivery workers */
 	int64_t once_cutoff;             /* --once: nothing later than this is claimed */
-	/* The engine's wall clock is CLOCK_MONOTONIC + clock_offset
+	pthread_cond_t main_cond;        /* wakes the main loop (a signal, a stop) */
+	unsigned long main_gen;
+	atomic_int reload;               /* SIGHUP: re-fetch the definitions */
+	atomic_llong claims;             /* outbox claims made: each one's lease token */
+	/* The engine's wall clock is clock_steady_ms() + clock_offset
 	 * (engine_now). It follows CLOCK_REALTIME, but a jump of the real
 	 * clock reaches it only together with the shift of the stored times,
 	 * under write_lock: a time taken under write_lock is always in the
@@ -78,18 +84,14 @@ struct worker {
 
 static int64_t wall_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
+/* Steady time: every interval the engine measures, and the base of its
+ * wall clock (clock.h: it counts a suspend). */
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_steady_ms();
 }
 
 /* The engine's wall clock, in ms since the epoch. */
@@ -131,6 +133,15 @@ static void wake(struct engine *e, int eval, int deliver)
 	pthread_mutex_unlock(&e->wake_lock);
 }
 
+/* Wakes the main thread's loop (a stop, a SIGHUP). */
+static void wake_main(struct engine *e)
+{
+	pthread_mutex_lock(&e->wake_lock);
+	e->main_gen++;
+	pthread_cond_broadcast(&e->main_cond);
+	pthread_mutex_unlock(&e->wake_lock);
+}
+
 static void wake_queries(struct engine *e);
 
 static void engine_stop(struct engine *e, int fatal)
@@ -142,6 +153,7 @@ static void engine_stop(struct engine *e, int fatal)
 	}
 	atomic_store(&e->stop, 1);
 	wake(e, 1, 1);
+	wake_main(e);
 	wake_queries(e);
 }
 
@@ -177,7 +189,10 @@ static unsigned long generation(struct engine *e, const unsigned long *gen)
 	return g;
 }
 
-/* Sleeps up to wait_ms, until *gen moves past seen or the engine stops. */
+/* Sleeps up to wait_ms, until *gen moves past seen. A stop moves every
+ * generation on (engine_stop), so it ends the wait too; a thread that
+ * waits on after the stop (the scheduler, for the evaluations the query
+ * thread hands back) sleeps until woken rather than spinning. */
 static void wait_for(struct engine *e, pthread_cond_t *cond, const unsigned long *gen,
 		     unsigned long seen, int64_t wait_ms)
 {
@@ -191,7 +206,7 @@ static void wait_for(struct engine *e, pthread_cond_t *cond, const unsigned long
 	deadline.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000L);
 	deadline.tv_nsec = (long)(ns % 1000000000L);
 	pthread_mutex_lock(&e->wake_lock);
-	while (!stopping(e) && *gen == seen)
+	while (*gen == seen)
 		if (pthread_cond_timedwait(cond, &e->wake_lock, &deadline) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&e->wake_lock);
@@ -357,7 +372,7 @@ struct eval {
 	int64_t at;             /* its wall time, set by the write */
 	char error[256];
 	/* outcome, filled by the write */
-	int retired;
+	enum store_eval_check check;    /* not CURRENT: nothing was written */
 	enum rules_level from;
 	struct rules_result result;
 };
@@ -443,9 +458,11 @@ struct eval_batch {
 };
 
 /* Writes finished evaluations: each moves its alert's next_eval on from
- * the slot it was picked for (the stored one: a clock shift or a new
- * interval since the pick is kept), so an evaluation abandoned at a stop,
- * or lost in a crash, leaves its alert due. */
+ * the slot it was picked for (the stored one: a clock shift since the
+ * pick is kept), so an evaluation abandoned at a stop, or lost in a
+ * crash, leaves its alert due. One whose definition changed while its
+ * query ran is written as abandoned: its alert, still due, is evaluated
+ * again at once with the new definition (thresholds, messages, interval). */
 static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct eval_batch *b = arg;
@@ -457,13 +474,13 @@ static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 		int64_t next;
 
 		ev->at = engine_wall(b->e, ev->at_mono);
-		ev->retired = 0;
+		ev->check = STORE_EVAL_CURRENT;
 		memset(r, 0, sizeof(*r));
 		if (ev->abandoned)
 			continue;
-		if (store_eval_get(st, ev->due.alert_id, &s, &next, &ev->retired, err, errlen) != 0)
+		if (store_eval_get(st, &ev->due, &s, &next, &ev->check, err, errlen) != 0)
 			return -1;
-		if (ev->retired)
+		if (ev->check != STORE_EVAL_CURRENT)
 			continue;
 		next = rules_next_eval(next, ev->due.def.interval_ms, ev->at);
 		if (!ev->ok) {
@@ -507,6 +524,11 @@ static size_t report_evals(struct engine *e, const struct eval_batch *b)
 
 		if (ev->abandoned)
 			continue;
+		if (ev->check == STORE_EVAL_CHANGED) {
+			log_msg(LOG_DEBUG, "evaluation discarded alert=%s: the definition changed "
+				"while its query ran", log_quote(name, sizeof(name), ev->due.def.name));
+			continue;
+		}
 		atomic_fetch_add(&e->evaluated, 1);
 		if (!ev->ok) {
 			atomic_fetch_add(&e->failed, 1);
@@ -514,7 +536,7 @@ static size_t report_evals(struct engine *e, const struct eval_batch *b)
 				log_quote(name, sizeof(name), ev->due.def.name), ev->error);
 			continue;
 		}
-		if (ev->retired)
+		if (ev->check == STORE_EVAL_RETIRED)
 			continue;
 		if (ev->result.changed)
 			log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f",
@@ -886,12 +908,12 @@ static void *query_thread(void *arg)
 struct delivery {
 	struct engine *e;
 	const struct store_call *call;
-	int delivered;
-	int dead;
+	int rc;                 /* the api's status */
 	int dropped;            /* a failed repeat whose state is over: deleted */
 	int64_t at_mono;        /* mono_ms() when the answer came */
 	int64_t retry_in;       /* backoff before the next attempt */
-	const char *error;
+	struct store_failure failure;
+	enum store_outcome outcome;
 };
 
 static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
@@ -899,13 +921,18 @@ static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 	struct delivery *d = arg;
 	int64_t at = engine_wall(d->e, d->at_mono);
 
-	if (d->delivered)
-		return store_call_delivered(st, d->call, at, err, errlen);
-	if (store_call_drop_superseded(st, d->call, &d->dropped, err, errlen) != 0)
+	if (d->rc == API_OK)
+		return store_call_delivered(st, d->call, at, &d->outcome, err, errlen);
+	/* A repeat that may have reached the server stays: the history must
+	 * not lack a call the server may have taken. */
+	if (!d->failure.maybe_sent &&
+	    store_call_drop_superseded(st, d->call, &d->dropped, err, errlen) != 0)
 		return -1;
 	if (d->dropped)
 		return 0;
-	return store_call_failed(st, d->call, at + d->retry_in, d->dead, d->error, err, errlen);
+	d->failure.at = at;
+	d->failure.next_attempt = at + d->retry_in;
+	return store_call_failed(st, d->call, &d->failure, &d->outcome, err, errlen);
 }
 
 struct release {
@@ -971,20 +998,73 @@ static void retry_waiting(struct engine *e, struct store *st)
 		log_msg(LOG_INFO, "server answers again: retrying calls=%lld now", (long long)r.n);
 }
 
+/* The wait before the next attempt of a call that failed: its backoff,
+ * or longer when the server asked for it (Retry-After, capped). */
+static int64_t retry_delay(struct worker *w, struct api *api, int attempts)
+{
+	int64_t d = backoff_ms(attempts, &w->rng);
+	int64_t asked = 0 * (api != NULL); /* MERGE: api_retry_after_ms(api) */
+
+	if (asked > RETRY_AFTER_CAP_MS)
+		asked = RETRY_AFTER_CAP_MS;
+	return asked > d ? asked : d;
+}
+
+/* Logs the outcome of a delivery that was written. Returns 1 when the
+ * call was delivered. */
+static int report_delivery(struct engine *e, const struct delivery *d, const char *error)
+{
+	const struct store_call *c = d->call;
+	const char *kind = c->kind == STORE_NOTIFY ? "notify" : "resolve";
+	char name[300], quoted[600];
+
+	log_quote(name, sizeof(name), c->name);
+	log_quote(quoted, sizeof(quoted), error);
+	if (d->dropped) {
+		log_msg(LOG_INFO, "dropped repeat alert=%s after a failed attempt: the state "
+			"changed error=%s", name, quoted);
+		return 0;
+	}
+	switch (d->outcome) {
+	case STORE_CALL_DELIVERED:
+		atomic_fetch_add(c->kind == STORE_NOTIFY ? &e->notified : &e->resolved, 1);
+		if (c->kind == STORE_NOTIFY)
+			log_msg(LOG_INFO, "delivered kind=notify alert=%s message=%s attempts=%d",
+				name, log_quote(quoted, sizeof(quoted), c->message),
+				c->attempts + 1);
+		else
+			log_msg(LOG_INFO, "delivered kind=resolve alert=%s attempts=%d", name,
+				c->attempts + 1);
+		return 1;
+	case STORE_CALL_DEAD:
+		atomic_fetch_add(&e->dead, 1);
+		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=%s%s",
+			kind, name, c->attempts + 1, d->failure.rejected ? "rejected" : "too-old",
+			quoted, c->kind == STORE_NOTIFY
+					? " (the next repeat waits repeatIntervalSecs from now)" : "");
+		return 0;
+	case STORE_CALL_LOST:
+		log_msg(LOG_WARN, "lease lost kind=%s alert=%s: the call was claimed again "
+			"while this worker stalled; its outcome is not written", kind, name);
+		return 0;
+	case STORE_CALL_WAITS:
+		break;
+	}
+	log_msg(LOG_WARN, "delivery failed kind=%s alert=%s attempts=%d retry_in_ms=%lld "
+		"error=%s", kind, name, c->attempts + 1, (long long)d->retry_in, quoted);
+	return 0;
+}
+
 /* Attempts one claimed call and records the outcome. Returns 1 when it
  * was delivered, 0 when not, -1 when the outcome could not be written. */
 static int deliver_one(struct worker *w, struct store *st, struct api *api,
 		       const struct store_call *c)
 {
 	struct engine *e = w->e;
-	const struct config *cfg = e->cfg;
-	const char *kind = c->kind == STORE_NOTIFY ? "notify" : "resolve";
 	struct delivery d = {.e = e, .call = c};
 	char error[512] = "";
 	char name[300];
-	int rc;
 
-	log_quote(name, sizeof(name), c->name);
 	/* A repeat claimed in a batch may have been superseded by a state
 	 * change of its alert since: the state it repeats is over. */
 	if (c->repeat) {
@@ -993,64 +1073,112 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 		if (write_tx(e, st, write_drop_superseded, &sup, "drop repeat") != 0)
 			return -1;
 		if (sup.dropped) {
-			log_msg(LOG_DEBUG, "dropped repeat alert=%s: the state changed", name);
+			log_msg(LOG_DEBUG, "dropped repeat alert=%s: the state changed",
+				log_quote(name, sizeof(name), c->name));
 			return 0;
 		}
 	}
 	if (c->kind == STORE_NOTIFY)
-		rc = api_notify(api, c->name, c->message, error, sizeof(error));
+		d.rc = api_notify(api, c->name, c->message, error, sizeof(error));
 	else
-		rc = api_resolve(api, c->name, error, sizeof(error));
+		d.rc = api_resolve(api, c->name, error, sizeof(error));
 	d.at_mono = mono_ms();
-	if (rc == API_OK) {
-		d.delivered = 1;
-	} else if (stopping(e) && rc == API_ERR_TRANSPORT) {
+	if (d.rc != API_OK && stopping(e) && d.rc == API_ERR_TRANSPORT) {
 		/* Cut short by the stop: not an attempt, but it may have
 		 * reached the server. */
 		struct release rel = {.call = c, .maybe_sent = 1};
 
 		return write_tx(e, st, write_release, &rel, "release call") == 0 ? 0 : -1;
-	} else {
-		int attempts = c->attempts + 1;
-
-		d.error = error;
-		if (rc == API_ERR_CLIENT && attempts >= CLIENT_ERROR_ATTEMPTS)
-			d.dead = 1;
-		else if (engine_now(e) - c->created >= cfg->give_up_ms)
-			d.dead = 1;
-		d.retry_in = d.dead ? 0 : backoff_ms(attempts, &w->rng);
+	}
+	if (d.rc != API_OK) {
+		d.failure.error = error;
+		d.failure.give_up_ms = e->cfg->give_up_ms;
+		d.failure.rejected = d.rc == API_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
+		/* Whether a transport error struck before or after the request
+		 * went out is not known here: taken as maybe sent. */
+		d.failure.maybe_sent = d.rc == API_ERR_TRANSPORT;
+		d.retry_in = retry_delay(w, api, c->attempts + 1);
 	}
 	if (write_tx(e, st, write_delivery, &d, "delivery") != 0)
 		return -1;
-	if (d.dropped) {
-		log_msg(LOG_INFO, "dropped repeat alert=%s after a failed attempt: the state "
-			"changed error=\"%s\"", name, error);
-		return 0;
-	}
-	if (d.delivered) {
-		atomic_fetch_add(c->kind == STORE_NOTIFY ? &e->notified : &e->resolved, 1);
-		if (c->kind == STORE_NOTIFY) {
-			char msg[300];
+	return report_delivery(e, &d, error);
+}
 
-			log_msg(LOG_INFO, "delivered kind=notify alert=%s message=%s attempts=%d",
-				name, log_quote(msg, sizeof(msg), c->message), c->attempts + 1);
-		} else {
-			log_msg(LOG_INFO, "delivered kind=resolve alert=%s attempts=%d", name,
-				c->attempts + 1);
-		}
-		return 1;
+/* Claims the next batch of deliverable calls; -1 when the claim failed
+ * (reported). */
+static int claim_batch(struct engine *e, struct store *st, int64_t lease_ms,
+		       struct store_call *calls, size_t *n, int *failures)
+{
+	char err[512];
+	int64_t token = atomic_fetch_add(&e->claims, 1) + 1;
+	int64_t now;
+	int rc;
+
+	pthread_mutex_lock(&e->write_lock);
+	now = engine_now(e);
+	rc = store_claim_calls(st, now, e->once_cutoff ? e->once_cutoff : now, lease_ms, token,
+			       calls, CALL_BATCH, n, err, sizeof(err));
+	pthread_mutex_unlock(&e->write_lock);
+	if (rc != 0) {
+		claim_failed(e, failures, "calls", err);
+		return -1;
 	}
-	if (d.dead) {
-		atomic_fetch_add(&e->dead, 1);
-		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=\"%s\"",
-			kind, name, c->attempts + 1,
-			rc == API_ERR_CLIENT ? "rejected" : "too-old", error);
-	} else {
-		log_msg(LOG_WARN, "delivery failed kind=%s alert=%s attempts=%d retry_in_ms=%lld "
-			"error=\"%s\"", kind, name, c->attempts + 1,
-			(long long)d.retry_in, error);
-	}
+	*failures = 0;
 	return 0;
+}
+
+/* Sleeps until the next call falls due (at most -i), or a wake-up. */
+static void wait_for_calls(struct engine *e, struct store *st, unsigned long seen)
+{
+	const struct config *cfg = e->cfg;
+	char err[512];
+	int64_t next, now = engine_now(e);
+
+	if (store_next_call(st, &next, err, sizeof(err)) != 0) {
+		log_msg(LOG_ERROR, "next call: %s", err);
+		next = now + cfg->resolution_ms;
+	}
+	now = engine_now(e);
+	if (next - now > cfg->resolution_ms)
+		next = now + cfg->resolution_ms;
+	wait_for(e, &e->deliver_cond, &e->deliver_gen, seen, next - now);
+}
+
+/* Delivers a claimed batch one call after the other, and gives back what
+ * it did not get to: the engine stops, a write failed, or the lease of
+ * the batch would run out before the next call could end (the worker
+ * stalled, on the network or on the write lock: another worker may
+ * claim the rest). Returns whether a call that had failed before went
+ * through. */
+static int deliver_batch(struct worker *w, struct store *st, struct api *api,
+			 struct store_call *calls, size_t n, int64_t claimed, int64_t lease_ms)
+{
+	struct engine *e = w->e;
+	const struct config *cfg = e->cfg;
+	int64_t one_call = (cfg->timeout_ms + 1000) * cfg->attempts;
+	int recovered = 0;
+	size_t i;
+
+	for (i = 0; i < n && !stopping(e); i++) {
+		int r;
+
+		if (mono_ms() + one_call >= claimed + lease_ms)
+			break;
+		r = deliver_one(w, st, api, &calls[i]);
+		if (r < 0)
+			break;
+		/* A call that had failed before went through: the server is
+		 * back, so the rows waiting in backoff need not wait longer.
+		 * They drain at the delivery workers' pace. */
+		if (r == 1 && calls[i].attempts > 0)
+			recovered = 1;
+	}
+	for (; i < n; i++) {
+		struct release rel = {.call = &calls[i]};
+
+		write_tx(e, st, write_release, &rel, "release call");
+	}
+	return recovered;
 }
 
 static void *delivery_worker(void *arg)
@@ -1061,7 +1189,6 @@ static void *delivery_worker(void *arg)
 	struct store *st = NULL;
 	struct api *api = NULL;
 	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts * CALL_BATCH + 30000;
-	int64_t not_after = e->once_cutoff;
 	char err[512];
 	int claim_failures = 0;
 
@@ -1077,56 +1204,23 @@ static void *delivery_worker(void *arg)
 	while (!stopping(e)) {
 		struct store_call calls[CALL_BATCH];
 		unsigned long seen = generation(e, &e->deliver_gen);
-		int64_t now;
-		int64_t next;
-		size_t n = 0, i;
-		int recovered = 0;
+		int64_t claimed = mono_ms();
+		size_t n = 0;
 
 		if (atomic_exchange(&e->server_back, 0))
 			retry_waiting(e, st);
-		pthread_mutex_lock(&e->write_lock);
-		now = engine_now(e);
-		int rc = store_claim_calls(st, now, not_after ? not_after : now, lease_ms, calls,
-					   CALL_BATCH, &n, err, sizeof(err));
-		pthread_mutex_unlock(&e->write_lock);
-		if (rc != 0) {
-			claim_failed(e, &claim_failures, "calls", err);
+		if (claim_batch(e, st, lease_ms, calls, &n, &claim_failures) != 0)
 			continue;
-		}
-		claim_failures = 0;
 		if (n == 0) {
-			if (not_after)
+			if (e->once_cutoff)
 				break;
-			if (store_next_call(st, &next, err, sizeof(err)) != 0) {
-				log_msg(LOG_ERROR, "next call: %s", err);
-				next = now + cfg->resolution_ms;
-			}
-			now = engine_now(e);
-			if (next - now > cfg->resolution_ms)
-				next = now + cfg->resolution_ms;
-			wait_for(e, &e->deliver_cond, &e->deliver_gen, seen, next - now);
+			wait_for_calls(e, st, seen);
 			continue;
 		}
-		for (i = 0; i < n && !stopping(e); i++) {
-			int r = deliver_one(w, st, api, &calls[i]);
-
-			if (r < 0)
-				break;
-			/* A call that had failed before went through: the server is
-			 * back, so the rows waiting in backoff need not wait longer.
-			 * They drain at the delivery workers' pace. */
-			if (r == 1 && calls[i].attempts > 0)
-				recovered = 1;
-		}
-		for (; i < n; i++) {
-			struct release rel = {.call = &calls[i]};
-
-			write_tx(e, st, write_release, &rel, "release call");
-		}
-		for (i = 0; i < n; i++)
-			store_call_clear(&calls[i]);
-		if (recovered)
+		if (deliver_batch(w, st, api, calls, n, claimed, lease_ms))
 			retry_waiting(e, st);
+		for (size_t i = 0; i < n; i++)
+			store_call_clear(&calls[i]);
 		/* Rows of the same alert queued behind the ones just done. */
 		wake(e, 0, 1);
 	}
@@ -1170,7 +1264,8 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	int ret = -1;
 
 	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
-		log_msg(LOG_WARN, "fetch alerts failed: %s", err);
+		if (!stopping(e))
+			log_msg(LOG_WARN, "fetch alerts failed: %s", err);
 		goto out;
 	}
 	a.e = e;
@@ -1215,11 +1310,14 @@ static int start_workers(struct engine *e, struct worker *w, int n, void *(*fn)(
 			 int first_index)
 {
 	for (int i = 0; i < n; i++) {
+		int rc;
+
 		w[i].e = e;
 		w[i].index = first_index + i;
 		w[i].rng = (uint64_t)mono_ms() * 2654435761u + (uint64_t)(first_index + i) * 97 + 1;
-		if (pthread_create(&w[i].thread, NULL, fn, &w[i]) != 0) {
-			log_msg(LOG_CRITICAL, "start worker %d: %s", first_index + i, strerror(errno));
+		rc = pthread_create(&w[i].thread, NULL, fn, &w[i]);
+		if (rc != 0) {
+			log_msg(LOG_CRITICAL, "start worker %d: %s", first_index + i, strerror(rc));
 			return -1;
 		}
 		w[i].started = 1;
@@ -1243,6 +1341,66 @@ static int start_evaluation(struct engine *e, struct worker *w)
 	return start_workers(e, w + 1, 1, query_thread, 1);
 }
 
+/* The signals, taken by a thread of their own so that they are seen
+ * whatever the main thread is doing (fetching definitions, --once):
+ * SIGTERM and SIGINT stop the engine, SIGHUP asks the main loop to
+ * re-fetch the definitions. Every thread has them blocked (main.c). */
+struct signals {
+	struct engine *e;
+	pthread_t thread;
+	int started;
+	atomic_int done;        /* set before the thread is sent a signal to end */
+};
+
+static void *signal_thread(void *arg)
+{
+	struct signals *sg = arg;
+	struct engine *e = sg->e;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+
+		if (atomic_load(&sg->done))
+			break;
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!stopping(e))
+				log_msg(LOG_INFO, "stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+			engine_stop(e, 0);
+		} else if (sig == SIGHUP && !e->cfg->once) {
+			atomic_store(&e->reload, 1);
+			wake_main(e);
+		}
+	}
+	return NULL;
+}
+
+static void signals_start(struct engine *e, struct signals *sg)
+{
+	int rc;
+
+	sg->e = e;
+	atomic_init(&sg->done, 0);
+	rc = pthread_create(&sg->thread, NULL, signal_thread, sg);
+	if (rc != 0)
+		log_msg(LOG_ERROR, "start signal thread: %s: SIGTERM, SIGINT and SIGHUP are ignored",
+			strerror(rc));
+	sg->started = rc == 0;
+}
+
+static void signals_stop(struct signals *sg)
+{
+	if (!sg->started)
+		return;
+	atomic_store(&sg->done, 1);
+	pthread_kill(sg->thread, SIGHUP);
+	pthread_join(sg->thread, NULL);
+}
+
 static int engine_init(struct engine *e, const struct config *cfg)
 {
 	pthread_condattr_t ca;
@@ -1251,6 +1409,8 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	e->cfg = cfg;
 	atomic_init(&e->stop, 0);
 	atomic_init(&e->fatal, 0);
+	atomic_init(&e->reload, 0);
+	atomic_init(&e->claims, 0);
 	atomic_init(&e->evaluated, 0);
 	atomic_init(&e->failed, 0);
 	atomic_init(&e->notified, 0);
@@ -1271,6 +1431,7 @@ static int engine_init(struct engine *e, const struct config *cfg)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->eval_cond, &ca);
 	pthread_cond_init(&e->deliver_cond, &ca);
+	pthread_cond_init(&e->main_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	/* Room for every query slot to have a few evaluations waiting. */
 	e->queue = eval_queue_new((size_t)cfg->concurrency * 4 > EVAL_POOL
@@ -1283,6 +1444,7 @@ static void engine_destroy(struct engine *e)
 	eval_queue_free(e->queue);
 	pthread_cond_destroy(&e->eval_cond);
 	pthread_cond_destroy(&e->deliver_cond);
+	pthread_cond_destroy(&e->main_cond);
 	pthread_mutex_destroy(&e->write_lock);
 	pthread_mutex_destroy(&e->wake_lock);
 }
@@ -1324,106 +1486,160 @@ static int prepare_db(const struct config *cfg, int *lock_fd, struct store **st)
 	return ENGINE_EXIT_OK;
 }
 
+/* Deletes what is older than --retention, PRUNE_BATCH rows of a table per
+ * transaction, so that a large backlog never holds the write lock long. */
+static void prune(struct engine *e, struct store *st)
+{
+	char err[512];
+	int64_t total = 0, deleted;
+	int rc;
+
+	do {
+		pthread_mutex_lock(&e->write_lock);
+		rc = store_prune(st, engine_now(e) - e->cfg->retention_ms, PRUNE_BATCH, &deleted,
+				 err, sizeof(err));
+		pthread_mutex_unlock(&e->write_lock);
+		if (rc != 0) {
+			log_msg(LOG_ERROR, "prune failed: %s", err);
+			break;
+		}
+		total += deleted;
+	} while (deleted >= PRUNE_BATCH && !stopping(e));
+	if (total > 0)
+		log_msg(LOG_INFO, "pruned rows=%lld", (long long)total);
+}
+
+/* --once: evaluates what is due, then delivers what is deliverable. */
+static void once_round(struct engine *e, struct store *st, struct worker *w, int evaluate)
+{
+	int nw = e->cfg->deliverers;
+	struct retry_now r = {.e = e};
+
+	e->once_cutoff = engine_now(e);
+	if (evaluate && start_evaluation(e, w) != 0)
+		engine_stop(e, ENGINE_EXIT_DB);
+	join_workers(w, EVAL_THREADS);
+	if (stopping(e))
+		return;
+	/* Cron mode: each run is one round of attempts, so a call waiting
+	 * out the backoff of an earlier run is tried now; one that fails
+	 * in this run waits for the next. */
+	if (write_retry(e, st, write_retry_now, &r, 0, "retry calls") == 0 && r.n > 0)
+		log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run", (long long)r.n);
+	e->once_cutoff = engine_now(e);
+	if (start_workers(e, w + EVAL_THREADS, nw, delivery_worker, EVAL_THREADS) != 0)
+		engine_stop(e, ENGINE_EXIT_DB);
+	join_workers(w + EVAL_THREADS, nw);
+}
+
+/* Cron mode. The calls are delivered before the exit status is decided,
+ * so a resolve enqueued by retiring the last alert goes out in the run
+ * that retired it. 75 while calls wait (the next run goes on), else 69
+ * when the server gave no alert, else 0. A stop (SIGTERM) ends the
+ * round early: 75 or 0 by what is left. */
 static int run_once(struct engine *e, struct store *st, struct api *api)
 {
-	const struct config *cfg = e->cfg;
-	struct worker *w = NULL;
-	int64_t alerts = 0, pending = 0;
+	int64_t alerts = 0, retired = 0, pending = 0;
+	struct worker *w;
 	char err[512];
-	int status = ENGINE_EXIT_OK;
 
 	if (refresh_defs(e, st, api, 1) == -2)
 		return ENGINE_EXIT_DB;
-	if (store_count_alerts(st, &alerts, err, sizeof(err)) != 0) {
+	if (store_count_alerts(st, &alerts, &retired, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		return ENGINE_EXIT_DB;
 	}
-	if (alerts == 0) {
+	if (alerts == 0 && retired == 0 && !stopping(e)) {
 		log_msg(LOG_ERROR, "no alert definitions: the server gave none and none are stored");
 		return ENGINE_EXIT_NO_ALERTS;
 	}
-	w = calloc((size_t)(EVAL_THREADS + cfg->deliverers), sizeof(*w));
+	w = calloc((size_t)(EVAL_THREADS + e->cfg->deliverers), sizeof(*w));
 	if (!w) {
 		log_msg(LOG_CRITICAL, "out of memory");
 		return ENGINE_EXIT_DB;
 	}
-	/* Evaluate what is due now, then deliver what is deliverable now. */
-	e->once_cutoff = engine_now(e);
-	if (start_evaluation(e, w) != 0)
-		engine_stop(e, ENGINE_EXIT_DB);
-	join_workers(w, EVAL_THREADS);
-	if (!stopping(e)) {
-		struct retry_now r = {.e = e};
-
-		/* Cron mode: each run is one round of attempts, so a call waiting
-		 * out the backoff of an earlier run is tried now; one that fails
-		 * in this run waits for the next. */
-		if (write_retry(e, st, write_retry_now, &r, 0, "retry calls") == 0 && r.n > 0)
-			log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run",
-				(long long)r.n);
-		e->once_cutoff = engine_now(e);
-		if (start_workers(e, w + EVAL_THREADS, cfg->deliverers, delivery_worker,
-				  EVAL_THREADS) != 0)
-			engine_stop(e, ENGINE_EXIT_DB);
-		join_workers(w + EVAL_THREADS, cfg->deliverers);
-	}
+	once_round(e, st, w, alerts > 0);
 	free(w);
 	if (atomic_load(&e->fatal))
 		return atomic_load(&e->fatal);
+	if (!stopping(e))
+		prune(e, st);
 	if (store_count_pending(st, &pending, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		return ENGINE_EXIT_DB;
 	}
-	if (pending > 0)
-		status = ENGINE_EXIT_TEMPFAIL;
 	fprintf(stdout, "evaluated=%ld notified=%ld resolved=%ld failed=%ld pending=%lld\n",
 		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
 		atomic_load(&e->failed), (long long)pending);
 	fflush(stdout);
-	return status;
+	if (pending > 0)
+		return ENGINE_EXIT_TEMPFAIL;
+	if (alerts == 0 && !stopping(e)) {
+		log_msg(LOG_ERROR, "no alert definitions: the server gave none (retired alerts "
+			"stored=%lld, nothing left to deliver for them)", (long long)retired);
+		return ENGINE_EXIT_NO_ALERTS;
+	}
+	return ENGINE_EXIT_OK;
 }
 
-static void prune(struct engine *e, struct store *st)
+/* Follows the wall clock (clock.h): a step moves every stored schedule
+ * and the engine's clock together, so nothing stalls, bursts, fires
+ * early or is given up for the size of the jump. -1 when the shift could
+ * not be written (the engine stops). */
+static int follow_clock(struct engine *e, struct store *st)
 {
-	char err[512];
-	int64_t deleted = 0;
-	int rc;
+	int64_t drift;
+	enum clock_move move = clock_compare(wall_ms(), engine_now(e), &drift);
 
-	pthread_mutex_lock(&e->write_lock);
-	rc = store_prune(st, engine_now(e) - e->cfg->retention_ms, &deleted, err, sizeof(err));
-	pthread_mutex_unlock(&e->write_lock);
-	if (rc != 0)
-		log_msg(LOG_ERROR, "prune failed: %s", err);
-	else if (deleted > 0)
-		log_msg(LOG_INFO, "pruned rows=%lld", (long long)deleted);
+	if (move == CLOCK_STEP) {
+		struct shift_arg shift = {e, drift};
+
+		log_msg(LOG_WARN, "wall clock jumped by %lld ms: moving schedules with it",
+			(long long)drift);
+		if (write_retry(e, st, write_shift, &shift, 1, "shift schedules") != 0)
+			return -1;
+		wake(e, 1, 1);
+	} else if (move == CLOCK_FOLLOW) {
+		pthread_mutex_lock(&e->write_lock);
+		atomic_fetch_add(&e->clock_offset, drift);
+		pthread_mutex_unlock(&e->write_lock);
+	}
+	return 0;
 }
 
-static int run_daemon(struct engine *e, struct store *st, struct api *api)
+/* When definitions are fetched next, after a fetch that gave them
+ * (loaded 0) or not; *retry_ms is the backoff of failed fetches. */
+static int64_t next_fetch(const struct config *cfg, int loaded, int64_t *retry_ms)
+{
+	int64_t wait = cfg->refresh_ms;
+
+	if (loaded == 0) {
+		*retry_ms = FETCH_RETRY_FIRST_MS;
+	} else {
+		/* Retry sooner than the refresh period, backing off. */
+		if (*retry_ms < wait)
+			wait = *retry_ms;
+		*retry_ms *= 2;
+	}
+	return mono_ms() + wait;
+}
+
+/* Starts the daemon's workers and loads the definitions. Returns when
+ * the definitions are fetched next (mono_ms), or -1 after a fatal error. */
+static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
+			    struct worker *w, int64_t *retry_ms)
 {
 	const struct config *cfg = e->cfg;
-	int nworkers = EVAL_THREADS + cfg->deliverers;
-	struct worker *w = calloc((size_t)nworkers, sizeof(*w));
-	sigset_t signals;
 	int64_t alerts = 0;
-	int64_t next_refresh, next_prune, fetch_retry = FETCH_RETRY_FIRST_MS;
 	char err[512];
 	int loaded;
 
-	if (!w) {
-		log_msg(LOG_CRITICAL, "out of memory");
-		return ENGINE_EXIT_DB;
-	}
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGHUP);
-
 	/* With stored definitions the workers start at once; the server's
 	 * current ones are fetched meanwhile. */
-	if (store_count_alerts(st, &alerts, err, sizeof(err)) != 0) {
+	if (store_count_alerts(st, &alerts, NULL, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
-		free(w);
-		return ENGINE_EXIT_DB;
+		engine_stop(e, ENGINE_EXIT_DB);
+		return -1;
 	}
 	if (start_evaluation(e, w) != 0 ||
 	    start_workers(e, w + EVAL_THREADS, cfg->deliverers, delivery_worker,
@@ -1435,67 +1651,54 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 	loaded = refresh_defs(e, st, api, 0);
 	if (loaded == -2)
 		engine_stop(e, ENGINE_EXIT_DB);
-	if (loaded == -1 && alerts > 0)
+	else if (loaded == -1 && stopping(e))
+		;
+	else if (loaded == -1 && alerts > 0)
 		log_msg(LOG_WARN, "alerts server unreachable: using stored definitions alerts=%lld",
 			(long long)alerts);
 	else if (loaded == -1)
 		log_msg(LOG_ERROR, "no alert definitions yet: retrying in %lld ms",
-			(long long)fetch_retry);
-	next_refresh = mono_ms() + (loaded == 0 ? cfg->refresh_ms : fetch_retry);
+			(long long)*retry_ms);
+	return next_fetch(cfg, loaded, retry_ms);
+}
+
+static int run_daemon(struct engine *e, struct store *st, struct api *api)
+{
+	const struct config *cfg = e->cfg;
+	int nworkers = EVAL_THREADS + cfg->deliverers;
+	struct worker *w = calloc((size_t)nworkers, sizeof(*w));
+	int64_t next_refresh, next_prune, fetch_retry = FETCH_RETRY_FIRST_MS;
+
+	if (!w) {
+		log_msg(LOG_CRITICAL, "out of memory");
+		return ENGINE_EXIT_DB;
+	}
+	next_refresh = daemon_start(e, st, api, w, &fetch_retry);
 	next_prune = mono_ms();
-
 	while (!stopping(e)) {
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000000L};
-		int64_t now_mono, drift;
-		int sig = sigtimedwait(&signals, NULL, &ts);
+		unsigned long seen = generation(e, &e->main_gen);
+		int64_t now_mono = mono_ms();
 
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_msg(LOG_INFO, "stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
-			engine_stop(e, 0);
+		if (follow_clock(e, st) != 0)
 			break;
-		}
-		now_mono = mono_ms();
-		if (sig == SIGHUP) {
+		if (atomic_exchange(&e->reload, 0)) {
 			log_msg(LOG_INFO, "reloading definitions signal=HUP");
 			next_refresh = now_mono;
 		}
-		drift = wall_ms() - engine_now(e);
-		if (drift > CLOCK_JUMP_MS || drift < -CLOCK_JUMP_MS) {
-			struct shift_arg shift = {e, drift};
-
-			log_msg(LOG_WARN, "wall clock jumped by %lld ms: moving schedules with it",
-				(long long)drift);
-			/* Unshifted schedules would stall or burst: a shift
-			 * that cannot be written is fatal like any write. */
-			if (write_retry(e, st, write_shift, &shift, 1, "shift schedules") != 0)
-				break;
-			wake(e, 1, 1);
-		} else if (drift > CLOCK_FOLLOW_MS || drift < -CLOCK_FOLLOW_MS) {
-			/* A clock slewed by NTP is followed as it goes. */
-			pthread_mutex_lock(&e->write_lock);
-			atomic_fetch_add(&e->clock_offset, drift);
-			pthread_mutex_unlock(&e->write_lock);
-		}
 		if (now_mono >= next_refresh) {
-			loaded = refresh_defs(e, st, api, 0);
+			int loaded = refresh_defs(e, st, api, 0);
+
 			if (loaded == -2) {
 				engine_stop(e, ENGINE_EXIT_DB);
 				break;
 			}
-			if (loaded == 0) {
-				fetch_retry = FETCH_RETRY_FIRST_MS;
-				next_refresh = mono_ms() + cfg->refresh_ms;
-			} else {
-				/* Retry sooner than the refresh period, backing off. */
-				next_refresh = mono_ms() + (fetch_retry < cfg->refresh_ms ? fetch_retry
-											   : cfg->refresh_ms);
-				fetch_retry *= 2;
-			}
+			next_refresh = next_fetch(cfg, loaded, &fetch_retry);
 		}
 		if (now_mono >= next_prune) {
 			prune(e, st);
 			next_prune = now_mono + PRUNE_EVERY_MS;
 		}
+		wait_for(e, &e->main_cond, &e->main_gen, seen, SIGNAL_POLL_MS);
 	}
 	join_workers(w, nworkers);
 	free(w);
@@ -1513,6 +1716,7 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 int engine_run(const struct config *cfg)
 {
 	struct engine e;
+	struct signals sg = {0};
 	struct store *st = NULL;
 	struct api *api = NULL;
 	char err[512];
@@ -1524,6 +1728,7 @@ int engine_run(const struct config *cfg)
 		status = ENGINE_EXIT_DB;
 		goto out;
 	}
+	signals_start(&e, &sg);
 	status = prepare_db(cfg, &lock_fd, &st);
 	if (status != ENGINE_EXIT_OK)
 		goto out;
@@ -1535,6 +1740,7 @@ int engine_run(const struct config *cfg)
 	}
 	status = cfg->once ? run_once(&e, st, api) : run_daemon(&e, st, api);
 out:
+	signals_stop(&sg);
 	api_free(api);
 	store_close(st);
 	engine_destroy(&e);

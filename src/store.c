@@ -20,6 +20,7 @@ enum stmt_id {
 	S_CLAMP_STATE,
 	S_CLAMP_OUTBOX,
 	S_COUNT_ALERTS,
+	S_COUNT_RETIRED,
 	S_DEF_BY_NAME,
 	S_DEF_INSERT,
 	S_STATE_INSERT,
@@ -49,7 +50,7 @@ enum stmt_id {
 	S_CALL_DELIVERED,
 	S_LAST_NOTIFIED,
 	S_CALL_FAILED,
-	S_CALL_DEAD,
+	S_GAVE_UP_NOTIFY,
 	S_CALL_RELEASE,
 	S_RETRY_NOW,
 	S_COUNT_PENDING,
@@ -73,7 +74,8 @@ static const char *const sql_text[S_COUNT] = {
 	 * (that would leave the history without a call the server may have
 	 * taken). */
 	[S_RELEASE_OUTBOX] =
-		"UPDATE outbox SET lease_until = NULL, is_repeat = 0 WHERE lease_until IS NOT NULL",
+		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, is_repeat = 0 "
+		"WHERE lease_until IS NOT NULL",
 	/* ?1 now, ?2 RETIRED_NEXT_EVAL. A row with nothing ahead of now is
 	 * not written. */
 	[S_CLAMP_STATE] =
@@ -84,16 +86,17 @@ static const char *const sql_text[S_COUNT] = {
 		"  ELSE next_eval END, "
 		"last_notified = min(last_notified, ?1), last_ok = min(last_ok, ?1), "
 		"last_eval = min(last_eval, ?1), warn_since = min(warn_since, ?1), "
-		"crit_since = min(crit_since, ?1) "
+		"crit_since = min(crit_since, ?1), notify_gave_up = min(notify_gave_up, ?1) "
 		"WHERE (next_eval < ?2 AND next_eval > ?1 + "
 		"  (SELECT interval_ms FROM alert a WHERE a.id = alert_id)) "
 		"OR last_notified > ?1 OR last_ok > ?1 OR last_eval > ?1 OR warn_since > ?1 "
-		"OR crit_since > ?1",
+		"OR crit_since > ?1 OR notify_gave_up > ?1",
 	/* ?1 now, ?2 now + the longest wait between attempts. */
 	[S_CLAMP_OUTBOX] =
 		"UPDATE outbox SET next_attempt = min(next_attempt, ?2), created = min(created, ?1) "
 		"WHERE status = 'pending' AND (next_attempt > ?2 OR created > ?1)",
 	[S_COUNT_ALERTS] = "SELECT count(*) FROM alert WHERE retired IS NULL",
+	[S_COUNT_RETIRED] = "SELECT count(*) FROM alert WHERE retired IS NOT NULL",
 	[S_DEF_BY_NAME] =
 		"SELECT id, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
 		"crit_value, crit_message, retired FROM alert WHERE name = ?1",
@@ -105,10 +108,11 @@ static const char *const sql_text[S_COUNT] = {
 	[S_DEF_UPDATE] =
 		"UPDATE alert SET query = ?2, interval_ms = ?3, repeat_ms = ?4, sustain_ms = ?5, "
 		"warn_value = ?6, warn_message = ?7, crit_value = ?8, crit_message = ?9, "
-		"updated = ?10 WHERE id = ?1",
+		"updated = max(?10, updated + 1) WHERE id = ?1",
 	[S_STATE_NEXT_MIN] =
 		"UPDATE alert_state SET next_eval = min(next_eval, ?2) WHERE alert_id = ?1",
-	[S_REVIVE_ALERT] = "UPDATE alert SET retired = NULL, updated = ?2 WHERE id = ?1",
+	[S_REVIVE_ALERT] =
+		"UPDATE alert SET retired = NULL, updated = max(?2, updated + 1) WHERE id = ?1",
 	[S_REVIVE_STATE] =
 		"UPDATE alert_state SET next_eval = ?2, lease_until = NULL, warn_since = NULL, "
 		"crit_since = NULL, last_ok = NULL WHERE alert_id = ?1",
@@ -118,13 +122,15 @@ static const char *const sql_text[S_COUNT] = {
 		"SELECT a.id, a.name, s.state, s.last_value FROM alert a "
 		"JOIN alert_state s ON s.alert_id = a.id "
 		"WHERE a.retired IS NULL AND a.id NOT IN (SELECT id FROM temp.sync_seen)",
-	[S_RETIRE_ALERT] = "UPDATE alert SET retired = ?2, updated = ?2 WHERE id = ?1",
+	[S_RETIRE_ALERT] =
+		"UPDATE alert SET retired = ?2, updated = max(?2, updated + 1) WHERE id = ?1",
 	[S_RETIRE_STATE] =
 		"UPDATE alert_state SET state = 'PASS', warn_since = NULL, crit_since = NULL, "
 		"next_eval = ?2, lease_until = NULL WHERE alert_id = ?1",
 	[S_STATE_GET] =
 		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired, "
-		"s.next_eval FROM alert_state s JOIN alert a ON a.id = s.alert_id "
+		"s.next_eval, a.updated, s.notify_gave_up "
+		"FROM alert_state s JOIN alert a ON a.id = s.alert_id "
 		"WHERE s.alert_id = ?1",
 	/* From the index alone: the alerts' rows are read only for those
 	 * picked. */
@@ -134,7 +140,7 @@ static const char *const sql_text[S_COUNT] = {
 	[S_NEXT_IDS] = "SELECT alert_id, next_eval FROM alert_state ORDER BY next_eval LIMIT ?1",
 	[S_DEF_BY_ID] =
 		"SELECT name, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
-		"crit_value, crit_message FROM alert WHERE id = ?1",
+		"crit_value, crit_message, updated FROM alert WHERE id = ?1",
 	[S_EVAL_OK] =
 		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
 		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
@@ -155,7 +161,8 @@ static const char *const sql_text[S_COUNT] = {
 		"DELETE FROM outbox WHERE alert_id = ?1 AND status = 'pending' AND is_repeat = 1 "
 		"AND lease_until IS NULL",
 	[S_DROP_SUPERSEDED] =
-		"DELETE FROM outbox WHERE id = ?1 AND status = 'pending' AND is_repeat = 1 "
+		"DELETE FROM outbox WHERE id = ?1 AND lease_token = ?2 AND status = 'pending' "
+		"AND is_repeat = 1 "
 		"AND EXISTS (SELECT 1 FROM outbox n WHERE n.alert_id = outbox.alert_id "
 		"AND n.id > outbox.id AND n.is_repeat = 0)",
 	[S_CLAIM_CALLS] =
@@ -167,31 +174,44 @@ static const char *const sql_text[S_COUNT] = {
 		"AND o.id = (SELECT min(p.id) FROM outbox p "
 		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending') "
 		"ORDER BY o.next_attempt, o.id LIMIT ?3",
-	[S_LEASE_CALL] = "UPDATE outbox SET lease_until = ?2 WHERE id = ?1",
+	[S_LEASE_CALL] = "UPDATE outbox SET lease_until = ?2, lease_token = ?3 WHERE id = ?1",
 	[S_NEXT_CALL] =
 		"SELECT min(o.next_attempt) FROM outbox o "
 		"WHERE o.status = 'pending' AND o.lease_until IS NULL "
 		"AND o.id = (SELECT min(p.id) FROM outbox p "
 		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
 	[S_CALL_DELIVERED] =
-		"UPDATE outbox SET status = 'delivered', delivered = ?2, attempts = attempts + 1, "
-		"lease_until = NULL WHERE id = ?1",
+		"UPDATE outbox SET status = 'delivered', delivered = ?2, finished = ?2, "
+		"attempts = attempts + 1, lease_until = NULL, lease_token = NULL "
+		"WHERE id = ?1 AND lease_token = ?3",
 	[S_LAST_NOTIFIED] = "UPDATE alert_state SET last_notified = ?2 WHERE alert_id = ?1",
+	/* ?1 id, ?2 lease token, ?3 failed at, ?4 next attempt, ?5 error, ?6
+	 * give up now, ?7 give-up age, ?8 maybe sent. The age is measured
+	 * here, against `created` as stored: both are in the timebase of the
+	 * schedules, which a clock jump moves together. */
 	[S_CALL_FAILED] =
-		"UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, "
-		"lease_until = NULL WHERE id = ?1",
-	[S_CALL_DEAD] =
-		"UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?3, "
-		"next_attempt = ?2, lease_until = NULL WHERE id = ?1",
+		"UPDATE outbox SET attempts = attempts + 1, next_attempt = ?4, last_error = ?5, "
+		"lease_until = NULL, lease_token = NULL, "
+		"is_repeat = CASE WHEN ?8 THEN 0 ELSE is_repeat END, "
+		"status = CASE WHEN ?6 OR ?3 - created >= ?7 THEN 'dead' ELSE 'pending' END, "
+		"finished = CASE WHEN ?6 OR ?3 - created >= ?7 THEN ?3 END "
+		"WHERE id = ?1 AND lease_token = ?2 RETURNING status",
+	[S_GAVE_UP_NOTIFY] = "UPDATE alert_state SET notify_gave_up = ?2 WHERE alert_id = ?1",
 	[S_CALL_RELEASE] =
-		"UPDATE outbox SET lease_until = NULL, "
-		"is_repeat = CASE WHEN ?2 THEN 0 ELSE is_repeat END WHERE id = ?1",
+		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, "
+		"is_repeat = CASE WHEN ?3 THEN 0 ELSE is_repeat END "
+		"WHERE id = ?1 AND lease_token = ?2",
 	[S_RETRY_NOW] =
 		"UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1 "
 		"AND attempts > 0 AND lease_until IS NULL",
 	[S_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
-	[S_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE status <> 'pending' AND created < ?1",
-	[S_PRUNE_TRANSITION] = "DELETE FROM transition WHERE at < ?1",
+	/* Through the indexes on finished and at, at most ?2 rows a time. */
+	[S_PRUNE_OUTBOX] =
+		"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+		"WHERE status <> 'pending' AND finished < ?1 LIMIT ?2)",
+	[S_PRUNE_TRANSITION] =
+		"DELETE FROM transition WHERE id IN (SELECT id FROM transition WHERE at < ?1 "
+		"LIMIT ?2)",
 	[S_PRUNE_ALERTS] =
 		"DELETE FROM alert WHERE retired IS NOT NULL AND retired < ?1 "
 		"AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alert.id "
@@ -201,10 +221,11 @@ static const char *const sql_text[S_COUNT] = {
 		"next_eval = CASE WHEN next_eval < ?2 THEN next_eval + ?1 ELSE next_eval END, "
 		"last_notified = last_notified + ?1, last_ok = last_ok + ?1, "
 		"warn_since = warn_since + ?1, crit_since = crit_since + ?1, "
-		"lease_until = lease_until + ?1",
+		"notify_gave_up = notify_gave_up + ?1, lease_until = lease_until + ?1",
+	/* created too: a call's age decides when it is given up. */
 	[S_SHIFT_OUTBOX] =
-		"UPDATE outbox SET next_attempt = next_attempt + ?1, lease_until = lease_until + ?1 "
-		"WHERE status = 'pending'",
+		"UPDATE outbox SET next_attempt = next_attempt + ?1, lease_until = lease_until + ?1, "
+		"created = created + ?1 WHERE status = 'pending'",
 };
 
 struct store {
@@ -424,9 +445,15 @@ fail:
 	return -1;
 }
 
-int store_count_alerts(struct store *st, int64_t *n, char *err, size_t errlen)
+int store_count_alerts(struct store *st, int64_t *active, int64_t *retired, char *err,
+		       size_t errlen)
 {
-	return run_int64(st, stmt(st, S_COUNT_ALERTS), 0, n, err, errlen, "count alerts");
+	if (run_int64(st, stmt(st, S_COUNT_ALERTS), 0, active, err, errlen, "count alerts") != 0)
+		return -1;
+	if (retired == NULL)
+		return 0;
+	return run_int64(st, stmt(st, S_COUNT_RETIRED), 0, retired, err, errlen,
+			 "count retired alerts");
 }
 
 static void bind_def(sqlite3_stmt *s, const struct alert_def *d, int64_t now)
@@ -674,7 +701,6 @@ int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, 
 			continue;
 		memset(&out[k], 0, sizeof(out[k]));
 		out[k].alert_id = id;
-		out[k].scheduled = sqlite3_column_int64(s, 1);
 		k++;
 	}
 	sqlite3_reset(s);
@@ -698,6 +724,7 @@ int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, 
 			goto fail;
 		}
 		rc = column_def(s, 0, &d->def, "pick due alerts", err, errlen);
+		d->version = sqlite3_column_int64(s, 9);
 		sqlite3_reset(s);
 		if (rc != 0)
 			goto fail;
@@ -732,9 +759,11 @@ int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), 
 	return 0;
 }
 
-int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *out,
-		   int64_t *next_eval, int *retired, char *err, size_t errlen)
+int store_eval_get(struct store *st, const struct store_due *due, struct rules_state *out,
+		   int64_t *next_eval, enum store_eval_check *check, char *err, size_t errlen)
 {
+	int64_t alert_id = due->alert_id;
+	int64_t gave_up;
 	sqlite3_stmt *s = stmt(st, S_STATE_GET);
 	int64_t pending = 0;
 	int rc;
@@ -761,8 +790,18 @@ int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *out,
 	out->crit_since = column_time(s, 2);
 	out->last_ok = column_time(s, 3);
 	out->last_notified = column_time(s, 4);
-	*retired = sqlite3_column_type(s, 5) != SQLITE_NULL;
 	*next_eval = sqlite3_column_int64(s, 6);
+	if (sqlite3_column_type(s, 5) != SQLITE_NULL)
+		*check = STORE_EVAL_RETIRED;
+	else if (sqlite3_column_int64(s, 7) != due->version)
+		*check = STORE_EVAL_CHANGED;
+	else
+		*check = STORE_EVAL_CURRENT;
+	/* A notify given up holds the next repeat back as a delivered one
+	 * does: the rules see the later of the two. */
+	gave_up = column_time(s, 8);
+	if (gave_up > out->last_notified)
+		out->last_notified = gave_up;
 	sqlite3_reset(s);
 	/* Only a firing alert's rules look at it (no repeat while a notify
 	 * waits); most alerts pass most of the time. */
@@ -856,7 +895,8 @@ void store_call_clear(struct store_call *call)
 }
 
 int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t lease_ms,
-		      struct store_call *out, size_t max, size_t *n, char *err, size_t errlen)
+		      int64_t token, struct store_call *out, size_t max, size_t *n, char *err,
+		      size_t errlen)
 {
 	sqlite3_stmt *s;
 	size_t k = 0;
@@ -884,6 +924,7 @@ int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t 
 		c->attempts = sqlite3_column_int(s, 5);
 		c->created = sqlite3_column_int64(s, 6);
 		c->repeat = sqlite3_column_int(s, 7) != 0;
+		c->lease_token = token;
 		k++;
 		if (!c->name || (c->kind == STORE_NOTIFY && !c->message)) {
 			snprintf(err, errlen, "claim calls: out of memory");
@@ -899,6 +940,7 @@ int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t 
 		s = stmt(st, S_LEASE_CALL);
 		sqlite3_bind_int64(s, 1, out[i].id);
 		sqlite3_bind_int64(s, 2, now + lease_ms);
+		sqlite3_bind_int64(s, 3, token);
 		if (run(st, s, err, errlen, "lease call") != 0)
 			goto fail;
 	}
@@ -923,6 +965,7 @@ int store_call_drop_superseded(struct store *st, const struct store_call *call, 
 	if (!call->repeat)
 		return 0;
 	sqlite3_bind_int64(s, 1, call->id);
+	sqlite3_bind_int64(s, 2, call->lease_token);
 	if (run(st, s, err, errlen, "drop superseded repeat") != 0)
 		return -1;
 	*dropped = sqlite3_changes(st->db) > 0;
@@ -935,14 +978,20 @@ int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen)
 }
 
 int store_call_delivered(struct store *st, const struct store_call *call, int64_t at,
-			 char *err, size_t errlen)
+			 enum store_outcome *outcome, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = stmt(st, S_CALL_DELIVERED);
 
 	sqlite3_bind_int64(s, 1, call->id);
 	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_int64(s, 3, call->lease_token);
 	if (run(st, s, err, errlen, "mark call delivered") != 0)
 		return -1;
+	if (sqlite3_changes(st->db) == 0) {
+		*outcome = STORE_CALL_LOST;
+		return 0;
+	}
+	*outcome = STORE_CALL_DELIVERED;
 	if (call->kind != STORE_NOTIFY)
 		return 0;
 	s = stmt(st, S_LAST_NOTIFIED);
@@ -951,15 +1000,47 @@ int store_call_delivered(struct store *st, const struct store_call *call, int64_
 	return run(st, s, err, errlen, "write last notified");
 }
 
-int store_call_failed(struct store *st, const struct store_call *call, int64_t next_attempt,
-		      int dead, const char *error, char *err, size_t errlen)
+int store_call_failed(struct store *st, const struct store_call *call,
+		      const struct store_failure *f, enum store_outcome *outcome, char *err,
+		      size_t errlen)
 {
-	sqlite3_stmt *s = stmt(st, dead ? S_CALL_DEAD : S_CALL_FAILED);
+	sqlite3_stmt *s = stmt(st, S_CALL_FAILED);
+	const unsigned char *status;
+	int rc;
 
 	sqlite3_bind_int64(s, 1, call->id);
-	sqlite3_bind_int64(s, 2, next_attempt);
-	sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
-	return run(st, s, err, errlen, "mark call failed");
+	sqlite3_bind_int64(s, 2, call->lease_token);
+	sqlite3_bind_int64(s, 3, f->at);
+	sqlite3_bind_int64(s, 4, f->next_attempt);
+	sqlite3_bind_text(s, 5, f->error, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 6, f->rejected != 0);
+	sqlite3_bind_int64(s, 7, f->give_up_ms);
+	sqlite3_bind_int(s, 8, f->maybe_sent != 0);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		*outcome = STORE_CALL_LOST;
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		fail(st, err, errlen, "mark call failed");
+		sqlite3_reset(s);
+		return -1;
+	}
+	status = sqlite3_column_text(s, 0);
+	*outcome = status && strcmp((const char *)status, "dead") == 0 ? STORE_CALL_DEAD
+								      : STORE_CALL_WAITS;
+	/* RETURNING rows are all computed at the first step; this one ends it. */
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return fail(st, err, errlen, "mark call failed");
+	if (*outcome != STORE_CALL_DEAD || call->kind != STORE_NOTIFY)
+		return 0;
+	s = stmt(st, S_GAVE_UP_NOTIFY);
+	sqlite3_bind_int64(s, 1, call->alert_id);
+	sqlite3_bind_int64(s, 2, f->at);
+	return run(st, s, err, errlen, "write notify given up");
 }
 
 int store_call_release(struct store *st, const struct store_call *call, int maybe_sent,
@@ -968,7 +1049,8 @@ int store_call_release(struct store *st, const struct store_call *call, int mayb
 	sqlite3_stmt *s = stmt(st, S_CALL_RELEASE);
 
 	sqlite3_bind_int64(s, 1, call->id);
-	sqlite3_bind_int(s, 2, maybe_sent != 0);
+	sqlite3_bind_int64(s, 2, call->lease_token);
+	sqlite3_bind_int(s, 3, maybe_sent != 0);
 	return run(st, s, err, errlen, "release call");
 }
 
@@ -988,10 +1070,12 @@ int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen)
 	return run_int64(st, stmt(st, S_COUNT_PENDING), 0, n, err, errlen, "count pending calls");
 }
 
-int store_prune(struct store *st, int64_t cutoff, int64_t *deleted, char *err, size_t errlen)
+int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted,
+		char *err, size_t errlen)
 {
 	static const enum stmt_id ids[] = {S_PRUNE_OUTBOX, S_PRUNE_TRANSITION, S_PRUNE_ALERTS};
 
+	assert(max_rows > 0);
 	*deleted = 0;
 	if (store_begin(st, err, errlen) != 0)
 		return -1;
@@ -999,6 +1083,8 @@ int store_prune(struct store *st, int64_t cutoff, int64_t *deleted, char *err, s
 		sqlite3_stmt *s = stmt(st, ids[i]);
 
 		sqlite3_bind_int64(s, 1, cutoff);
+		if (ids[i] != S_PRUNE_ALERTS)
+			sqlite3_bind_int64(s, 2, max_rows);
 		if (run(st, s, err, errlen, "prune") != 0) {
 			store_rollback(st);
 			return -1;

@@ -57,8 +57,11 @@ void store_rollback(struct store *st);
 int store_release_leases(struct store *st, int64_t now, int64_t max_wait_ms, char *err,
 			 size_t errlen);
 
-/* Number of alerts that are not retired. */
-int store_count_alerts(struct store *st, int64_t *n, char *err, size_t errlen);
+/* Number of alerts that are not retired in *active and, when retired is
+ * not NULL, of those kept retired (their history and calls may still be
+ * due) in *retired. */
+int store_count_alerts(struct store *st, int64_t *active, int64_t *retired, char *err,
+		       size_t errlen);
 
 struct store_sync_stats {
 	size_t added, changed, retired, revived, unchanged;
@@ -76,10 +79,10 @@ int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
 		    int64_t now, int due_now, struct store_sync_stats *stats,
 		    char *err, size_t errlen);
 
-/* A claimed evaluation. def's strings are owned (store_due_clear). */
+/* A picked evaluation. def's strings are owned (store_due_clear). */
 struct store_due {
 	int64_t alert_id;
-	int64_t scheduled;      /* the next_eval it was claimed at */
+	int64_t version;        /* of the definition: it changes with every change of it */
 	struct alert_def def;
 };
 void store_due_clear(struct store_due *due);
@@ -101,13 +104,26 @@ int store_pick_due(struct store *st, int64_t now,
 int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg),
 		    void *arg, size_t in_flight, int64_t *at, char *err, size_t errlen);
 
-/* In a transaction: the current rules state of an alert, with
+/* Whether a picked evaluation may still be written: its alert was
+ * retired since the pick, or its definition changed (an evaluation made
+ * with the old thresholds, messages or interval says nothing about the
+ * new one: it is written as if abandoned, and the alert, still due, is
+ * picked again with its new definition). */
+enum store_eval_check {
+	STORE_EVAL_CURRENT = 0,
+	STORE_EVAL_RETIRED,
+	STORE_EVAL_CHANGED,
+};
+
+/* In a transaction: the current rules state of a picked alert, with
  * notify_pending read from the outbox when the state is WARN or CRITICAL
- * (0 in PASS, where the rules do not look at it), and its next_eval. *retired is set
- * when the alert was retired after it was picked (then nothing else
- * should be written). */
-int store_eval_get(struct store *st, int64_t alert_id, struct rules_state *s,
-		   int64_t *next_eval, int *retired, char *err, size_t errlen);
+ * (0 in PASS, where the rules do not look at it), its next_eval, and in
+ * *check whether the pick is still current (nothing should be written
+ * when it is not). The rules' last_notified is the later of the last
+ * delivered notify and the last one given up: a call the server refuses
+ * for good holds the next repeat back like a delivered one. */
+int store_eval_get(struct store *st, const struct store_due *due, struct rules_state *s,
+		   int64_t *next_eval, enum store_eval_check *check, char *err, size_t errlen);
 
 /* In a transaction: record a successful or a failed evaluation of a
  * picked alert (a failure keeps the state, counts it and stores the
@@ -147,19 +163,24 @@ struct store_call {
 	int attempts;       /* attempts made before this one */
 	int64_t created;
 	int repeat;         /* a repeat notify: dropped once its state is over */
+	int64_t lease_token; /* the claim's: every write of the outcome names it */
 };
 void store_call_clear(struct store_call *call);
 
 /* Claims up to max deliverable rows in one transaction: each the oldest
- * pending row of its alert, with next_attempt <= not_after, not leased;
- * never two rows of one alert. Each gets lease_until = now + lease_ms. */
+ * pending row of its alert, with next_attempt <= not_after, not leased
+ * (or its lease ran out before now); never two rows of one alert. Each
+ * gets lease_until = now + lease_ms and the claim's token, which must
+ * differ from every other claim's of the process (a counter will do: the
+ * tokens of an earlier process are cleared at start). */
 int store_claim_calls(struct store *st, int64_t now, int64_t not_after,
-		      int64_t lease_ms, struct store_call *out, size_t max,
+		      int64_t lease_ms, int64_t token, struct store_call *out, size_t max,
 		      size_t *n, char *err, size_t errlen);
 
 /* In a transaction: deletes a claimed repeat notify when a state change
  * of its alert was enqueued after it (*dropped 1): the state it repeats
- * is over. Called before sending it, and after an attempt that failed. */
+ * is over. Called before sending it, and after an attempt that failed.
+ * Nothing is deleted once the claim's lease is lost. */
 int store_call_drop_superseded(struct store *st, const struct store_call *call,
 			       int *dropped, char *err, size_t errlen);
 
@@ -167,15 +188,39 @@ int store_call_drop_superseded(struct store *st, const struct store_call *call,
  * (INT64_MAX when none). */
 int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen);
 
-/* In a transaction: the call was accepted at `at`: status delivered; a
- * notify also sets the alert's last_notified. */
-int store_call_delivered(struct store *st, const struct store_call *call,
-			 int64_t at, char *err, size_t errlen);
+/* What became of a call whose outcome was written. A claim whose lease
+ * ran out (its worker stalled) and whose row was claimed again since is
+ * LOST: its write changes nothing, so it cannot undo the newer claim's. */
+enum store_outcome {
+	STORE_CALL_DELIVERED = 0,
+	STORE_CALL_WAITS,       /* due again at its next attempt */
+	STORE_CALL_DEAD,        /* given up */
+	STORE_CALL_LOST,        /* the lease was lost: nothing written */
+};
 
-/* In a transaction: the attempt failed with error: attempts + 1, and
- * either due again at next_attempt, or dead when dead is set. */
+/* In a transaction: the call was accepted at `at`: status delivered; a
+ * notify also sets the alert's last_notified. DELIVERED or LOST. */
+int store_call_delivered(struct store *st, const struct store_call *call,
+			 int64_t at, enum store_outcome *outcome, char *err, size_t errlen);
+
+/* An attempt that failed. */
+struct store_failure {
+	int64_t at;             /* when it failed */
+	int64_t next_attempt;   /* when it is due again, unless given up */
+	int64_t give_up_ms;     /* given up when created this long before at */
+	int rejected;           /* given up now: the server refused it for good */
+	int maybe_sent;         /* it may have reached the server: a repeat is no
+				 * longer dropped by a state change */
+	const char *error;
+};
+
+/* In a transaction: attempts + 1 and the error; the call waits for
+ * next_attempt or, when rejected or too old, is dead (a dead notify holds
+ * the alert's next repeat back, see store_eval_get). The age is measured
+ * against the stored created, in the database's timebase. WAITS, DEAD or
+ * LOST. */
 int store_call_failed(struct store *st, const struct store_call *call,
-		      int64_t next_attempt, int dead, const char *error,
+		      const struct store_failure *f, enum store_outcome *outcome,
 		      char *err, size_t errlen);
 
 /* In a transaction: gives a claimed call back without counting an
@@ -193,16 +238,19 @@ int store_calls_retry_now(struct store *st, int64_t at, int64_t *n,
 /* Number of pending outbox rows. */
 int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen);
 
-/* Deletes delivered and dead rows and history older than cutoff, and
- * retired alerts retired before cutoff that have nothing pending. Pending
- * rows are never deleted. Sets *deleted. Own transaction. */
-int store_prune(struct store *st, int64_t cutoff, int64_t *deleted,
+/* Deletes up to max_rows delivered or dead calls that finished before
+ * cutoff and up to max_rows transitions before cutoff, and the retired
+ * alerts retired before cutoff that have nothing pending. Pending rows
+ * are never deleted. Sets *deleted; call again while it is max_rows or
+ * more. Own transaction. */
+int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted,
 		char *err, size_t errlen);
 
 /* The wall clock jumped by delta ms: every stored time that schedules or
  * measures something (next evaluations, next attempts, last notify, run
- * clocks, leases) moves with it, so nothing fires early or stalls. Own
- * transaction. */
+ * clocks, leases, the creation of pending calls, whose age decides when
+ * they are given up) moves with it, so nothing fires early, stalls or is
+ * given up for the size of the jump. Own transaction. */
 int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen);
 
 #endif

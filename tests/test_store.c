@@ -70,6 +70,38 @@ static struct store *open_store(const char *path)
 	return st;
 }
 
+/* Lease tokens of the claims the tests make (one thread at a time; the
+ * four-thread test has its own). */
+static int64_t test_token;
+
+/* Writes a delivery as the delivery worker does; returns the outcome. */
+static enum store_outcome deliver_call(struct store *st, const struct store_call *c, int64_t at)
+{
+	enum store_outcome o = STORE_CALL_WAITS;
+	char err[256];
+
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_call_delivered(st, c, at, &o, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	return o;
+}
+
+/* Writes a failed attempt (a 5xx unless rejected); returns the outcome. */
+static enum store_outcome fail_call(struct store *st, const struct store_call *c, int64_t at,
+				    int64_t give_up_ms, int rejected, int maybe_sent)
+{
+	struct store_failure f = {.at = at, .next_attempt = at + 500, .give_up_ms = give_up_ms,
+				  .rejected = rejected, .maybe_sent = maybe_sent,
+				  .error = "HTTP 500"};
+	enum store_outcome o = STORE_CALL_DELIVERED;
+	char err[256];
+
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_call_failed(st, c, &f, &o, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	return o;
+}
+
 static int64_t query_int(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
@@ -176,8 +208,26 @@ static const struct {
 	 "INSERT INTO alert_state (alert_id, state, next_eval, last_notified)"
 	 " VALUES (1, 'WARN', 5, 4);"
 	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, is_repeat)"
-	 " VALUES (1, 'notify', 'w', 1, 1, 1);",
-	 "SELECT (SELECT count(*) FROM alert) + (SELECT count(*) FROM outbox WHERE is_repeat = 1)",
+	 " VALUES (1, 'notify', 'w', 1, 1, 1);"
+	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, status, delivered)"
+	 " VALUES (1, 'notify', 'w', 1, 1, 'delivered', 9), (1, 'resolve', NULL, 1, 7, 'dead', NULL);",
+	 /* version 3 dates the end of a finished call: when it was delivered,
+	  * or given up (its last next_attempt) */
+	 "SELECT (SELECT count(*) FROM alert) + (SELECT count(*) FROM outbox WHERE is_repeat = 1)"
+	 " + (SELECT count(*) FROM outbox WHERE status = 'delivered' AND finished = 9)"
+	 " + (SELECT count(*) FROM outbox WHERE status = 'dead' AND finished = 7)"
+	 " + (SELECT count(*) FROM outbox WHERE status = 'pending' AND finished IS NULL)",
+	 5},
+	{3,
+	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
+	 " warn_message, crit_value, crit_message, created, updated)"
+	 " VALUES (1, 'a', 'q', 1000, 3000, 0, 1, 'w', 2, 'c', 0, 0);"
+	 "INSERT INTO alert_state (alert_id, state, next_eval, notify_gave_up)"
+	 " VALUES (1, 'WARN', 5, 4);"
+	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, lease_until,"
+	 " lease_token) VALUES (1, 'notify', 'w', 1, 1, 2, 3);",
+	 "SELECT (SELECT count(*) FROM alert_state WHERE notify_gave_up = 4)"
+	 " + (SELECT count(*) FROM outbox WHERE lease_token = 3)",
 	 2},
 };
 
@@ -369,9 +419,10 @@ static void test_sync_add_change_retire(void **state)
 				   "WHERE a.name = 'alert-2' AND o.kind = 'resolve'"), 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_status WHERE state <> 'PASS'"), 0);
-	int64_t n = 0;
-	assert_int_equal(store_count_alerts(st, &n, err, sizeof(err)), 0);
+	int64_t n = 0, retired = 0;
+	assert_int_equal(store_count_alerts(st, &n, &retired, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
+	assert_int_equal(retired, 2);
 	/* a retired alert is never due */
 	int64_t next = 0;
 	assert_int_equal(store_next_pick(st, NULL, NULL, 0, &next, err, sizeof(err)), 0);
@@ -437,7 +488,7 @@ static size_t pick(struct store *st, int64_t now, struct in_flight *f, struct st
 		assert_true(due[i].alert_id >= 1 && due[i].alert_id <= MANY);
 		assert_int_equal(f->held[due[i].alert_id], 0);
 		assert_non_null(due[i].def.name);
-		assert_true(due[i].scheduled <= now);
+		assert_true(due[i].version > 0);
 		f->held[due[i].alert_id] = 1;
 		f->n++;
 	}
@@ -451,13 +502,13 @@ static void write_eval(struct store *st, struct in_flight *f, struct store_due *
 	struct rules_state s;
 	struct rules_result r;
 	int64_t next = 0;
-	int retired = 1;
+	enum store_eval_check check = STORE_EVAL_RETIRED;
 	char err[256];
 
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_eval_get(st, d->alert_id, &s, &next, &retired, err, sizeof(err)), 0);
-	assert_int_equal(retired, 0);
-	assert_int_equal(next, d->scheduled);
+	assert_int_equal(store_eval_get(st, d, &s, &next, &check, err, sizeof(err)), 0);
+	assert_int_equal(check, STORE_EVAL_CURRENT);
+	assert_true(next <= at);
 	next = rules_next_eval(next, d->def.interval_ms, at);
 	rules_step(&d->def, &s, 1.0, at, &r);
 	assert_int_equal(store_eval_put_ok(st, d->alert_id, &r.next, 1.0, at, next, err,
@@ -538,6 +589,7 @@ static void *deliver_thread(void *arg)
 	struct store *st = NULL;
 	char err[256];
 	int idle = 0;
+	int64_t token = (int64_t)d->seed << 32;
 
 	if (store_open(d->path, 0, &st, err, sizeof(err)) != 0) {
 		d->failed = 1;
@@ -547,7 +599,8 @@ static void *deliver_thread(void *arg)
 		struct store_call calls[3];
 		size_t n = 0;
 
-		if (store_claim_calls(st, T0, T0, 60000, calls, 3, &n, err, sizeof(err)) != 0) {
+		if (store_claim_calls(st, T0, T0, 60000, ++token, calls, 3, &n, err,
+				      sizeof(err)) != 0) {
 			d->failed = 1;
 			break;
 		}
@@ -564,6 +617,10 @@ static void *deliver_thread(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			struct store_call *c = &calls[i];
 			int fail_now = rand_r(&d->seed) % 4 == 0;
+			struct store_failure failure = {.at = T0, .next_attempt = T0,
+							.give_up_ms = INT64_C(86400000),
+							.error = "HTTP 500"};
+			enum store_outcome o;
 
 			pthread_mutex_lock(d->mu);
 			if (d->in_flight[c->alert_id]++)
@@ -579,9 +636,10 @@ static void *deliver_thread(void *arg)
 			}
 			pthread_mutex_unlock(d->mu);
 			if (store_begin(st, err, sizeof(err)) != 0 ||
-			    (fail_now ? store_call_failed(st, c, T0, 0, "HTTP 500", err, sizeof(err))
-				      : store_call_delivered(st, c, T0, err, sizeof(err))) != 0 ||
-			    store_commit(st, err, sizeof(err)) != 0)
+			    (fail_now ? store_call_failed(st, c, &failure, &o, err, sizeof(err))
+				      : store_call_delivered(st, c, T0, &o, err, sizeof(err))) != 0 ||
+			    store_commit(st, err, sizeof(err)) != 0 ||
+			    o != (fail_now ? STORE_CALL_WAITS : STORE_CALL_DELIVERED))
 				d->failed = 1;
 			store_call_clear(c);
 		}
@@ -654,11 +712,11 @@ static void test_leases_released_at_start(void **state)
 	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "m", T0, err,
 					  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(store_claim_calls(st, T0, T0, 60000, calls, 10, &m, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, T0, T0, 60000, ++test_token, calls, 10, &m, err, sizeof(err)), 0);
 	assert_int_equal(m, 1);
 	/* a second claim sees nothing: all leased */
 	size_t k = 0;
-	assert_int_equal(store_claim_calls(st, T0 + 1, T0 + 1, 60000, calls + 1, 9, &k, err,
+	assert_int_equal(store_claim_calls(st, T0 + 1, T0 + 1, 60000, ++test_token, calls + 1, 9, &k, err,
 					   sizeof(err)), 0);
 	assert_int_equal(k, 0);
 	/* the process dies; the next one starts */
@@ -667,7 +725,7 @@ static void test_leases_released_at_start(void **state)
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE lease_until IS NOT NULL"), 0);
 	/* the interrupted evaluations are due at once */
 	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE next_eval <= 1800000000200"), 10);
-	assert_int_equal(store_claim_calls(st, T0 + 300, T0 + 300, 60000, calls + 1, 9, &k, err,
+	assert_int_equal(store_claim_calls(st, T0 + 300, T0 + 300, 60000, ++test_token, calls + 1, 9, &k, err,
 					   sizeof(err)), 0);
 	assert_int_equal(k, 1);
 	assert_int_equal(calls[1].id, calls[0].id);
@@ -684,7 +742,7 @@ static size_t claim_calls_at(struct store *st, int64_t at, struct store_call *ca
 	size_t m = 0;
 	char err[256];
 
-	assert_int_equal(store_claim_calls(st, at, at, 60000, calls, max, &m, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, at, at, 60000, ++test_token, calls, max, &m, err, sizeof(err)), 0);
 	return m;
 }
 
@@ -750,9 +808,7 @@ static void test_state_change_drops_waiting_repeats(void **state)
 			assert_int_equal(drop_if_superseded(st, c), 1);
 		} else {
 			/* alert 2's went out before the change: delivered, kept */
-			assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-			assert_int_equal(store_call_delivered(st, c, T0 + 3150, err, sizeof(err)), 0);
-			assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+			assert_int_equal(deliver_call(st, c, T0 + 3150), STORE_CALL_DELIVERED);
 		}
 		store_call_clear(c);
 	}
@@ -802,17 +858,17 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	for (size_t i = 0; i < m; i++) {
 		struct store_call *c = &calls[i];
 
-		assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 		if (c->alert_id == 1) {
-			/* failed, waits in backoff */
-			assert_int_equal(store_call_failed(st, c, T0 + 500, 0, "HTTP 500", err,
-							   sizeof(err)), 0);
+			/* refused with a 5xx: it did not go through, waits in backoff */
+			assert_int_equal(fail_call(st, c, T0, INT64_C(86400000), 0, 0),
+					 STORE_CALL_WAITS);
 		} else if (c->alert_id == 2) {
 			/* cut short by a stop */
+			assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 			assert_int_equal(store_call_release(st, c, 1, err, sizeof(err)), 0);
+			assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 		}
 		/* alert 3: still leased when the engine dies */
-		assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 		store_call_clear(c);
 	}
 	store_close(st);
@@ -948,11 +1004,297 @@ static void test_prune_keeps_pending(void **state)
 		"INSERT INTO transition (alert_id, at, from_state, to_state) VALUES"
 		" (1, 100, 'PASS', 'WARN'), (1, 1800000000000, 'WARN', 'PASS');",
 		NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(store_prune(st, T0 - 1000, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET finished = coalesce(delivered, 120) "
+				      "WHERE status <> 'pending'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_prune(st, T0 - 1000, 100, &deleted, err, sizeof(err)), 0);
 	assert_int_equal(deleted, 3);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending'"), 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 2);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM transition"), 1);
+	free(ds);
+	store_close(st);
+}
+
+/* Calls are pruned by when they finished (delivered or given up), not by
+ * when they were created, through the index on that time, a batch at a
+ * time. */
+static void test_prune_goes_by_finished(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	struct store_call c;
+	const int64_t day = INT64_C(86400000);
+	int64_t deleted = 0;
+	sqlite3_stmt *plan = NULL;
+	int uses_index = 0;
+	char err[256];
+
+	make_defs(ds, 2);
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	/* created six days before it was delivered, a day ago */
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0 - 7 * day, err,
+					  sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(claim_calls_at(st, T0 - day, &c, 1), 1);
+	assert_int_equal(deliver_call(st, &c, T0 - day), STORE_CALL_DELIVERED);
+	store_call_clear(&c);
+	/* given up a day ago, after waiting a week */
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 2, STORE_RESOLVE, NULL, T0 - 8 * day, err,
+					  sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(claim_calls_at(st, T0 - day, &c, 1), 1);
+	assert_int_equal(fail_call(st, &c, T0 - day, 7 * day, 0, 0), STORE_CALL_DEAD);
+	store_call_clear(&c);
+	/* a retention of two days keeps both */
+	assert_int_equal(store_prune(st, T0 - 2 * day, 100, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 2);
+	/* half a day: both go, one per batch of 1 */
+	assert_int_equal(store_prune(st, T0 - day / 2, 1, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(store_prune(st, T0 - day / 2, 1, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 0);
+	/* the finished calls are found through their index */
+	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT id FROM outbox "
+					    "WHERE status <> 'pending' AND finished < 5 LIMIT 10",
+					    -1, &plan, NULL), SQLITE_OK);
+	while (sqlite3_step(plan) == SQLITE_ROW)
+		if (strstr((const char *)sqlite3_column_text(plan, 3), "outbox_finished"))
+			uses_index = 1;
+	sqlite3_finalize(plan);
+	assert_true(uses_index);
+	free(ds);
+	store_close(st);
+}
+
+/* A worker that stalled past its lease, while another claimed the same
+ * call again, writes nothing: the newer claim's outcome stands. */
+static void test_lease_token_fences_outcomes(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	struct store_call first, second;
+	size_t n = 0;
+	char err[256];
+
+	make_defs(ds, 1);
+	sync_defs(st, ds->d, 1, T0, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(store_claim_calls(st, T0, T0, 1000, 11, &first, 1, &n, err,
+					   sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	/* the lease ran out: another claim takes the same row */
+	assert_int_equal(store_claim_calls(st, T0 + 1001, T0 + 1001, 1000, 12, &second, 1, &n,
+					   err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(second.id, first.id);
+	/* the stalled worker's outcomes, whatever they are, change nothing */
+	assert_int_equal(fail_call(st, &first, T0 + 1100, INT64_C(86400000), 1, 0),
+			 STORE_CALL_LOST);
+	assert_int_equal(deliver_call(st, &first, T0 + 1100), STORE_CALL_LOST);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_call_release(st, &first, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending' "
+				       "AND attempts = 0 AND lease_token = 12"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state "
+				       "WHERE last_notified IS NULL"), 1);
+	/* the holder's outcome is written */
+	assert_int_equal(deliver_call(st, &second, T0 + 1200), STORE_CALL_DELIVERED);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'delivered' "
+				       "AND attempts = 1 AND lease_token IS NULL"), 1);
+	store_call_clear(&first);
+	store_call_clear(&second);
+	free(ds);
+	store_close(st);
+}
+
+/* A call's age is measured on the clock of its schedule: a jump of the
+ * wall clock moves `created` with the rest, so a fresh call is not given
+ * up as old after a jump forward. Rejected calls and old ones die. */
+static void test_give_up_age_follows_clock_jumps(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	const int64_t hour = INT64_C(3600000);
+	struct store_call c;
+	char err[256];
+
+	make_defs(ds, 2);
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int64_t id = 1; id <= 2; id++)
+		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0, err,
+						  sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	/* the wall clock jumps two hours forward, 2.5 s after the calls came */
+	assert_int_equal(store_shift_times(st, 2 * hour, err, sizeof(err)), 0);
+	assert_int_equal(claim_calls_at(st, T0 + 2 * hour + 2500, &c, 1), 1);
+	assert_int_equal(c.alert_id, 1);
+	assert_int_equal(fail_call(st, &c, T0 + 2 * hour + 2500, hour, 0, 0), STORE_CALL_WAITS);
+	store_call_clear(&c);
+	/* a rejected one dies whatever its age */
+	assert_int_equal(claim_calls_at(st, T0 + 2 * hour + 2600, &c, 1), 1);
+	assert_int_equal(c.alert_id, 2);
+	assert_int_equal(fail_call(st, &c, T0 + 2 * hour + 2600, hour, 1, 0), STORE_CALL_DEAD);
+	store_call_clear(&c);
+	/* an hour after it came, alert 1's is given up */
+	assert_int_equal(claim_calls_at(st, T0 + 3 * hour, &c, 1), 1);
+	assert_int_equal(c.alert_id, 1);
+	assert_int_equal(fail_call(st, &c, T0 + 3 * hour, hour, 0, 0), STORE_CALL_DEAD);
+	store_call_clear(&c);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
+				       "status = 'dead' AND finished = 1800010800000 AND "
+				       "attempts = 2"), 1);
+	free(ds);
+	store_close(st);
+}
+
+/* A repeat whose attempt failed in a way that may have reached the
+ * server (a timeout) is no longer dropped by a state change; one the
+ * server refused (5xx) still is. */
+static void test_failed_repeat_that_may_have_gone_out_stays(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	struct store_call calls[2];
+	char err[256];
+
+	make_defs(ds, 2);
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int64_t id = 1; id <= 2; id++)
+		assert_int_equal(store_outbox_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(claim_calls_at(st, T0, calls, 2), 2);
+	for (int i = 0; i < 2; i++) {
+		/* alert 1: timed out; alert 2: HTTP 500 */
+		assert_int_equal(fail_call(st, &calls[i], T0 + 100, INT64_C(86400000), 0,
+					   calls[i].alert_id == 1), STORE_CALL_WAITS);
+		store_call_clear(&calls[i]);
+	}
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int64_t id = 1; id <= 2; id++)
+		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0 + 200, err,
+						  sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
+				       "kind = 'notify' AND is_repeat = 0"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 2 AND "
+				       "kind = 'notify'"), 0);
+	free(ds);
+	store_close(st);
+}
+
+/* Reads the rules state of alert 1 as the scheduler does before an
+ * evaluation written at `at`, and steps the rules with a WARN value. */
+static enum rules_call eval_warn(struct store *st, struct store_due *due, int64_t at)
+{
+	struct rules_state s;
+	struct rules_result r;
+	enum store_eval_check check;
+	int64_t next;
+	char err[256];
+
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_eval_get(st, due, &s, &next, &check, err, sizeof(err)), 0);
+	assert_int_equal(check, STORE_EVAL_CURRENT);
+	rules_step(&due->def, &s, 150, at, &r);
+	assert_int_equal(store_eval_put_ok(st, due->alert_id, &r.next, 150, at,
+					   at + due->def.interval_ms, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	return r.call;
+}
+
+/* A notify that was given up holds the next repeat back for
+ * repeatIntervalSecs, as a delivered one would: against a server that
+ * refuses notifies, the engine does not queue a repeat (and write a dead
+ * row) on every evaluation. */
+static void test_given_up_notify_holds_repeats_back(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct in_flight *fl = calloc(1, sizeof(*fl));
+	struct store_due due;
+	struct store_call c;
+	char err[256];
+
+	make_defs(ds, 1);
+	ds->d[0].warn_value = 100;
+	ds->d[0].crit_value = 200;
+	ds->d[0].repeat_ms = 60000;
+	sync_defs(st, ds->d, 1, T0, 1, NULL);
+	assert_int_equal(pick(st, T0, fl, &due, 1), 1);
+	/* PASS -> WARN: the notify of the change */
+	assert_int_equal(eval_warn(st, &due, T0), RULES_CALL_NOTIFY);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	/* the server rejects it for good */
+	assert_int_equal(claim_calls_at(st, T0 + 10, &c, 1), 1);
+	assert_int_equal(fail_call(st, &c, T0 + 10, INT64_C(86400000), 1, 0), STORE_CALL_DEAD);
+	store_call_clear(&c);
+	/* evaluations in WARN within repeatIntervalSecs of the give-up: no repeat */
+	for (int64_t t = T0 + 1000; t < T0 + 10 + 60000; t += 5000)
+		assert_int_equal(eval_warn(st, &due, t), RULES_CALL_NONE);
+	/* then one */
+	assert_int_equal(eval_warn(st, &due, T0 + 10 + 60000), RULES_CALL_NOTIFY);
+	store_due_clear(&due);
+	free(fl);
+	free(ds);
+	store_close(st);
+}
+
+/* An evaluation picked with one definition is not written when the
+ * definition changed (or the alert was retired) while its query ran. */
+static void test_pick_goes_stale_when_its_definition_changes(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct in_flight *fl = calloc(1, sizeof(*fl));
+	struct store_due due;
+	struct rules_state s;
+	enum store_eval_check check;
+	int64_t next;
+	char err[256];
+
+	make_defs(ds, 2);
+	ds->d[0].interval_ms = 3600000;
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(pick(st, T0, fl, &due, 1), 1);
+	assert_int_equal(due.alert_id, 1);
+	/* the same definitions again, in the same millisecond: still current */
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(store_eval_get(st, &due, &s, &next, &check, err, sizeof(err)), 0);
+	assert_int_equal(check, STORE_EVAL_CURRENT);
+	/* the interval shortens, in the same millisecond as the pick */
+	ds->d[0].interval_ms = 10000;
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(store_eval_get(st, &due, &s, &next, &check, err, sizeof(err)), 0);
+	assert_int_equal(check, STORE_EVAL_CHANGED);
+	/* still due: picked again at once, with the new interval */
+	assert_true(next <= T0);
+	/* retired */
+	sync_defs(st, ds->d + 1, 1, T0 + 1, 1, NULL);
+	assert_int_equal(store_eval_get(st, &due, &s, &next, &check, err, sizeof(err)), 0);
+	assert_int_equal(check, STORE_EVAL_RETIRED);
+	store_due_clear(&due);
+	free(fl);
 	free(ds);
 	store_close(st);
 }
@@ -1000,6 +1342,16 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_start_after_clock_went_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_goes_by_finished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_token_fences_outcomes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_give_up_age_follows_clock_jumps, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_repeat_that_may_have_gone_out_stays,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_given_up_notify_holds_repeats_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pick_goes_stale_when_its_definition_changes,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
 	};
 

@@ -1,0 +1,16 @@
+-- alert-exec schema, version 3.
+-- A claimed call carries a token, and every write of its outcome names it:
+-- a worker whose lease ran out (it stalled) and whose row another worker
+-- claimed since cannot overwrite that worker's result.
+-- A call that ended (delivered or given up) records when, and pruning
+-- goes by that time through an index, not by when the call was created.
+-- A notify that was given up holds back the alert's next repeat notify,
+-- as a delivered one does.
+
+ALTER TABLE outbox ADD COLUMN lease_token INTEGER;
+ALTER TABLE outbox ADD COLUMN finished INTEGER;
+ALTER TABLE alert_state ADD COLUMN notify_gave_up INTEGER;
+
+UPDATE outbox SET finished = coalesce(delivered, next_attempt) WHERE status <> 'pending';
+DROP INDEX outbox_done;
+CREATE INDEX outbox_finished ON outbox (finished) WHERE status <> 'pending';
