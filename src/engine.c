@@ -1038,10 +1038,9 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 		return 1;
 	case STORE_CALL_DEAD:
 		atomic_fetch_add(&e->dead, 1);
-		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=%s%s",
+		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=%s",
 			kind, name, c->attempts + 1, d->failure.rejected ? "rejected" : "too-old",
-			quoted, c->kind == STORE_NOTIFY
-					? " (the next repeat waits repeatIntervalSecs from now)" : "");
+			quoted);
 		return 0;
 	case STORE_CALL_LOST:
 		log_msg(LOG_WARN, "lease lost kind=%s alert=%s: the call was claimed again "
@@ -1083,7 +1082,7 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 	else
 		d.rc = api_resolve(api, c->name, error, sizeof(error));
 	d.at_mono = mono_ms();
-	if (d.rc != API_OK && stopping(e) && d.rc == API_ERR_TRANSPORT) {
+	if (stopping(e) && d.rc == API_ERR_TRANSPORT) {
 		/* Cut short by the stop: not an attempt, but it may have
 		 * reached the server. */
 		struct release rel = {.call = c, .maybe_sent = 1};
