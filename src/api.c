@@ -183,6 +183,34 @@ static const char *snippet(char *out, size_t outlen, const char *body,
 	return log_quote(out, outlen, head);
 }
 
+/* The first raw byte below 0x20 inside a string of the JSON text
+ * b[0..len), or -1 when there is none. RFC 8259 forbids them, but cJSON
+ * copies them into the string: a raw NUL would end the C string there
+ * and "alert-x<NUL>evil" would read as alert-x. */
+static int raw_control(const char *b, size_t len)
+{
+	int in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)b[i];
+
+		if (!in_string) {
+			in_string = c == '"';
+			continue;
+		}
+		if (c == '\\' && i + 1 < len) {
+			c = (unsigned char)b[++i]; /* the escaped character */
+			if (c < 0x20)
+				return c;
+		} else if (c == '"') {
+			in_string = 0;
+		} else if (c < 0x20) {
+			return c;
+		}
+	}
+	return -1;
+}
+
 /* Parses body[0..len) as one JSON value with nothing but whitespace after
  * it. body[len] must be '\0': cJSON before 1.7.16 reads one byte past
  * the given length on a string that ends in a backslash (CVE-2023-53154;
@@ -195,10 +223,17 @@ static cJSON *parse_json(const char *body, size_t len, char *why,
 	const char *end = NULL;
 	cJSON *root = NULL;
 	char snip[64];
+	int c;
 
 	assert(body[len] == '\0');
 	if (len == 0) {
 		set_err(why, whylen, "body is empty");
+		return NULL;
+	}
+	c = raw_control(body, len);
+	if (c >= 0) {
+		set_err(why, whylen, "body is not JSON (a string holds the raw control byte "
+			"0x%02x)", (unsigned)c);
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -336,10 +371,12 @@ static int check_string(const cJSON *obj, const char *key, const char *label,
 
 /* Checks an integer-valued number of seconds <= API_MAX_SECS (the sign
  * is the caller's business). An optional member may be missing or null.
- * Returns 0 with *secs, 1 when an optional member is absent, or -1 with
- * the reason in why. */
+ * A value over the limit is invalid, or with clamp set is brought down
+ * to API_MAX_SECS and *clamped set to the value sent. Returns 0 with
+ * *secs, 1 when an optional member is absent, or -1 with the reason in
+ * why. */
 static int check_secs(const cJSON *obj, const char *key, int optional,
-		      double *secs, char *why, size_t whylen)
+		      double *clamped, double *secs, char *why, size_t whylen)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
 	double d;
@@ -359,6 +396,10 @@ static int check_secs(const cJSON *obj, const char *key, int optional,
 	if (!isfinite(d) || d != floor(d)) {
 		set_err(why, whylen, "%s is not an integer (%g)", key, d);
 		return -1;
+	}
+	if (d > (double)API_MAX_SECS && clamped != NULL) {
+		*clamped = d;
+		d = (double)API_MAX_SECS;
 	}
 	if (d > (double)API_MAX_SECS) {
 		set_err(why, whylen, "%s is over %lld (%g)", key,
@@ -418,6 +459,8 @@ struct entry {
 	const char *warn_message;
 	double crit_value;
 	const char *crit_message;
+	double repeat_sent;     /* > API_MAX_SECS when repeat was clamped, else 0 */
+	double sustain_sent;    /* likewise for sustain */
 };
 
 /* Validates one array element. On success fills *e and returns 0; on
@@ -429,6 +472,8 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 	int r;
 
 	e->name = NULL;
+	e->repeat_sent = 0;
+	e->sustain_sent = 0;
 	if (!cJSON_IsObject(item)) {
 		set_err(why, whylen, "entry is not an object (it is %s)",
 			json_type(item));
@@ -442,7 +487,7 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 			 &e->query, why, whylen) != 0)
 		return -1;
 
-	if (check_secs(item, "intervalSecs", 0, &e->interval, why,
+	if (check_secs(item, "intervalSecs", 0, NULL, &e->interval, why,
 		       whylen) != 0)
 		return -1;
 	if (e->interval <= 0) {
@@ -452,13 +497,17 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 		return -1;
 	}
 
-	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat, why, whylen);
+	/* A server may send a huge repeat or sustain to mean "never": the
+	 * alert is kept with the longest one accepted. */
+	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat_sent, &e->repeat,
+		       why, whylen);
 	if (r < 0)
 		return -1;
 	if (r > 0 || e->repeat <= 0)
 		e->repeat = DEFAULT_REPEAT_SECS;
 
-	r = check_secs(item, "sustainSecs", 1, &e->sustain, why, whylen);
+	r = check_secs(item, "sustainSecs", 1, &e->sustain_sent, &e->sustain, why,
+		       whylen);
 	if (r < 0)
 		return -1;
 	if (r > 0)
@@ -489,22 +538,12 @@ static uint64_t hash_name(const char *s)
 	return h;
 }
 
-/* The names accepted so far: open addressing over indexes into defs. */
+/* The names accepted so far: open addressing over indexes into defs. It
+ * grows with the definitions kept, not with the entries sent. */
 struct name_set {
 	size_t *slots;          /* index + 1 of a def, 0 = empty */
 	size_t mask;
 };
-
-static int name_set_init(struct name_set *set, size_t count)
-{
-	size_t size = 16;
-
-	while (size < count * 2)
-		size *= 2;
-	set->slots = calloc(size, sizeof(*set->slots));
-	set->mask = size - 1;
-	return set->slots == NULL ? -1 : 0;
-}
 
 /* Returns the index of the def named name, or (size_t)-1 with *slot set
  * to the free slot where it belongs. */
@@ -523,6 +562,33 @@ static size_t name_set_find(const struct name_set *set,
 	}
 	*slot = i;
 	return (size_t)-1;
+}
+
+/* Makes room for one more name beside the kept ones: the table stays at
+ * most half full. 0, or -1 when out of memory (the set is unchanged). */
+static int name_set_reserve(struct name_set *set, const struct alert_def *defs,
+			    size_t kept)
+{
+	struct name_set grown;
+	size_t size = set->slots != NULL ? set->mask + 1 : 8;
+
+	if (set->slots != NULL && (kept + 1) * 2 <= size)
+		return 0;
+	while ((kept + 1) * 2 > size)
+		size *= 2;
+	grown.slots = calloc(size, sizeof(*grown.slots));
+	if (grown.slots == NULL)
+		return -1;
+	grown.mask = size - 1;
+	for (size_t idx = 0; idx < kept; idx++) {
+		size_t slot = 0;
+
+		name_set_find(&grown, defs, defs[idx].name, &slot);
+		grown.slots[slot] = idx + 1;
+	}
+	free(set->slots);
+	*set = grown;
+	return 0;
 }
 
 static int def_from_entry(struct alert_def *def, const struct entry *e)
@@ -544,17 +610,6 @@ static int def_from_entry(struct alert_def *def, const struct entry *e)
 	def->warn_value = e->warn_value;
 	def->crit_value = e->crit_value;
 	return 0;
-}
-
-static void warn_skip(size_t index, const char *name, const char *why)
-{
-	char quoted[WHAT_MAX];
-
-	if (name != NULL)
-		log_msg(LOG_WARN, "alerts: skipping entry %zu (%s): %s", index,
-			log_quote(quoted, sizeof(quoted), name), why);
-	else
-		log_msg(LOG_WARN, "alerts: skipping entry %zu: %s", index, why);
 }
 
 /* Whether a JSON text holds the escape \u0000 inside a string. cJSON
@@ -642,7 +697,8 @@ static size_t value_end(const char *b, size_t i, size_t len)
 	return SIZE_MAX;
 }
 
-typedef int (*element_fn)(const cJSON *item, void *arg);
+/* Called on each element: its tree and its text raw[0..rawlen). */
+typedef int (*element_fn)(const cJSON *item, const char *raw, size_t rawlen, void *arg);
 
 /* Parses the elements of the array whose '[' ends at body[open - 1] and
  * calls fn on each, in order; stops early when fn returns non-zero.
@@ -664,7 +720,8 @@ static int for_each_element(const char *body, size_t len, size_t open, element_f
 		size_t stop;
 		int rc;
 
-		if (i >= len || strchr("{[\"-0123456789tfn", body[i]) == NULL)
+		if (i >= len || body[i] == '\0' ||
+		    strchr("{[\"-0123456789tfn", body[i]) == NULL)
 			return -1;
 		stop = value_end(body, i, len);
 		if (stop == SIZE_MAX)
@@ -674,7 +731,7 @@ static int for_each_element(const char *body, size_t len, size_t open, element_f
 			cJSON_Delete(item);
 			return -1;
 		}
-		rc = fn(item, arg);
+		rc = fn(item, body + i, stop - i, arg);
 		cJSON_Delete(item);
 		if (rc != 0)
 			return rc;
@@ -696,70 +753,164 @@ tail:
 	return 0;
 }
 
-static int count_element(const cJSON *item, void *arg)
+/* Result of count_element past API_MAX_ALERTS. */
+#define TOO_MANY 2
+
+static int count_element(const cJSON *item, const char *raw, size_t rawlen, void *arg)
 {
+	size_t *count = arg;
+
 	(void)item;
-	++*(size_t *)arg;
-	return 0;
+	(void)raw;
+	(void)rawlen;
+	/* A body this long is refused whole: no need to read the rest. */
+	return ++*count > API_MAX_ALERTS ? TOO_MANY : 0;
 }
 
 struct alerts_parse {
 	struct alert_def *list;
+	size_t cap;             /* room in list */
 	struct name_set names;
 	size_t kept;
 	size_t index;
-	char **skipped;         /* names of invalid entries, NULL: not wanted */
+	char **skipped;         /* names of invalid entries */
 	size_t nskipped;
-	int want_skipped;
+	size_t skipped_cap;
+	int want_skipped;       /* 0: skipped names are not collected */
+	size_t warnings;        /* warnings about entries, logged or not */
+	size_t nskips;          /* entries skipped */
+	size_t nclamps;         /* values clamped */
 };
 
+/* Logs a warning about entry index unless API_MAX_ENTRY_WARNINGS were
+ * logged already: a body of a million bad entries must not write a
+ * million lines at every refresh (parse_alerts_z sums up the rest). */
+static void warn_entry(struct alerts_parse *p, size_t index, const char *name,
+		       const char *what, const char *why)
+{
+	char quoted[WHAT_MAX];
+
+	if (p->warnings++ >= API_MAX_ENTRY_WARNINGS)
+		return;
+	if (name != NULL)
+		log_msg(LOG_WARN, "alerts: %s entry %zu (%s): %s", what, index,
+			log_quote(quoted, sizeof(quoted), name), why);
+	else
+		log_msg(LOG_WARN, "alerts: %s entry %zu: %s", what, index, why);
+}
+
+static void warn_skip(struct alerts_parse *p, size_t index, const char *name,
+		      const char *why)
+{
+	p->nskips++;
+	warn_entry(p, index, name, "skipping", why);
+}
+
+/* Warns about each value of a kept entry that was brought down to
+ * API_MAX_SECS. */
+static void warn_clamps(struct alerts_parse *p, size_t index, const struct entry *e)
+{
+	const struct {
+		const char *key;
+		double sent;
+	} v[] = {{"repeatIntervalSecs", e->repeat_sent}, {"sustainSecs", e->sustain_sent}};
+	char why[128];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (v[i].sent <= 0)
+			continue;
+		p->nclamps++;
+		snprintf(why, sizeof(why), "%s %g is over %lld, using %lld", v[i].key,
+			 v[i].sent, (long long)API_MAX_SECS, (long long)API_MAX_SECS);
+		warn_entry(p, index, e->name, "keeping", why);
+	}
+}
+
+/* Remembers the name of an invalid entry. 0, or -1 when out of memory. */
+static int note_skipped(struct alerts_parse *p, const char *name)
+{
+	char *copy = NULL;
+
+	if (p->nskipped == p->skipped_cap) {
+		size_t cap = p->skipped_cap > 0 ? p->skipped_cap * 2 : 16;
+		char **grown = realloc(p->skipped, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -1;
+		p->skipped = grown;
+		p->skipped_cap = cap;
+	}
+	copy = strdup(name);
+	if (copy == NULL)
+		return -1;
+	p->skipped[p->nskipped++] = copy;
+	return 0;
+}
+
+/* Makes room in p->list and p->names for one more definition. */
+static int reserve_def(struct alerts_parse *p)
+{
+	if (p->kept == p->cap) {
+		size_t cap = p->cap > 0 ? p->cap * 2 : 16;
+		struct alert_def *grown = realloc(p->list, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -1;
+		p->list = grown;
+		p->cap = cap;
+	}
+	return name_set_reserve(&p->names, p->list, p->kept);
+}
+
 /* Keeps one valid entry, or warns and skips it. 1 when out of memory. */
-static int keep_element(const cJSON *item, void *arg)
+static int keep_element(const cJSON *item, const char *raw, size_t rawlen, void *arg)
 {
 	struct alerts_parse *p = arg;
 	struct entry e;
 	size_t slot = 0;
 	char why[256];
 	size_t index = p->index++;
+	int c = raw_control(raw, rawlen);
 
-	if (check_entry(item, &e, why, sizeof(why)) != 0) {
-		warn_skip(index, e.name, why);
-		if (p->want_skipped && e.name != NULL) {
-			char *name = strdup(e.name);
-
-			if (name == NULL)
-				return 1;
-			/* At most one per element: the array was sized by count. */
-			p->skipped[p->nskipped++] = name;
-		}
+	if (c >= 0) {
+		/* Which string holds it is not known: the name is not trusted. */
+		snprintf(why, sizeof(why), "a string holds the raw control byte 0x%02x "
+			 "(not JSON)", (unsigned)c);
+		warn_skip(p, index, NULL, why);
 		return 0;
 	}
+	if (check_entry(item, &e, why, sizeof(why)) != 0) {
+		warn_skip(p, index, e.name, why);
+		if (p->want_skipped && e.name != NULL && note_skipped(p, e.name) != 0)
+			return 1;
+		return 0;
+	}
+	if (reserve_def(p) != 0)
+		return 1;
 	if (name_set_find(&p->names, p->list, e.name, &slot) != (size_t)-1) {
-		warn_skip(index, e.name, "name is a duplicate");
+		warn_skip(p, index, e.name, "name is a duplicate");
 		return 0;
 	}
 	if (def_from_entry(&p->list[p->kept], &e) != 0)
 		return 1;
 	p->kept++;
 	p->names.slots[slot] = p->kept; /* index + 1 */
+	warn_clamps(p, index, &e);
 	return 0;
 }
 
-/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
-static int parse_alerts_z(const char *body, size_t len,
-			  struct alert_def **defs, size_t *n, char ***skipped,
-			  size_t *nskipped, char *err, size_t errlen)
+/* Checks the whole body before a single entry is taken or warned about:
+ * API_OK, or API_ERR_BODY with the message in err. */
+static int check_alerts_body(const char *body, size_t len, size_t *open, char *err,
+			     size_t errlen)
 {
-	struct alerts_parse p = {NULL, {NULL, 0}, 0, 0, NULL, 0, skipped != NULL};
-	size_t open = array_start(body, len);
 	size_t count = 0;
 	char why[256];
 	char snip[64];
-	int rc = API_ERR_BODY;
+	int rc;
 
-	*defs = NULL;
-	*n = 0;
-	if (open == 0) {
+	*open = array_start(body, len);
+	if (*open == 0) {
 		cJSON *root = parse_json(body, len, why, sizeof(why));
 
 		if (root == NULL)
@@ -768,31 +919,51 @@ static int parse_alerts_z(const char *body, size_t len,
 			set_err(err, errlen, "alerts: body is not a JSON array (it is %s)",
 				json_type(root));
 		cJSON_Delete(root);
-		goto out;
+		return API_ERR_BODY;
 	}
-	/* Every element is parsed once to check the whole body before a
-	 * single entry is taken or warned about, then again to take them. */
-	if (for_each_element(body, len, open, count_element, &count) != 0) {
+	rc = for_each_element(body, len, *open, count_element, &count);
+	if (rc == TOO_MANY) {
+		set_err(err, errlen, "alerts: body has more than %d entries", API_MAX_ALERTS);
+		return API_ERR_BODY;
+	}
+	if (rc != 0) {
 		set_err(err, errlen, "alerts: body is not JSON (starts with %s)",
 			snippet(snip, sizeof(snip), body, len));
-		goto out;
+		return API_ERR_BODY;
 	}
 	if (has_nul_escape(body, len)) {
 		set_err(err, errlen, "alerts: body holds a \\u0000 escape (a NUL byte in a string)");
-		goto out;
+		return API_ERR_BODY;
 	}
+	return API_OK;
+}
 
+/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
+static int parse_alerts_z(const char *body, size_t len,
+			  struct alert_def **defs, size_t *n, char ***skipped,
+			  size_t *nskipped, char *err, size_t errlen)
+{
+	struct alerts_parse p = {.want_skipped = skipped != NULL};
+	size_t open = 0;
+	int rc;
+
+	*defs = NULL;
+	*n = 0;
+	rc = check_alerts_body(body, len, &open, err, errlen);
+	if (rc != API_OK)
+		goto out;
 	rc = API_ERR_INTERNAL;
 	/* Never NULL on success, even for an empty array. */
-	p.list = calloc(count > 0 ? count : 1, sizeof(*p.list));
-	if (p.want_skipped)
-		p.skipped = calloc(count > 0 ? count : 1, sizeof(*p.skipped));
-	if (p.list == NULL || (p.want_skipped && p.skipped == NULL) ||
-	    name_set_init(&p.names, count) != 0 ||
-	    for_each_element(body, len, open, keep_element, &p) != 0) {
+	p.list = malloc(sizeof(*p.list));
+	p.cap = 1;
+	if (p.list == NULL || for_each_element(body, len, open, keep_element, &p) != 0) {
 		set_err(err, errlen, "alerts: out of memory");
 		goto out;
 	}
+	if (p.warnings > API_MAX_ENTRY_WARNINGS)
+		log_msg(LOG_WARN, "alerts: and %zu more warnings not logged (in all: "
+			"entries skipped=%zu values clamped=%zu)",
+			p.warnings - API_MAX_ENTRY_WARNINGS, p.nskips, p.nclamps);
 	*defs = p.list;
 	*n = p.kept;
 	p.list = NULL;

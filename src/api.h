@@ -62,8 +62,16 @@ enum api_status {
 #define API_MAX_NAME 256
 #define API_MAX_QUERY 4096
 #define API_MAX_MESSAGE 4096
-/* Largest accepted intervalSecs / repeatIntervalSecs / sustainSecs. */
+/* Largest accepted intervalSecs; a larger repeatIntervalSecs or
+ * sustainSecs is brought down to it. */
 #define API_MAX_SECS (366LL * 24 * 3600)
+/* Most entries of a /alerts body, ten times the 100 000 alerts the
+ * benchmark runs; a body with more is refused whole (API_ERR_BODY). */
+#define API_MAX_ALERTS 1000000
+/* Warnings about entries of one /alerts body that are logged one by one
+ * (enough for every kind of bad entry at once); the rest are counted in
+ * one line. */
+#define API_MAX_ENTRY_WARNINGS 50
 
 struct api_opts {
 	const char *base_url;      /* e.g. "http://localhost:9001", no trailing / needed */
@@ -159,7 +167,9 @@ int api_resolve(struct api *api, const char *name, char *err, size_t errlen);
 /* Parses and validates a /alerts body of len bytes. Returns 0 with *defs
  * (never NULL, free with api_defs_free) and *n (possibly 0), or -1 with a
  * message in err ("alerts: body is not a JSON array (it is an object)",
- * not JSON, out of memory) and *defs NULL.
+ * not JSON, a \u0000 escape anywhere, more than API_MAX_ALERTS entries,
+ * out of memory) and *defs NULL. Memory grows with the entries kept, not
+ * with the entries sent.
  *
  * An entry is kept when it is an object with:
  *   name      a string, non-empty, <= API_MAX_NAME bytes, UTF-8, no
@@ -167,18 +177,29 @@ int api_resolve(struct api *api, const char *name, char *err, size_t errlen);
  *   query     a string, non-empty, <= API_MAX_QUERY bytes, UTF-8;
  *   intervalSecs  an integer-valued number in [1, API_MAX_SECS];
  *   repeatIntervalSecs  optional: missing, null or <= 0 means 300 s; if
- *             present a number, integer-valued, <= API_MAX_SECS;
+ *             present a number, integer-valued; above API_MAX_SECS it is
+ *             API_MAX_SECS (a server may send 2^31-1 for "never");
  *   sustainSecs  optional: missing or null means 0; if present a number,
- *             integer-valued, in [0, API_MAX_SECS];
+ *             integer-valued, >= 0; above API_MAX_SECS it is API_MAX_SECS;
  *   warn, critical  objects with "value" a finite number and "message" a
  *             UTF-8 string <= API_MAX_MESSAGE bytes. An empty message is
  *             accepted: the server defines the text and its validator
- *             expects it back; dropping the alert would be worse.
+ *             expects it back; dropping the alert would be worse;
+ * and when no string of it (key or value) holds a raw byte below 0x20,
+ * which JSON does not allow (cJSON keeps a raw NUL, and the C string
+ * "alert-x<NUL>evil" reads as alert-x); the name of such an entry is not
+ * trusted, so it is not among the skipped names below.
  * Other members are ignored. Every other entry is skipped with exactly one
  * warning naming its 0-based index, its name when that is usable, and the
  * field: "alerts: skipping entry 3 (alert-7): intervalSecs is not a
- * positive integer (0)". Of entries with the same name the first kept
- * one wins. Times come out in ms. */
+ * positive integer (0)". A value brought down to API_MAX_SECS gives one
+ * warning naming the entry and the field ("alerts: keeping entry 4
+ * (alert-8): sustainSecs 2.14748e+09 is over 31622400, using 31622400").
+ * Only the first API_MAX_ENTRY_WARNINGS such warnings of a body are
+ * logged; one more line counts the rest ("alerts: and 999950 more
+ * warnings not logged (in all: entries skipped=1000000 values
+ * clamped=0)"). Of entries with the same name the first kept one wins.
+ * Times come out in ms. */
 int api_parse_alerts(const char *body, size_t len, struct alert_def **defs,
 		     size_t *n, char *err, size_t errlen);
 

@@ -625,9 +625,6 @@ static const struct {
 	 "\"repeatIntervalSecs\":2.5," WC "}",
 	 "skipping entry 1 (bad): repeatIntervalSecs is not an integer (2.5)"},
 	{"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":10,"
-	 "\"repeatIntervalSecs\":99999999999," WC "}",
-	 "skipping entry 1 (bad): repeatIntervalSecs is over 31622400"},
-	{"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":10,"
 	 "\"sustainSecs\":-1," WC "}",
 	 "skipping entry 1 (bad): sustainSecs is negative (-1)"},
 	{"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":10,"
@@ -956,7 +953,11 @@ static void test_parse_many(void **state)
 	log = parse_logged(body, &defs, &n, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 4000);
-	assert_int_equal(count_of(log, "name is a duplicate"), 1000);
+	/* 1000 duplicates: the first ones named, the rest counted. */
+	assert_int_equal(count_of(log, "name is a duplicate"), API_MAX_ENTRY_WARNINGS);
+	assert_int_equal(count_of(log, "WARN"), API_MAX_ENTRY_WARNINGS + 1);
+	assert_non_null(strstr(log, "alerts: and 950 more warnings not logged (in all: "
+				    "entries skipped=1000 values clamped=0)"));
 	assert_string_equal(defs[3999].name, "alert-3999");
 	api_defs_free(defs, n);
 	free(log);
@@ -1954,6 +1955,208 @@ static void test_parse_nul_escape_refused(void **state)
 	api_defs_free(defs, n);
 }
 
+/* Counts the lines of text. */
+static int lines_of(const char *text)
+{
+	return count_of(text, "\n");
+}
+
+/* Parses body[0..len) (it may hold NUL bytes); returns the log text. */
+static char *parse_logged_len(const char *body, size_t len, struct alert_def **defs,
+			      size_t *n, int *rc, char *err, size_t errlen)
+{
+	struct capture c;
+
+	capture_begin(&c);
+	*rc = api_parse_alerts(body, len, defs, n, err, errlen);
+	return capture_end(&c);
+}
+
+/* A raw NUL inside a JSON string (invalid JSON) must not cut the string
+ * short: "alert-x<NUL>evil" coming first would otherwise take the place of
+ * the real alert-x. Other raw control bytes are refused alike, in any
+ * string of the entry, keys included. */
+static void test_parse_raw_control_refused(void **state)
+{
+	static const char body[] =
+		"[{\"name\":\"alert-x\0evil\",\"query\":\"evil\",\"intervalSecs\":1," WC "},"
+		"{\"name\":\"alert-y\",\"query\":\"line\nbreak\",\"intervalSecs\":1," WC "},"
+		"{\"name\0junk\":\"alert-z\",\"name\":\"alert-w\",\"query\":\"q\","
+		"\"intervalSecs\":1," WC "},"
+		"{\"name\":\"alert-v\",\"query\":\"q\",\"intervalSecs\":1,"
+		"\"warn\":{\"value\":1,\"message\":\"tab\there\"},"
+		"\"critical\":{\"value\":2,\"message\":\"c\"}},"
+		"{\"name\":\"alert-x\",\"query\":\"real\",\"intervalSecs\":1," WC "}]";
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged_len(body, sizeof(body) - 1, &defs, &n, &rc, err, sizeof(err));
+	if (rc != 0 || n != 1)
+		fail_msg("rc %d n %zu err %s log %s", rc, n, err, log);
+	assert_string_equal(defs[0].name, "alert-x");
+	assert_string_equal(defs[0].query, "real");
+	assert_int_equal(count_of(log, "WARN"), 4);
+	assert_int_equal(lines_of(log), 4);
+	assert_int_equal(count_of(log, "skipping entry 0: a string holds the raw control "
+				       "byte 0x00 (not JSON)"), 1);
+	assert_int_equal(count_of(log, "skipping entry 1: a string holds the raw control "
+				       "byte 0x0a"), 1);
+	assert_int_equal(count_of(log, "skipping entry 2: a string holds the raw control "
+				       "byte 0x00"), 1);
+	assert_int_equal(count_of(log, "skipping entry 3: a string holds the raw control "
+				       "byte 0x09"), 1);
+	api_defs_free(defs, n);
+	free(log);
+}
+
+/* A /query answer with a raw control byte in a string is not JSON: the
+ * key "value<NUL>x" must not be read as "value". */
+static void test_parse_value_raw_control(void **state)
+{
+	static const struct {
+		const char *body;
+		size_t len;
+	} cases[] = {
+		{"{\"value\0x\": 5, \"value\": 7}", 26},
+		{"{\"value\0\": 5}", 13},
+		{"{\"note\": \"a\nb\", \"value\": 5}", 27},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double v = -1;
+		char err[128] = "";
+
+		if (api_parse_value(cases[i].body, cases[i].len, &v, err, sizeof(err)) != -1)
+			fail_msg("case %zu: read %g", i, v);
+		assert_non_null(strstr(err, "body is not JSON (a string holds the raw control byte"));
+	}
+}
+
+/* Writes a /alerts body of count entries, each entry (a JSON text), into
+ * a malloc'd buffer; *len gets its length. */
+static char *repeated_body(const char *entry, size_t count, size_t *len)
+{
+	size_t elen = strlen(entry);
+	char *body = malloc(count * (elen + 1) + 2);
+	char *p = body;
+
+	assert_non_null(body);
+	*p++ = '[';
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, entry, elen);
+		p += elen;
+	}
+	*p++ = ']';
+	*len = (size_t)(p - body);
+	return body;
+}
+
+/* Thousands of bad entries give API_MAX_ENTRY_WARNINGS lines and one that
+ * counts the rest, not a line each. */
+static void test_parse_warnings_summarised(void **state)
+{
+	size_t len = 0;
+	char *body = repeated_body("42", 5000, &len);
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged_len(body, len, &defs, &n, &rc, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lines_of(log), API_MAX_ENTRY_WARNINGS + 1);
+	assert_int_equal(count_of(log, "entry is not an object"), API_MAX_ENTRY_WARNINGS);
+	assert_non_null(strstr(log, "skipping entry 49: entry is not an object"));
+	assert_null(strstr(log, "skipping entry 50:"));
+	assert_non_null(strstr(log, "WARN alerts: and 4950 more warnings not logged (in all: "
+				    "entries skipped=5000 values clamped=0)\n"));
+	api_defs_free(defs, n);
+	free(log);
+	free(body);
+}
+
+/* A body with more than API_MAX_ALERTS entries is refused whole, before
+ * a single entry is taken or warned about; API_MAX_ALERTS are fine. */
+static void test_parse_too_many_entries(void **state)
+{
+	size_t len = 0;
+	char *body = repeated_body("0", API_MAX_ALERTS + 1, &len);
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged_len(body, len, &defs, &n, &rc, err, sizeof(err));
+	assert_int_equal(rc, -1);
+	assert_null(defs);
+	assert_string_equal(err, "alerts: body has more than 1000000 entries");
+	assert_string_equal(log, "");
+	free(log);
+	free(body);
+
+	body = repeated_body("0", API_MAX_ALERTS, &len);
+	log = parse_logged_len(body, len, &defs, &n, &rc, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lines_of(log), API_MAX_ENTRY_WARNINGS + 1);
+	api_defs_free(defs, n);
+	free(log);
+	free(body);
+}
+
+/* A repeatIntervalSecs or sustainSecs over API_MAX_SECS (2^31-1 meaning
+ * "never") keeps the alert with API_MAX_SECS and one warning per field;
+ * an intervalSecs over it still makes the entry invalid. */
+static void test_parse_huge_secs_clamped(void **state)
+{
+	static const char body[] =
+		"[{\"name\":\"a\",\"query\":\"q\",\"intervalSecs\":5,"
+		"\"repeatIntervalSecs\":2147483647," WC "},"
+		"{\"name\":\"b\",\"query\":\"q\",\"intervalSecs\":5,"
+		"\"repeatIntervalSecs\":1e300,\"sustainSecs\":2147483647," WC "},"
+		"{\"name\":\"c\",\"query\":\"q\",\"intervalSecs\":2147483647,"
+		"\"repeatIntervalSecs\":2147483647," WC "}]";
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged(body, &defs, &n, &rc, err, sizeof(err));
+	if (rc != 0 || n != 2)
+		fail_msg("rc %d n %zu log %s", rc, n, log);
+	assert_string_equal(defs[0].name, "a");
+	assert_int_equal(defs[0].repeat_ms, API_MAX_SECS * 1000);
+	assert_int_equal(defs[0].sustain_ms, 0);
+	assert_string_equal(defs[1].name, "b");
+	assert_int_equal(defs[1].repeat_ms, API_MAX_SECS * 1000);
+	assert_int_equal(defs[1].sustain_ms, API_MAX_SECS * 1000);
+	assert_int_equal(lines_of(log), 4);
+	assert_int_equal(count_of(log, "WARN alerts: keeping entry 0 (a): repeatIntervalSecs "
+				       "2.14748e+09 is over 31622400, using 31622400"), 1);
+	assert_int_equal(count_of(log, "WARN alerts: keeping entry 1 (b): repeatIntervalSecs "
+				       "1e+300 is over 31622400, using 31622400"), 1);
+	assert_int_equal(count_of(log, "WARN alerts: keeping entry 1 (b): sustainSecs "
+				       "2.14748e+09 is over 31622400, using 31622400"), 1);
+	assert_int_equal(count_of(log, "WARN alerts: skipping entry 2 (c): intervalSecs is "
+				       "over 31622400"), 1);
+	api_defs_free(defs, n);
+	free(log);
+}
+
 /* Invalid entries whose name is usable are reported, so that the engine
  * keeps those alerts instead of retiring them. */
 static void test_parse_reports_skipped_names(void **state)
@@ -1990,6 +2193,11 @@ int main(void)
 		cmocka_unit_test(test_parse_long_strings),
 		cmocka_unit_test(test_parse_all_bad_at_once),
 		cmocka_unit_test(test_parse_nul_escape_refused),
+		cmocka_unit_test(test_parse_raw_control_refused),
+		cmocka_unit_test(test_parse_value_raw_control),
+		cmocka_unit_test(test_parse_warnings_summarised),
+		cmocka_unit_test(test_parse_too_many_entries),
+		cmocka_unit_test(test_parse_huge_secs_clamped),
 		cmocka_unit_test(test_parse_reports_skipped_names),
 		cmocka_unit_test(test_parse_optional_fields),
 		cmocka_unit_test(test_parse_bad_bodies),
