@@ -30,6 +30,8 @@ struct api {
 	size_t base_len;
 	int attempts;
 	const atomic_int *stop;
+	int cut_on_stop;                 /* the stop flag ends the transfer in flight */
+	int64_t retry_after_ms;          /* Retry-After of the last answer, 0: none */
 	size_t alerts_max_body;
 	char **skipped;                  /* invalid entries of the last /alerts */
 	size_t nskipped;
@@ -1170,9 +1172,39 @@ static int stopped(const struct api *api)
 	       atomic_load(api->stop) != 0;
 }
 
+/* libcurl calls this during a transfer, about once a second at the
+ * least, also while nothing arrives. A GET of a blocking call is ended
+ * once the stop flag is set: nothing is lost by cutting it off, and a
+ * stop must not wait out a slow /alerts. A POST runs to its end (or its
+ * timeout): cut off, it might have been taken or not, and a graceful stop
+ * must know which. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct api *api = userdata;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return api->cut_on_stop && stopped(api);
+}
+
+/* The Retry-After of the answer just received, in ms (0: none, invalid,
+ * or a date in the past). */
+static int64_t retry_after(CURL *curl)
+{
+	curl_off_t secs = 0;
+
+	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs <= 0)
+		return 0;
+	return secs > INT64_MAX / 1000 ? INT64_MAX / 1000 * 1000 : (int64_t)secs * 1000;
+}
+
 /* Readies the handle's buffers for an attempt. */
 static void attempt_begin(struct api *api)
 {
+	api->retry_after_ms = 0;
 	api->len = 0;
 	api->buf[0] = '\0';
 	api->over = 0;
@@ -1193,10 +1225,16 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 	    CURLE_OK)
 		code = 0;
 	over = api->over || cc == CURLE_FILESIZE_EXCEEDED;
+	if (code != 0)
+		api->retry_after_ms = retry_after(api->curl);
 
 	if (api->oom) {
 		set_err(err, errlen, "%s: out of memory", req->what);
 		return API_ERR_INTERNAL;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		set_err(err, errlen, "%s: stopped", req->what);
+		return API_ERR_TRANSPORT;
 	}
 	if (cc != CURLE_OK && !over) {
 		/* A notify or resolve may have reached the server unless the
@@ -1225,6 +1263,16 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 		return API_OK;
 	}
 	/* Not 2xx: the status decides, whatever happened to the body. */
+	if (code == 408 || code == 429) {
+		/* Not a refusal of the request but of its moment: worth another
+		 * try, though not at once, which would ignore the server's pace
+		 * (the caller has api_retry_after_ms). */
+		set_err(err, errlen, "%s: HTTP %ld", req->what, code);
+		if (api->retry_after_ms > 0)
+			append_err(err, errlen, " (retry after %lld ms)",
+				   (long long)api->retry_after_ms);
+		return API_ERR_SERVER;
+	}
 	if (code >= 400 && code <= 499) {
 		set_err(err, errlen, "%s: HTTP %ld", req->what, code);
 		return API_ERR_CLIENT;
@@ -1286,6 +1334,8 @@ static int call(struct api *api, const struct request *req, char *err,
 
 	if (rc != API_OK)
 		return rc;
+	api->retry_after_ms = 0;
+	api->cut_on_stop = req->post == NULL;
 	for (made = 0; made < api->attempts; made++) {
 		int retry = 0;
 
@@ -1303,6 +1353,7 @@ static int call(struct api *api, const struct request *req, char *err,
 			break;
 		}
 	}
+	api->cut_on_stop = 0;
 	if (rc != API_OK && made > 1)
 		append_err(err, errlen, " (%d attempts)", made);
 	/* The POST body is the caller's: leave no pointer to it behind. */
@@ -1407,6 +1458,12 @@ struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
 	if (cc != CURLE_OK) {
 		set_err(err, errlen, "api: curl setup: %s",
 			curl_easy_strerror(cc));
@@ -1461,6 +1518,12 @@ static int check_alerts(struct api *api, const struct request *req,
 	api->skipped = skipped;
 	api->nskipped = nskipped;
 	return 0;
+}
+
+int64_t api_retry_after_ms(const struct api *api)
+{
+	assert(api != NULL);
+	return api->retry_after_ms;
 }
 
 void api_skipped_names(const struct api *api, const char *const **names, size_t *n)

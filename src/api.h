@@ -31,11 +31,20 @@
  * transient fault of the server); not after API_ERR_CLIENT, a body over
  * its cap, or API_ERR_INTERNAL. A notify or resolve is not tried again
  * after a transport error other than a failed connect (a timeout, a
- * connection dropped after sending): the server may have taken it. *opts.stop is read before every attempt,
- * the first included: a call stopped before its first attempt returns
- * API_ERR_TRANSPORT ("stopped") without sending anything; an attempt in
- * flight is not interrupted (timeout_ms bounds it). The status is that of
- * the last attempt.
+ * connection dropped after sending): the server may have taken it. HTTP
+ * 408 and 429 are API_ERR_SERVER but not tried again at once: the server
+ * asks for time (api_retry_after_ms says how much, when it did).
+ *
+ * Stop: *opts.stop is read before every attempt, the first included: a
+ * call stopped before its first attempt returns API_ERR_TRANSPORT
+ * ("stopped") without sending anything. A GET in flight (api_fetch_alerts,
+ * api_query) is cut off within about a second of the flag being set, with
+ * API_ERR_TRANSPORT ("alerts: stopped"). A POST in flight (api_notify,
+ * api_resolve) is not: it runs to its answer or to timeout_ms, so that
+ * its outcome is known and a graceful stop does not leave a call that
+ * was maybe taken. The queries of api_multi are not cut off by the flag
+ * either (api_multi_cancel does that). The status is that of the last
+ * attempt.
  *
  * Bodies: /alerts bodies are capped at API_ALERTS_MAX_BODY and /query
  * bodies at API_MAX_BODY; a 2xx over its cap is API_ERR_BODY, a non-2xx
@@ -48,8 +57,10 @@
 enum api_status {
 	API_OK = 0,
 	API_ERR_TRANSPORT = -1, /* connect, timeout, reset, ... : retry */
-	API_ERR_SERVER = -2,    /* HTTP 5xx (or any other non-2xx, non-4xx): retry */
-	API_ERR_CLIENT = -3,    /* HTTP 4xx: the server refuses this request */
+	API_ERR_SERVER = -2,    /* HTTP 5xx, 408, 429 (or any other non-2xx,
+				 * non-4xx): retry */
+	API_ERR_CLIENT = -3,    /* HTTP 4xx but 408 and 429: the server refuses
+				 * this request */
 	API_ERR_BODY = -4,      /* 2xx with a body that fails validation */
 	API_ERR_INTERNAL = -5,  /* out of memory, curl init failure */
 };
@@ -212,6 +223,13 @@ int api_parse_alerts_full(const char *body, size_t len, struct alert_def **defs,
 			  size_t *n, char ***skipped, size_t *nskipped,
 			  char *err, size_t errlen);
 void api_names_free(char **names, size_t n);
+
+/* The Retry-After of the last answer of the last call made with api, in
+ * ms: delta-seconds or an HTTP-date, as libcurl reads it; 0 when the
+ * answer had none, an invalid one or a date in the past, or when no
+ * answer came. Any answer may carry one (429, 503, ...). Not capped: the
+ * caller bounds it. */
+int64_t api_retry_after_ms(const struct api *api);
 
 /* The names the last successful api_fetch_alerts skipped (see
  * api_parse_alerts_full): borrowed, valid until the next fetch or

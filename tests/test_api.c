@@ -1695,6 +1695,187 @@ static void test_stop_flag(void **state)
 	api_free(api);
 }
 
+/* Sets *flag after delay_ms, from its own thread. */
+struct delayed_stop {
+	atomic_int *flag;
+	long delay_ms;
+	pthread_t thread;
+};
+
+static void *delayed_stop_main(void *arg)
+{
+	struct delayed_stop *d = arg;
+	struct timespec ts = {.tv_sec = d->delay_ms / 1000,
+			      .tv_nsec = (d->delay_ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	atomic_store(d->flag, 1);
+	return NULL;
+}
+
+static void delayed_stop_start(struct delayed_stop *d, atomic_int *flag, long delay_ms)
+{
+	d->flag = flag;
+	d->delay_ms = delay_ms;
+	assert_int_equal(pthread_create(&d->thread, NULL, delayed_stop_main, d), 0);
+}
+
+/* A stop cuts off a GET in flight: a /alerts the server would answer
+ * after 10 s, and a query, end within about a second of the flag. */
+static void test_stop_cuts_off_get(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.silent = 1};
+	atomic_int stop = 0;
+	struct api *api = client(s->base_url, 3, 10000, &stop);
+	struct delayed_stop d;
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	double v = 0;
+	char err[256] = "";
+	double t0;
+
+	serve(s, 1, &c);
+	t0 = now_s();
+	delayed_stop_start(&d, &stop, 200);
+	assert_int_equal(api_fetch_alerts(api, &defs, &n, err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_true(now_s() - t0 < 1.5);
+	pthread_join(d.thread, NULL);
+	assert_string_equal(err, "alerts: stopped");
+	assert_null(defs);
+	assert_int_equal(requests(s), 1);
+
+	stop = 0;
+	t0 = now_s();
+	delayed_stop_start(&d, &stop, 200);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_true(now_s() - t0 < 1.5);
+	pthread_join(d.thread, NULL);
+	assert_string_equal(err, "query q: stopped");
+	assert_int_equal(requests(s), 2);
+	api_free(api);
+}
+
+/* A POST in flight is not cut off by a stop: it runs to its timeout, so
+ * that whether it was taken is known. */
+static void test_stop_leaves_post_in_flight(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.silent = 1};
+	atomic_int stop = 0;
+	struct api *api = client(s->base_url, 3, 1500, &stop);
+	struct delayed_stop d;
+	char err[256] = "";
+	double t0;
+	double elapsed;
+
+	serve(s, 1, &c);
+	t0 = now_s();
+	delayed_stop_start(&d, &stop, 200);
+	assert_int_equal(api_notify(api, "a", "m", err, sizeof(err)), API_ERR_TRANSPORT);
+	elapsed = now_s() - t0;
+	pthread_join(d.thread, NULL);
+	assert_true(elapsed >= 1.4);
+	assert_true(strncmp(err, "notify a: transport error: ", 27) == 0);
+	assert_null(strstr(err, "stopped"));
+	assert_int_equal(requests(s), 1);
+
+	/* A POST answered while the flag is set is taken as answered. */
+	c = (struct canned){.status = 200};
+	serve(s, 1, &c);
+	stop = 0;
+	api_free(api);
+	api = client(s->base_url, 1, 1500, &stop);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_OK);
+	api_free(api);
+}
+
+/* 429 and 408 ask for time: API_ERR_SERVER (retried later by the caller),
+ * one attempt only, and the Retry-After is there to read. Other 4xx stay
+ * API_ERR_CLIENT. */
+static void test_too_many_requests(void **state)
+{
+	struct server *s = *state;
+	struct api *api = client(s->base_url, 3, 2000, NULL);
+	struct canned c429 = {.status = 429, .headers = "Retry-After: 7\r\n"};
+	struct canned c408 = {.status = 408, .headers = "Retry-After: 2\r\n"};
+	struct canned bare = {.status = 429};
+	struct canned c404 = {.status = 404};
+	struct canned c503 = {.status = 503, .headers = "Retry-After: 30\r\n"};
+	struct canned ok = {.status = 200, .body = "{\"value\": 1}"};
+	double v = 0;
+	char err[256] = "";
+
+	assert_int_equal(api_retry_after_ms(api), 0);
+	serve(s, 1, &c429);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 1);
+	assert_int_equal(api_retry_after_ms(api), 7000);
+	assert_string_equal(err, "query q: HTTP 429 (retry after 7000 ms)");
+
+	serve(s, 1, &c408);
+	assert_int_equal(api_notify(api, "a", "m", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 2);
+	assert_int_equal(api_retry_after_ms(api), 2000);
+
+	serve(s, 1, &bare);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 3);
+	assert_int_equal(api_retry_after_ms(api), 0);
+	assert_string_equal(err, "resolve a: HTTP 429");
+
+	serve(s, 1, &c404);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_CLIENT);
+	assert_int_equal(requests(s), 4);
+
+	/* Any answer may carry it; a 503 is still tried again at once. */
+	serve(s, 1, &c503);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 7);
+	assert_int_equal(api_retry_after_ms(api), 30000);
+
+	/* The next answer without one clears it. */
+	serve(s, 1, &ok);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_OK);
+	assert_int_equal(api_retry_after_ms(api), 0);
+	api_free(api);
+}
+
+/* Retry-After as an HTTP-date, and values that are not one. */
+static void test_retry_after_forms(void **state)
+{
+	struct server *s = *state;
+	struct api *api = client(s->base_url, 1, 2000, NULL);
+	char date[128];
+	char headers[160];
+	time_t later = time(NULL) + 120;
+	struct tm tm;
+	struct canned c = {.status = 429};
+	char err[256] = "";
+	int64_t ms;
+
+	gmtime_r(&later, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(headers, sizeof(headers), "Retry-After: %s\r\n", date);
+	c.headers = headers;
+	serve(s, 1, &c);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	ms = api_retry_after_ms(api);
+	if (ms < 110000 || ms > 121000)
+		fail_msg("Retry-After %s read as %lld ms", date, (long long)ms);
+
+	c.headers = "Retry-After: soon\r\n";
+	serve(s, 1, &c);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(api_retry_after_ms(api), 0);
+
+	c.headers = "Retry-After: Thu, 01 Jan 1970 00:00:01 GMT\r\n";
+	serve(s, 1, &c);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(api_retry_after_ms(api), 0);
+	api_free(api);
+}
+
 /* ---- many queries from one thread (api_multi) ----------------------------- */
 
 struct finished {
@@ -2228,6 +2409,10 @@ int main(void)
 		SERVED(test_post_not_repeated_after_timeout),
 		cmocka_unit_test(test_connection_refused),
 		SERVED(test_stop_flag),
+		SERVED(test_stop_cuts_off_get),
+		SERVED(test_stop_leaves_post_in_flight),
+		SERVED(test_too_many_requests),
+		SERVED(test_retry_after_forms),
 		SERVED(test_multi_retries),
 		SERVED(test_multi_bad_body),
 		SERVED(test_multi_timeout_and_cancel),
