@@ -1362,12 +1362,115 @@ static int call(struct api *api, const struct request *req, char *err,
 	return rc;
 }
 
+/* ---- the server's URL ------------------------------------------------------ */
+
+/* The end (exclusive) of the userinfo of url to hide: the last '@' of the
+ * authority, or, when curl cannot read url, the last '@' before any query
+ * or fragment (a password holding a '/' makes the URL invalid, and must
+ * not show either). 0 when there is nothing to hide. */
+static size_t userinfo_end(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	size_t start = sep != NULL ? (size_t)(sep - url) + 3 : 0;
+	const char *stops = "?#";
+	CURLU *u = curl_url();
+	char *user = NULL;
+	char *pass = NULL;
+	size_t end = 0;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+		curl_url_get(u, CURLUPART_USER, &user, 0);
+		curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+		if (user == NULL && pass == NULL)
+			start = strlen(url); /* a valid URL without userinfo */
+		stops = "/?#";
+	}
+	for (size_t i = start; url[i] != '\0' && strchr(stops, url[i]) == NULL; i++)
+		if (url[i] == '@')
+			end = i + 1;
+	curl_free(user);
+	curl_free(pass);
+	curl_url_cleanup(u);
+	return end;
+}
+
+const char *api_redact_url(char *out, size_t outlen, const char *url)
+{
+	size_t end;
+	const char *sep;
+	int scheme_len;
+
+	assert(out != NULL && outlen > 0 && url != NULL);
+	end = userinfo_end(url);
+	if (end == 0) {
+		snprintf(out, outlen, "%s", url);
+		return out;
+	}
+	sep = strstr(url, "://");
+	scheme_len = sep != NULL && (size_t)(sep - url) < end ? (int)(sep - url) + 3 : 0;
+	snprintf(out, outlen, "%.*s***@%s", scheme_len, url, url + end);
+	return out;
+}
+
+/* curl's message with a lowercase first letter, as messages here are. */
+static void lower_first(char *s)
+{
+	if (s[0] >= 'A' && s[0] <= 'Z')
+		s[0] = (char)(s[0] - 'A' + 'a');
+}
+
+int api_check_url(const char *url, char *err, size_t errlen)
+{
+	char shown[WHAT_MAX];
+	char why[128];
+	CURLU *u = NULL;
+	char *port = NULL;
+	char *extra = NULL;
+	CURLUcode uc;
+	int rc = -1;
+
+	assert(url != NULL);
+	api_redact_url(shown, sizeof(shown), url);
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		set_err(err, errlen, "'%s' is not an http:// or https:// URL", shown);
+		return -1;
+	}
+	u = curl_url();
+	if (u == NULL) {
+		set_err(err, errlen, "'%s': out of memory", shown);
+		return -1;
+	}
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc != CURLUE_OK) {
+		snprintf(why, sizeof(why), "%s", curl_url_strerror(uc));
+		lower_first(why);
+		set_err(err, errlen, "'%s' is not a valid URL: %s", shown, why);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strcmp(port, "0") == 0) {
+		set_err(err, errlen, "'%s' is not a valid URL: port 0", shown);
+		goto out;
+	}
+	/* Paths are appended to the URL as it is written. */
+	if (curl_url_get(u, CURLUPART_QUERY, &extra, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &extra, 0) == CURLUE_OK) {
+		set_err(err, errlen, "'%s' has a query or fragment; the server's base URL "
+			"takes none", shown);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_free(port);
+	curl_free(extra);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 {
 	struct api *api = NULL;
 	struct api *ret = NULL;
-	CURLU *url = NULL;
-	char *scheme = NULL;
+	char why[256];
 	CURLcode cc = CURLE_OK;
 
 	assert(opts != NULL);
@@ -1384,16 +1487,8 @@ struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 		set_err(err, errlen, "api: timeouts must not be negative");
 		goto out;
 	}
-	url = curl_url();
-	if (url == NULL ||
-	    curl_url_set(url, CURLUPART_URL, opts->base_url, 0) != CURLUE_OK ||
-	    curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-		char quoted[WHAT_MAX];
-
-		set_err(err, errlen,
-			"api: server URL %s is not an http:// or https:// URL",
-			log_quote(quoted, sizeof(quoted), opts->base_url));
+	if (api_check_url(opts->base_url, why, sizeof(why)) != 0) {
+		set_err(err, errlen, "api: server URL %s", why);
 		goto out;
 	}
 
@@ -1476,8 +1571,6 @@ oom:
 	set_err(err, errlen, "api: out of memory");
 out:
 	api_free(api);
-	curl_free(scheme);
-	curl_url_cleanup(url);
 	return ret;
 }
 

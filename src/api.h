@@ -96,9 +96,24 @@ struct api_opts {
 
 struct api;
 
+/* Checks that url can be the server's base URL: http:// or https://, read
+ * whole by libcurl's URL parser (host, port 1-65535, IPv6 brackets), no
+ * query or fragment. Needs no curl_global_init(). Returns 0, or -1 with
+ * a message in err that starts with the URL, its userinfo hidden
+ * ("'http://[::1' is not a valid URL: bad IPv6 address"). */
+int api_check_url(const char *url, char *err, size_t errlen);
+
+/* Writes url into out (outlen > 0, truncated to fit) with its userinfo
+ * hidden: "http://user:secret@host:9001/x" becomes
+ * "http://" "***@host:9001/x"; a URL without one is copied as it is. A URL
+ * libcurl cannot read loses everything before its last '@' (before any
+ * '?' or '#'), so a malformed one does not show a password either.
+ * Returns out. For logs and messages. */
+const char *api_redact_url(char *out, size_t outlen, const char *url);
+
 /* Creates a client. Copies what it needs of *opts (the stop flag is
  * borrowed and must outlive the client). Returns NULL with a message in
- * err when base_url is not an http:// or https:// URL, attempts < 1, a
+ * err when base_url fails api_check_url, attempts < 1, a
  * timeout is negative, or out of memory. Free with api_free();
  * api_free(NULL) is a no-op. */
 struct api *api_new(const struct api_opts *opts, char *err, size_t errlen);
