@@ -1212,6 +1212,27 @@ static void attempt_begin(struct api *api)
 	api->curl_err[0] = '\0';
 }
 
+/* The outcome of an answer with the non-2xx status code. Sets *retry
+ * when another attempt at once may succeed. */
+static int status_error(const struct api *api, const struct request *req, long code,
+			int *retry, char *err, size_t errlen)
+{
+	set_err(err, errlen, "%s: HTTP %ld", req->what, code);
+	if (code == 408 || code == 429) {
+		/* Not a refusal of the request but of its moment: worth another
+		 * try, though not at once, which would ignore the server's pace
+		 * (the caller has api_retry_after_ms). */
+		if (api->retry_after_ms > 0)
+			append_err(err, errlen, " (retry after %lld ms)",
+				   (long long)api->retry_after_ms);
+		return API_ERR_SERVER;
+	}
+	if (code >= 400 && code <= 499)
+		return API_ERR_CLIENT;
+	*retry = 1;
+	return API_ERR_SERVER;
+}
+
 /* The outcome of an attempt that ended with cc. Sets *retry when another
  * attempt may succeed. */
 static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
@@ -1263,23 +1284,7 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 		return API_OK;
 	}
 	/* Not 2xx: the status decides, whatever happened to the body. */
-	if (code == 408 || code == 429) {
-		/* Not a refusal of the request but of its moment: worth another
-		 * try, though not at once, which would ignore the server's pace
-		 * (the caller has api_retry_after_ms). */
-		set_err(err, errlen, "%s: HTTP %ld", req->what, code);
-		if (api->retry_after_ms > 0)
-			append_err(err, errlen, " (retry after %lld ms)",
-				   (long long)api->retry_after_ms);
-		return API_ERR_SERVER;
-	}
-	if (code >= 400 && code <= 499) {
-		set_err(err, errlen, "%s: HTTP %ld", req->what, code);
-		return API_ERR_CLIENT;
-	}
-	*retry = 1;
-	set_err(err, errlen, "%s: HTTP %ld", req->what, code);
-	return API_ERR_SERVER;
+	return status_error(api, req, code, retry, err, errlen);
 }
 
 /* Sets up the handle for req. */
@@ -1466,6 +1471,66 @@ out:
 	return rc;
 }
 
+/* The response buffer and the headers of a POST. 0, or -1 when out of
+ * memory (api_free releases what was taken). */
+static int alloc_buffers(struct api *api)
+{
+	struct curl_slist *more = NULL;
+
+	api->cap = INITIAL_BUF;
+	api->buf = malloc(api->cap);
+	if (api->buf == NULL)
+		return -1;
+	api->buf[0] = '\0';
+	api->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (api->json_headers == NULL)
+		return -1;
+	/* No "Expect: 100-continue" round trip before a POST. */
+	more = curl_slist_append(api->json_headers, "Expect:");
+	if (more == NULL)
+		return -1;
+	api->json_headers = more;
+	return 0;
+}
+
+/* The options of a new client's handle that stay for all its calls. */
+static CURLcode setup_handle(struct api *api, const struct api_opts *opts)
+{
+	CURLcode cc;
+
+	cc = curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				      opts->connect_timeout_ms);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_TIMEOUT_MS,
+				      opts->timeout_ms);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR,
+				      "http,https");
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_USERAGENT,
+				      "alert-exec/" ALERT_EXEC_VERSION);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER,
+				      api->curl_err);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+	return cc;
+}
+
 struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 {
 	struct api *api = NULL;
@@ -1505,60 +1570,15 @@ struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 	api->base_len = strlen(api->base_url);
 	while (api->base_len > 0 && api->base_url[api->base_len - 1] == '/')
 		api->base_url[--api->base_len] = '\0';
-	api->cap = INITIAL_BUF;
-	api->buf = malloc(api->cap);
-	if (api->buf == NULL)
+	if (alloc_buffers(api) != 0)
 		goto oom;
-	api->buf[0] = '\0';
-	api->json_headers = curl_slist_append(NULL,
-					      "Content-Type: application/json");
-	if (api->json_headers == NULL)
-		goto oom;
-	{
-		/* No "Expect: 100-continue" round trip before a POST. */
-		struct curl_slist *more =
-			curl_slist_append(api->json_headers, "Expect:");
-
-		if (more == NULL)
-			goto oom;
-		api->json_headers = more;
-	}
 	api->curl = curl_easy_init();
 	if (api->curl == NULL) {
 		set_err(err, errlen, "api: curl_easy_init failed");
 		goto out;
 	}
 
-	cc = curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT_MS,
-				      opts->connect_timeout_ms);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_TIMEOUT_MS,
-				      opts->timeout_ms);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR,
-				      "http,https");
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_USERAGENT,
-				      "alert-exec/" ALERT_EXEC_VERSION);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER,
-				      api->curl_err);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+	cc = setup_handle(api, opts);
 	if (cc != CURLE_OK) {
 		set_err(err, errlen, "api: curl setup: %s",
 			curl_easy_strerror(cc));

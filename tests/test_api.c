@@ -1174,7 +1174,7 @@ static void test_corpus(void **state)
 static void test_new_rejects(void **state)
 {
 	static const char *const urls[] = {"", "ftp://127.0.0.1/", "localhost:9001",
-					   "http://[::1"};
+					   "http://[::1", "http://", "http://h:99999"};
 	struct api_opts opts = {.attempts = 1, .timeout_ms = 1000};
 	char err[256];
 
@@ -1193,6 +1193,62 @@ static void test_new_rejects(void **state)
 	opts.timeout_ms = -1;
 	assert_null(api_new(&opts, err, sizeof(err)));
 	api_free(NULL);
+}
+
+/* The server URL as logs show it: userinfo hidden, also in a URL libcurl
+ * cannot read, and in a buffer too small for it. */
+static void test_redact_url(void **state)
+{
+	static const struct {
+		const char *url, *shown;
+	} cases[] = {
+		{"http://user:pass@host:9001", "http://***@host:9001"},
+		{"http://user:pass@host:9001/", "http://***@host:9001/"},
+		{"https://token@[::1]:8443/base", "https://***@[::1]:8443/base"},
+		{"http://u:p@ss@host", "http://***@host"},
+		{"http://u:pa/ss@host", "http://***@host"},
+		{"http://u:secret@[::1", "http://***@[::1"},
+		{"http://host/a@b", "http://host/a@b"},
+		{"http://u:p@host/a@b", "http://***@host/a@b"},
+		{"http://host:9001", "http://host:9001"},
+		{"http://h/?x=a@b", "http://h/?x=a@b"},
+		{"", ""},
+	};
+	char out[64];
+	char tiny[12];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = api_redact_url(out, sizeof(out), cases[i].url);
+
+		assert_ptr_equal(got, out);
+		if (strcmp(out, cases[i].shown) != 0)
+			fail_msg("%s shown as %s, want %s", cases[i].url, out, cases[i].shown);
+	}
+	api_redact_url(tiny, sizeof(tiny), "http://user:secret@h");
+	assert_string_equal(tiny, "http://***@");
+}
+
+static void test_check_url(void **state)
+{
+	static const char *const good[] = {"http://127.0.0.1:9001", "https://h/base/",
+					   "http://[::1]:80", "http://u:p@h:1"};
+	static const char *const bad[] = {"http://[::1", "http://", "http://h:99999",
+					  "http://h:0", "ftp://x", "http://a b", "http://h/?q",
+					  "http://h#f", "localhost:9001"};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		err[0] = '\0';
+		if (api_check_url(good[i], err, sizeof(err)) != 0)
+			fail_msg("%s refused: %s", good[i], err);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (api_check_url(bad[i], err, sizeof(err)) != -1 || err[0] != '\'')
+			fail_msg("%s: err '%s'", bad[i], err);
+	}
 }
 
 static void test_fetch_alerts(void **state)
@@ -2391,6 +2447,8 @@ int main(void)
 		cmocka_unit_test(test_parse_value_length),
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_new_rejects),
+		cmocka_unit_test(test_redact_url),
+		cmocka_unit_test(test_check_url),
 		SERVED(test_fetch_alerts),
 		SERVED(test_fetch_alerts_not_array),
 		SERVED(test_fetch_alerts_over_cap),
