@@ -256,7 +256,8 @@ void api_skipped_names(const struct api *api, const char *const **names, size_t 
  * api_query prefixes with its context: "body is empty", "body is not JSON
  * (starts with <html>)", "body is not a JSON object (it is an array)",
  * "body has no \"value\"", "value is not a number (it is null)", "value is
- * not finite" (1e999). */
+ * not finite" (1e999), "body is not JSON (a string holds the raw control
+ * byte 0x00)" (cJSON would read the key "value<NUL>x" as "value"). */
 int api_parse_value(const char *body, size_t len, double *value,
 		    char *err, size_t errlen);
 
