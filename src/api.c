@@ -373,8 +373,9 @@ static int check_string(const cJSON *obj, const char *key, const char *label,
 
 /* Checks an integer-valued number of seconds <= API_MAX_SECS (the sign
  * is the caller's business). An optional member may be missing or null.
- * A value over the limit is invalid, or with clamp set is brought down
- * to API_MAX_SECS and *clamped set to the value sent. Returns 0 with
+ * A value over the limit is invalid, or, when clamped is not NULL,
+ * brought down to API_MAX_SECS with *clamped set to the value sent (left
+ * alone otherwise). Returns 0 with
  * *secs, 1 when an optional member is absent, or -1 with the reason in
  * why. */
 static int check_secs(const cJSON *obj, const char *key, int optional,

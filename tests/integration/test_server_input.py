@@ -1,4 +1,4 @@
-"""Server input that used to be misread or to cost too much, through the
+"""Server input that could be misread or cost too much, through the
 real daemon:
 
 - a --server URL that starts with http:// but is no URL (http://[::1) is a
