@@ -30,6 +30,8 @@ struct api {
 	size_t base_len;
 	int attempts;
 	const atomic_int *stop;
+	int cut_on_stop;                 /* the stop flag ends the transfer in flight */
+	int64_t retry_after_ms;          /* Retry-After of the last answer, 0: none */
 	size_t alerts_max_body;
 	char **skipped;                  /* invalid entries of the last /alerts */
 	size_t nskipped;
@@ -183,6 +185,34 @@ static const char *snippet(char *out, size_t outlen, const char *body,
 	return log_quote(out, outlen, head);
 }
 
+/* The first raw byte below 0x20 inside a string of the JSON text
+ * b[0..len), or -1 when there is none. RFC 8259 forbids them, but cJSON
+ * copies them into the string: a raw NUL would end the C string there
+ * and "alert-x<NUL>evil" would read as alert-x. */
+static int raw_control(const char *b, size_t len)
+{
+	int in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)b[i];
+
+		if (!in_string) {
+			in_string = c == '"';
+			continue;
+		}
+		if (c == '\\' && i + 1 < len) {
+			c = (unsigned char)b[++i]; /* the escaped character */
+			if (c < 0x20)
+				return c;
+		} else if (c == '"') {
+			in_string = 0;
+		} else if (c < 0x20) {
+			return c;
+		}
+	}
+	return -1;
+}
+
 /* Parses body[0..len) as one JSON value with nothing but whitespace after
  * it. body[len] must be '\0': cJSON before 1.7.16 reads one byte past
  * the given length on a string that ends in a backslash (CVE-2023-53154;
@@ -195,10 +225,17 @@ static cJSON *parse_json(const char *body, size_t len, char *why,
 	const char *end = NULL;
 	cJSON *root = NULL;
 	char snip[64];
+	int c;
 
 	assert(body[len] == '\0');
 	if (len == 0) {
 		set_err(why, whylen, "body is empty");
+		return NULL;
+	}
+	c = raw_control(body, len);
+	if (c >= 0) {
+		set_err(why, whylen, "body is not JSON (a string holds the raw control byte "
+			"0x%02x)", (unsigned)c);
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -336,10 +373,13 @@ static int check_string(const cJSON *obj, const char *key, const char *label,
 
 /* Checks an integer-valued number of seconds <= API_MAX_SECS (the sign
  * is the caller's business). An optional member may be missing or null.
- * Returns 0 with *secs, 1 when an optional member is absent, or -1 with
- * the reason in why. */
+ * A value over the limit is invalid, or, when clamped is not NULL,
+ * brought down to API_MAX_SECS with *clamped set to the value sent (left
+ * alone otherwise). Returns 0 with
+ * *secs, 1 when an optional member is absent, or -1 with the reason in
+ * why. */
 static int check_secs(const cJSON *obj, const char *key, int optional,
-		      double *secs, char *why, size_t whylen)
+		      double *clamped, double *secs, char *why, size_t whylen)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
 	double d;
@@ -359,6 +399,10 @@ static int check_secs(const cJSON *obj, const char *key, int optional,
 	if (!isfinite(d) || d != floor(d)) {
 		set_err(why, whylen, "%s is not an integer (%g)", key, d);
 		return -1;
+	}
+	if (d > (double)API_MAX_SECS && clamped != NULL) {
+		*clamped = d;
+		d = (double)API_MAX_SECS;
 	}
 	if (d > (double)API_MAX_SECS) {
 		set_err(why, whylen, "%s is over %lld (%g)", key,
@@ -418,6 +462,8 @@ struct entry {
 	const char *warn_message;
 	double crit_value;
 	const char *crit_message;
+	double repeat_sent;     /* > API_MAX_SECS when repeat was clamped, else 0 */
+	double sustain_sent;    /* likewise for sustain */
 };
 
 /* Validates one array element. On success fills *e and returns 0; on
@@ -429,6 +475,8 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 	int r;
 
 	e->name = NULL;
+	e->repeat_sent = 0;
+	e->sustain_sent = 0;
 	if (!cJSON_IsObject(item)) {
 		set_err(why, whylen, "entry is not an object (it is %s)",
 			json_type(item));
@@ -442,7 +490,7 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 			 &e->query, why, whylen) != 0)
 		return -1;
 
-	if (check_secs(item, "intervalSecs", 0, &e->interval, why,
+	if (check_secs(item, "intervalSecs", 0, NULL, &e->interval, why,
 		       whylen) != 0)
 		return -1;
 	if (e->interval <= 0) {
@@ -452,13 +500,17 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 		return -1;
 	}
 
-	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat, why, whylen);
+	/* A server may send a huge repeat or sustain to mean "never": the
+	 * alert is kept with the longest one accepted. */
+	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat_sent, &e->repeat,
+		       why, whylen);
 	if (r < 0)
 		return -1;
 	if (r > 0 || e->repeat <= 0)
 		e->repeat = DEFAULT_REPEAT_SECS;
 
-	r = check_secs(item, "sustainSecs", 1, &e->sustain, why, whylen);
+	r = check_secs(item, "sustainSecs", 1, &e->sustain_sent, &e->sustain, why,
+		       whylen);
 	if (r < 0)
 		return -1;
 	if (r > 0)
@@ -489,22 +541,12 @@ static uint64_t hash_name(const char *s)
 	return h;
 }
 
-/* The names accepted so far: open addressing over indexes into defs. */
+/* The names accepted so far: open addressing over indexes into defs. It
+ * grows with the definitions kept, not with the entries sent. */
 struct name_set {
 	size_t *slots;          /* index + 1 of a def, 0 = empty */
 	size_t mask;
 };
-
-static int name_set_init(struct name_set *set, size_t count)
-{
-	size_t size = 16;
-
-	while (size < count * 2)
-		size *= 2;
-	set->slots = calloc(size, sizeof(*set->slots));
-	set->mask = size - 1;
-	return set->slots == NULL ? -1 : 0;
-}
 
 /* Returns the index of the def named name, or (size_t)-1 with *slot set
  * to the free slot where it belongs. */
@@ -523,6 +565,33 @@ static size_t name_set_find(const struct name_set *set,
 	}
 	*slot = i;
 	return (size_t)-1;
+}
+
+/* Makes room for one more name beside the kept ones: the table stays at
+ * most half full. 0, or -1 when out of memory (the set is unchanged). */
+static int name_set_reserve(struct name_set *set, const struct alert_def *defs,
+			    size_t kept)
+{
+	struct name_set grown;
+	size_t size = set->slots != NULL ? set->mask + 1 : 8;
+
+	if (set->slots != NULL && (kept + 1) * 2 <= size)
+		return 0;
+	while ((kept + 1) * 2 > size)
+		size *= 2;
+	grown.slots = calloc(size, sizeof(*grown.slots));
+	if (grown.slots == NULL)
+		return -1;
+	grown.mask = size - 1;
+	for (size_t idx = 0; idx < kept; idx++) {
+		size_t slot = 0;
+
+		name_set_find(&grown, defs, defs[idx].name, &slot);
+		grown.slots[slot] = idx + 1;
+	}
+	free(set->slots);
+	*set = grown;
+	return 0;
 }
 
 static int def_from_entry(struct alert_def *def, const struct entry *e)
@@ -544,17 +613,6 @@ static int def_from_entry(struct alert_def *def, const struct entry *e)
 	def->warn_value = e->warn_value;
 	def->crit_value = e->crit_value;
 	return 0;
-}
-
-static void warn_skip(size_t index, const char *name, const char *why)
-{
-	char quoted[WHAT_MAX];
-
-	if (name != NULL)
-		log_msg(LOG_WARN, "alerts: skipping entry %zu (%s): %s", index,
-			log_quote(quoted, sizeof(quoted), name), why);
-	else
-		log_msg(LOG_WARN, "alerts: skipping entry %zu: %s", index, why);
 }
 
 /* Whether a JSON text holds the escape \u0000 inside a string. cJSON
@@ -642,7 +700,8 @@ static size_t value_end(const char *b, size_t i, size_t len)
 	return SIZE_MAX;
 }
 
-typedef int (*element_fn)(const cJSON *item, void *arg);
+/* Called on each element: its tree and its text raw[0..rawlen). */
+typedef int (*element_fn)(const cJSON *item, const char *raw, size_t rawlen, void *arg);
 
 /* Parses the elements of the array whose '[' ends at body[open - 1] and
  * calls fn on each, in order; stops early when fn returns non-zero.
@@ -664,7 +723,8 @@ static int for_each_element(const char *body, size_t len, size_t open, element_f
 		size_t stop;
 		int rc;
 
-		if (i >= len || strchr("{[\"-0123456789tfn", body[i]) == NULL)
+		if (i >= len || body[i] == '\0' ||
+		    strchr("{[\"-0123456789tfn", body[i]) == NULL)
 			return -1;
 		stop = value_end(body, i, len);
 		if (stop == SIZE_MAX)
@@ -674,7 +734,7 @@ static int for_each_element(const char *body, size_t len, size_t open, element_f
 			cJSON_Delete(item);
 			return -1;
 		}
-		rc = fn(item, arg);
+		rc = fn(item, body + i, stop - i, arg);
 		cJSON_Delete(item);
 		if (rc != 0)
 			return rc;
@@ -696,70 +756,164 @@ tail:
 	return 0;
 }
 
-static int count_element(const cJSON *item, void *arg)
+/* Result of count_element past API_MAX_ALERTS. */
+#define TOO_MANY 2
+
+static int count_element(const cJSON *item, const char *raw, size_t rawlen, void *arg)
 {
+	size_t *count = arg;
+
 	(void)item;
-	++*(size_t *)arg;
-	return 0;
+	(void)raw;
+	(void)rawlen;
+	/* A body this long is refused whole: no need to read the rest. */
+	return ++*count > API_MAX_ALERTS ? TOO_MANY : 0;
 }
 
 struct alerts_parse {
 	struct alert_def *list;
+	size_t cap;             /* room in list */
 	struct name_set names;
 	size_t kept;
 	size_t index;
-	char **skipped;         /* names of invalid entries, NULL: not wanted */
+	char **skipped;         /* names of invalid entries */
 	size_t nskipped;
-	int want_skipped;
+	size_t skipped_cap;
+	int want_skipped;       /* 0: skipped names are not collected */
+	size_t warnings;        /* warnings about entries, logged or not */
+	size_t nskips;          /* entries skipped */
+	size_t nclamps;         /* values clamped */
 };
 
+/* Logs a warning about entry index unless API_MAX_ENTRY_WARNINGS were
+ * logged already: a body of a million bad entries must not write a
+ * million lines at every refresh (parse_alerts_z sums up the rest). */
+static void warn_entry(struct alerts_parse *p, size_t index, const char *name,
+		       const char *what, const char *why)
+{
+	char quoted[WHAT_MAX];
+
+	if (p->warnings++ >= API_MAX_ENTRY_WARNINGS)
+		return;
+	if (name != NULL)
+		log_msg(LOG_WARN, "alerts: %s entry %zu (%s): %s", what, index,
+			log_quote(quoted, sizeof(quoted), name), why);
+	else
+		log_msg(LOG_WARN, "alerts: %s entry %zu: %s", what, index, why);
+}
+
+static void warn_skip(struct alerts_parse *p, size_t index, const char *name,
+		      const char *why)
+{
+	p->nskips++;
+	warn_entry(p, index, name, "skipping", why);
+}
+
+/* Warns about each value of a kept entry that was brought down to
+ * API_MAX_SECS. */
+static void warn_clamps(struct alerts_parse *p, size_t index, const struct entry *e)
+{
+	const struct {
+		const char *key;
+		double sent;
+	} v[] = {{"repeatIntervalSecs", e->repeat_sent}, {"sustainSecs", e->sustain_sent}};
+	char why[128];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (v[i].sent <= 0)
+			continue;
+		p->nclamps++;
+		snprintf(why, sizeof(why), "%s %g is over %lld, using %lld", v[i].key,
+			 v[i].sent, (long long)API_MAX_SECS, (long long)API_MAX_SECS);
+		warn_entry(p, index, e->name, "keeping", why);
+	}
+}
+
+/* Remembers the name of an invalid entry. 0, or -1 when out of memory. */
+static int note_skipped(struct alerts_parse *p, const char *name)
+{
+	char *copy = NULL;
+
+	if (p->nskipped == p->skipped_cap) {
+		size_t cap = p->skipped_cap > 0 ? p->skipped_cap * 2 : 16;
+		char **grown = realloc(p->skipped, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -1;
+		p->skipped = grown;
+		p->skipped_cap = cap;
+	}
+	copy = strdup(name);
+	if (copy == NULL)
+		return -1;
+	p->skipped[p->nskipped++] = copy;
+	return 0;
+}
+
+/* Makes room in p->list and p->names for one more definition. */
+static int reserve_def(struct alerts_parse *p)
+{
+	if (p->kept == p->cap) {
+		size_t cap = p->cap > 0 ? p->cap * 2 : 16;
+		struct alert_def *grown = realloc(p->list, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -1;
+		p->list = grown;
+		p->cap = cap;
+	}
+	return name_set_reserve(&p->names, p->list, p->kept);
+}
+
 /* Keeps one valid entry, or warns and skips it. 1 when out of memory. */
-static int keep_element(const cJSON *item, void *arg)
+static int keep_element(const cJSON *item, const char *raw, size_t rawlen, void *arg)
 {
 	struct alerts_parse *p = arg;
 	struct entry e;
 	size_t slot = 0;
 	char why[256];
 	size_t index = p->index++;
+	int c = raw_control(raw, rawlen);
 
-	if (check_entry(item, &e, why, sizeof(why)) != 0) {
-		warn_skip(index, e.name, why);
-		if (p->want_skipped && e.name != NULL) {
-			char *name = strdup(e.name);
-
-			if (name == NULL)
-				return 1;
-			/* At most one per element: the array was sized by count. */
-			p->skipped[p->nskipped++] = name;
-		}
+	if (c >= 0) {
+		/* Which string holds it is not known: the name is not trusted. */
+		snprintf(why, sizeof(why), "a string holds the raw control byte 0x%02x "
+			 "(not JSON)", (unsigned)c);
+		warn_skip(p, index, NULL, why);
 		return 0;
 	}
+	if (check_entry(item, &e, why, sizeof(why)) != 0) {
+		warn_skip(p, index, e.name, why);
+		if (p->want_skipped && e.name != NULL && note_skipped(p, e.name) != 0)
+			return 1;
+		return 0;
+	}
+	if (reserve_def(p) != 0)
+		return 1;
 	if (name_set_find(&p->names, p->list, e.name, &slot) != (size_t)-1) {
-		warn_skip(index, e.name, "name is a duplicate");
+		warn_skip(p, index, e.name, "name is a duplicate");
 		return 0;
 	}
 	if (def_from_entry(&p->list[p->kept], &e) != 0)
 		return 1;
 	p->kept++;
 	p->names.slots[slot] = p->kept; /* index + 1 */
+	warn_clamps(p, index, &e);
 	return 0;
 }
 
-/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
-static int parse_alerts_z(const char *body, size_t len,
-			  struct alert_def **defs, size_t *n, char ***skipped,
-			  size_t *nskipped, char *err, size_t errlen)
+/* Checks the whole body before a single entry is taken or warned about:
+ * API_OK, or API_ERR_BODY with the message in err. */
+static int check_alerts_body(const char *body, size_t len, size_t *open, char *err,
+			     size_t errlen)
 {
-	struct alerts_parse p = {NULL, {NULL, 0}, 0, 0, NULL, 0, skipped != NULL};
-	size_t open = array_start(body, len);
 	size_t count = 0;
 	char why[256];
 	char snip[64];
-	int rc = API_ERR_BODY;
+	int rc;
 
-	*defs = NULL;
-	*n = 0;
-	if (open == 0) {
+	*open = array_start(body, len);
+	if (*open == 0) {
 		cJSON *root = parse_json(body, len, why, sizeof(why));
 
 		if (root == NULL)
@@ -768,31 +922,51 @@ static int parse_alerts_z(const char *body, size_t len,
 			set_err(err, errlen, "alerts: body is not a JSON array (it is %s)",
 				json_type(root));
 		cJSON_Delete(root);
-		goto out;
+		return API_ERR_BODY;
 	}
-	/* Every element is parsed once to check the whole body before a
-	 * single entry is taken or warned about, then again to take them. */
-	if (for_each_element(body, len, open, count_element, &count) != 0) {
+	rc = for_each_element(body, len, *open, count_element, &count);
+	if (rc == TOO_MANY) {
+		set_err(err, errlen, "alerts: body has more than %d entries", API_MAX_ALERTS);
+		return API_ERR_BODY;
+	}
+	if (rc != 0) {
 		set_err(err, errlen, "alerts: body is not JSON (starts with %s)",
 			snippet(snip, sizeof(snip), body, len));
-		goto out;
+		return API_ERR_BODY;
 	}
 	if (has_nul_escape(body, len)) {
 		set_err(err, errlen, "alerts: body holds a \\u0000 escape (a NUL byte in a string)");
-		goto out;
+		return API_ERR_BODY;
 	}
+	return API_OK;
+}
 
+/* body[len] == '\0'. Returns API_OK, API_ERR_BODY or API_ERR_INTERNAL. */
+static int parse_alerts_z(const char *body, size_t len,
+			  struct alert_def **defs, size_t *n, char ***skipped,
+			  size_t *nskipped, char *err, size_t errlen)
+{
+	struct alerts_parse p = {.want_skipped = skipped != NULL};
+	size_t open = 0;
+	int rc;
+
+	*defs = NULL;
+	*n = 0;
+	rc = check_alerts_body(body, len, &open, err, errlen);
+	if (rc != API_OK)
+		goto out;
 	rc = API_ERR_INTERNAL;
 	/* Never NULL on success, even for an empty array. */
-	p.list = calloc(count > 0 ? count : 1, sizeof(*p.list));
-	if (p.want_skipped)
-		p.skipped = calloc(count > 0 ? count : 1, sizeof(*p.skipped));
-	if (p.list == NULL || (p.want_skipped && p.skipped == NULL) ||
-	    name_set_init(&p.names, count) != 0 ||
-	    for_each_element(body, len, open, keep_element, &p) != 0) {
+	p.list = malloc(sizeof(*p.list));
+	p.cap = 1;
+	if (p.list == NULL || for_each_element(body, len, open, keep_element, &p) != 0) {
 		set_err(err, errlen, "alerts: out of memory");
 		goto out;
 	}
+	if (p.warnings > API_MAX_ENTRY_WARNINGS)
+		log_msg(LOG_WARN, "alerts: and %zu more warnings not logged (in all: "
+			"entries skipped=%zu values clamped=%zu)",
+			p.warnings - API_MAX_ENTRY_WARNINGS, p.nskips, p.nclamps);
 	*defs = p.list;
 	*n = p.kept;
 	p.list = NULL;
@@ -999,14 +1173,65 @@ static int stopped(const struct api *api)
 	       atomic_load(api->stop) != 0;
 }
 
+/* libcurl calls this during a transfer, about once a second at the
+ * least, also while nothing arrives. A GET of a blocking call is ended
+ * once the stop flag is set: nothing is lost by cutting it off, and a
+ * stop must not wait out a slow /alerts. A POST runs to its end (or its
+ * timeout): cut off, it might have been taken or not, and a graceful stop
+ * must know which. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct api *api = userdata;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return api->cut_on_stop && stopped(api);
+}
+
+/* The Retry-After of the answer just received, in ms (0: none, invalid,
+ * or a date in the past). */
+static int64_t retry_after(CURL *curl)
+{
+	curl_off_t secs = 0;
+
+	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK || secs <= 0)
+		return 0;
+	return secs > INT64_MAX / 1000 ? INT64_MAX / 1000 * 1000 : (int64_t)secs * 1000;
+}
+
 /* Readies the handle's buffers for an attempt. */
 static void attempt_begin(struct api *api)
 {
+	api->retry_after_ms = 0;
 	api->len = 0;
 	api->buf[0] = '\0';
 	api->over = 0;
 	api->oom = 0;
 	api->curl_err[0] = '\0';
+}
+
+/* The outcome of an answer with the non-2xx status code. Sets *retry
+ * when another attempt at once may succeed. */
+static int status_error(const struct api *api, const struct request *req, long code,
+			int *retry, char *err, size_t errlen)
+{
+	set_err(err, errlen, "%s: HTTP %ld", req->what, code);
+	if (code == 408 || code == 429) {
+		/* Not a refusal of the request but of its moment: worth another
+		 * try, though not at once, which would ignore the server's pace
+		 * (the caller has api_retry_after_ms). */
+		if (api->retry_after_ms > 0)
+			append_err(err, errlen, " (retry after %lld ms)",
+				   (long long)api->retry_after_ms);
+		return API_ERR_SERVER;
+	}
+	if (code >= 400 && code <= 499)
+		return API_ERR_CLIENT;
+	*retry = 1;
+	return API_ERR_SERVER;
 }
 
 /* The outcome of an attempt that ended with cc. Sets *retry when another
@@ -1022,10 +1247,16 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 	    CURLE_OK)
 		code = 0;
 	over = api->over || cc == CURLE_FILESIZE_EXCEEDED;
+	if (code != 0)
+		api->retry_after_ms = retry_after(api->curl);
 
 	if (api->oom) {
 		set_err(err, errlen, "%s: out of memory", req->what);
 		return API_ERR_INTERNAL;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		set_err(err, errlen, "%s: stopped", req->what);
+		return API_ERR_TRANSPORT;
 	}
 	if (cc != CURLE_OK && !over) {
 		/* A notify or resolve may have reached the server unless the
@@ -1054,13 +1285,7 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 		return API_OK;
 	}
 	/* Not 2xx: the status decides, whatever happened to the body. */
-	if (code >= 400 && code <= 499) {
-		set_err(err, errlen, "%s: HTTP %ld", req->what, code);
-		return API_ERR_CLIENT;
-	}
-	*retry = 1;
-	set_err(err, errlen, "%s: HTTP %ld", req->what, code);
-	return API_ERR_SERVER;
+	return status_error(api, req, code, retry, err, errlen);
 }
 
 /* Sets up the handle for req. */
@@ -1115,6 +1340,8 @@ static int call(struct api *api, const struct request *req, char *err,
 
 	if (rc != API_OK)
 		return rc;
+	api->retry_after_ms = 0;
+	api->cut_on_stop = req->post == NULL;
 	for (made = 0; made < api->attempts; made++) {
 		int retry = 0;
 
@@ -1132,6 +1359,7 @@ static int call(struct api *api, const struct request *req, char *err,
 			break;
 		}
 	}
+	api->cut_on_stop = 0;
 	if (rc != API_OK && made > 1)
 		append_err(err, errlen, " (%d attempts)", made);
 	/* The POST body is the caller's: leave no pointer to it behind. */
@@ -1140,77 +1368,136 @@ static int call(struct api *api, const struct request *req, char *err,
 	return rc;
 }
 
-struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
+/* ---- the server's URL ------------------------------------------------------ */
+
+/* The end (exclusive) of the userinfo of url to hide: the last '@' of the
+ * authority, or, when curl cannot read url, the last '@' before any query
+ * or fragment (a password holding a '/' makes the URL invalid, and must
+ * not show either). 0 when there is nothing to hide. */
+static size_t userinfo_end(const char *url)
 {
-	struct api *api = NULL;
-	struct api *ret = NULL;
-	CURLU *url = NULL;
-	char *scheme = NULL;
-	CURLcode cc = CURLE_OK;
+	const char *sep = strstr(url, "://");
+	size_t start = sep != NULL ? (size_t)(sep - url) + 3 : 0;
+	const char *stops = "?#";
+	CURLU *u = curl_url();
+	char *user = NULL;
+	char *pass = NULL;
+	size_t end = 0;
 
-	assert(opts != NULL);
-	if (opts->base_url == NULL || opts->base_url[0] == '\0') {
-		set_err(err, errlen, "api: server URL is empty");
-		goto out;
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+		curl_url_get(u, CURLUPART_USER, &user, 0);
+		curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+		if (user == NULL && pass == NULL)
+			start = strlen(url); /* a valid URL without userinfo */
+		stops = "/?#";
 	}
-	if (opts->attempts < 1) {
-		set_err(err, errlen, "api: attempts is %d, must be at least 1",
-			opts->attempts);
-		goto out;
-	}
-	if (opts->connect_timeout_ms < 0 || opts->timeout_ms < 0) {
-		set_err(err, errlen, "api: timeouts must not be negative");
-		goto out;
-	}
-	url = curl_url();
-	if (url == NULL ||
-	    curl_url_set(url, CURLUPART_URL, opts->base_url, 0) != CURLUE_OK ||
-	    curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-		char quoted[WHAT_MAX];
+	for (size_t i = start; url[i] != '\0' && strchr(stops, url[i]) == NULL; i++)
+		if (url[i] == '@')
+			end = i + 1;
+	curl_free(user);
+	curl_free(pass);
+	curl_url_cleanup(u);
+	return end;
+}
 
-		set_err(err, errlen,
-			"api: server URL %s is not an http:// or https:// URL",
-			log_quote(quoted, sizeof(quoted), opts->base_url));
+const char *api_redact_url(char *out, size_t outlen, const char *url)
+{
+	size_t end;
+	const char *sep;
+	int scheme_len;
+
+	assert(out != NULL && outlen > 0 && url != NULL);
+	end = userinfo_end(url);
+	if (end == 0) {
+		snprintf(out, outlen, "%s", url);
+		return out;
+	}
+	sep = strstr(url, "://");
+	scheme_len = sep != NULL && (size_t)(sep - url) < end ? (int)(sep - url) + 3 : 0;
+	snprintf(out, outlen, "%.*s***@%s", scheme_len, url, url + end);
+	return out;
+}
+
+/* curl's message with a lowercase first letter, as messages here are. */
+static void lower_first(char *s)
+{
+	if (s[0] >= 'A' && s[0] <= 'Z')
+		s[0] = (char)(s[0] - 'A' + 'a');
+}
+
+int api_check_url(const char *url, char *err, size_t errlen)
+{
+	char shown[WHAT_MAX];
+	char why[128];
+	CURLU *u = NULL;
+	char *port = NULL;
+	char *extra = NULL;
+	CURLUcode uc;
+	int rc = -1;
+
+	assert(url != NULL);
+	api_redact_url(shown, sizeof(shown), url);
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		set_err(err, errlen, "'%s' is not an http:// or https:// URL", shown);
+		return -1;
+	}
+	u = curl_url();
+	if (u == NULL) {
+		set_err(err, errlen, "'%s': out of memory", shown);
+		return -1;
+	}
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc != CURLUE_OK) {
+		snprintf(why, sizeof(why), "%s", curl_url_strerror(uc));
+		lower_first(why);
+		set_err(err, errlen, "'%s' is not a valid URL: %s", shown, why);
 		goto out;
 	}
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strcmp(port, "0") == 0) {
+		set_err(err, errlen, "'%s' is not a valid URL: port 0", shown);
+		goto out;
+	}
+	/* Paths are appended to the URL as it is written. */
+	if (curl_url_get(u, CURLUPART_QUERY, &extra, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &extra, 0) == CURLUE_OK) {
+		set_err(err, errlen, "'%s' has a query or fragment; the server's base URL "
+			"takes none", shown);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_free(port);
+	curl_free(extra);
+	curl_url_cleanup(u);
+	return rc;
+}
 
-	api = calloc(1, sizeof(*api));
-	if (api == NULL)
-		goto oom;
-	api->attempts = opts->attempts;
-	api->stop = opts->stop;
-	api->alerts_max_body = opts->alerts_max_body ? opts->alerts_max_body
-						    : API_ALERTS_MAX_BODY;
-	api->base_url = strdup(opts->base_url);
-	if (api->base_url == NULL)
-		goto oom;
-	api->base_len = strlen(api->base_url);
-	while (api->base_len > 0 && api->base_url[api->base_len - 1] == '/')
-		api->base_url[--api->base_len] = '\0';
+/* The response buffer and the headers of a POST. 0, or -1 when out of
+ * memory (api_free releases what was taken). */
+static int alloc_buffers(struct api *api)
+{
+	struct curl_slist *more = NULL;
+
 	api->cap = INITIAL_BUF;
 	api->buf = malloc(api->cap);
 	if (api->buf == NULL)
-		goto oom;
+		return -1;
 	api->buf[0] = '\0';
-	api->json_headers = curl_slist_append(NULL,
-					      "Content-Type: application/json");
+	api->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
 	if (api->json_headers == NULL)
-		goto oom;
-	{
-		/* No "Expect: 100-continue" round trip before a POST. */
-		struct curl_slist *more =
-			curl_slist_append(api->json_headers, "Expect:");
+		return -1;
+	/* No "Expect: 100-continue" round trip before a POST. */
+	more = curl_slist_append(api->json_headers, "Expect:");
+	if (more == NULL)
+		return -1;
+	api->json_headers = more;
+	return 0;
+}
 
-		if (more == NULL)
-			goto oom;
-		api->json_headers = more;
-	}
-	api->curl = curl_easy_init();
-	if (api->curl == NULL) {
-		set_err(err, errlen, "api: curl_easy_init failed");
-		goto out;
-	}
+/* The options of a new client's handle that stay for all its calls. */
+static CURLcode setup_handle(struct api *api, const struct api_opts *opts)
+{
+	CURLcode cc;
 
 	cc = curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
 	if (cc == CURLE_OK)
@@ -1236,6 +1523,63 @@ struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
 		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+	return cc;
+}
+
+struct api *api_new(const struct api_opts *opts, char *err, size_t errlen)
+{
+	struct api *api = NULL;
+	struct api *ret = NULL;
+	char why[256];
+	CURLcode cc = CURLE_OK;
+
+	assert(opts != NULL);
+	if (opts->base_url == NULL || opts->base_url[0] == '\0') {
+		set_err(err, errlen, "api: server URL is empty");
+		goto out;
+	}
+	if (opts->attempts < 1) {
+		set_err(err, errlen, "api: attempts is %d, must be at least 1",
+			opts->attempts);
+		goto out;
+	}
+	if (opts->connect_timeout_ms < 0 || opts->timeout_ms < 0) {
+		set_err(err, errlen, "api: timeouts must not be negative");
+		goto out;
+	}
+	if (api_check_url(opts->base_url, why, sizeof(why)) != 0) {
+		set_err(err, errlen, "api: server URL %s", why);
+		goto out;
+	}
+
+	api = calloc(1, sizeof(*api));
+	if (api == NULL)
+		goto oom;
+	api->attempts = opts->attempts;
+	api->stop = opts->stop;
+	api->alerts_max_body = opts->alerts_max_body ? opts->alerts_max_body
+						    : API_ALERTS_MAX_BODY;
+	api->base_url = strdup(opts->base_url);
+	if (api->base_url == NULL)
+		goto oom;
+	api->base_len = strlen(api->base_url);
+	while (api->base_len > 0 && api->base_url[api->base_len - 1] == '/')
+		api->base_url[--api->base_len] = '\0';
+	if (alloc_buffers(api) != 0)
+		goto oom;
+	api->curl = curl_easy_init();
+	if (api->curl == NULL) {
+		set_err(err, errlen, "api: curl_easy_init failed");
+		goto out;
+	}
+
+	cc = setup_handle(api, opts);
 	if (cc != CURLE_OK) {
 		set_err(err, errlen, "api: curl setup: %s",
 			curl_easy_strerror(cc));
@@ -1248,8 +1592,6 @@ oom:
 	set_err(err, errlen, "api: out of memory");
 out:
 	api_free(api);
-	curl_free(scheme);
-	curl_url_cleanup(url);
 	return ret;
 }
 
@@ -1290,6 +1632,12 @@ static int check_alerts(struct api *api, const struct request *req,
 	api->skipped = skipped;
 	api->nskipped = nskipped;
 	return 0;
+}
+
+int64_t api_retry_after_ms(const struct api *api)
+{
+	assert(api != NULL);
+	return api->retry_after_ms;
 }
 
 void api_skipped_names(const struct api *api, const char *const **names, size_t *n)

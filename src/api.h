@@ -31,11 +31,20 @@
  * transient fault of the server); not after API_ERR_CLIENT, a body over
  * its cap, or API_ERR_INTERNAL. A notify or resolve is not tried again
  * after a transport error other than a failed connect (a timeout, a
- * connection dropped after sending): the server may have taken it. *opts.stop is read before every attempt,
- * the first included: a call stopped before its first attempt returns
- * API_ERR_TRANSPORT ("stopped") without sending anything; an attempt in
- * flight is not interrupted (timeout_ms bounds it). The status is that of
- * the last attempt.
+ * connection dropped after sending): the server may have taken it. HTTP
+ * 408 and 429 are API_ERR_SERVER but not tried again at once: the server
+ * asks for time (api_retry_after_ms says how much, when it did).
+ *
+ * Stop: *opts.stop is read before every attempt, the first included: a
+ * call stopped before its first attempt returns API_ERR_TRANSPORT
+ * ("stopped") without sending anything. A GET in flight (api_fetch_alerts,
+ * api_query) is cut off within about a second of the flag being set, with
+ * API_ERR_TRANSPORT ("alerts: stopped"). A POST in flight (api_notify,
+ * api_resolve) is not: it runs to its answer or to timeout_ms, so that
+ * its outcome is known and a graceful stop does not leave a call that
+ * was maybe taken. The queries of api_multi are not cut off by the flag
+ * either (api_multi_cancel does that). The status is that of the last
+ * attempt.
  *
  * Bodies: /alerts bodies are capped at API_ALERTS_MAX_BODY and /query
  * bodies at API_MAX_BODY; a 2xx over its cap is API_ERR_BODY, a non-2xx
@@ -48,8 +57,10 @@
 enum api_status {
 	API_OK = 0,
 	API_ERR_TRANSPORT = -1, /* connect, timeout, reset, ... : retry */
-	API_ERR_SERVER = -2,    /* HTTP 5xx (or any other non-2xx, non-4xx): retry */
-	API_ERR_CLIENT = -3,    /* HTTP 4xx: the server refuses this request */
+	API_ERR_SERVER = -2,    /* HTTP 5xx, 408, 429 (or any other non-2xx,
+				 * non-4xx): retry */
+	API_ERR_CLIENT = -3,    /* HTTP 4xx but 408 and 429: the server refuses
+				 * this request */
 	API_ERR_BODY = -4,      /* 2xx with a body that fails validation */
 	API_ERR_INTERNAL = -5,  /* out of memory, curl init failure */
 };
@@ -62,8 +73,16 @@ enum api_status {
 #define API_MAX_NAME 256
 #define API_MAX_QUERY 4096
 #define API_MAX_MESSAGE 4096
-/* Largest accepted intervalSecs / repeatIntervalSecs / sustainSecs. */
+/* Largest accepted intervalSecs; a larger repeatIntervalSecs or
+ * sustainSecs is brought down to it. */
 #define API_MAX_SECS (366LL * 24 * 3600)
+/* Most entries of a /alerts body, ten times the 100 000 alerts the
+ * benchmark runs; a body with more is refused whole (API_ERR_BODY). */
+#define API_MAX_ALERTS 1000000
+/* Warnings about entries of one /alerts body that are logged one by one
+ * (enough for every kind of bad entry at once); the rest are counted in
+ * one line. */
+#define API_MAX_ENTRY_WARNINGS 50
 
 struct api_opts {
 	const char *base_url;      /* e.g. "http://localhost:9001", no trailing / needed */
@@ -77,9 +96,24 @@ struct api_opts {
 
 struct api;
 
+/* Checks that url can be the server's base URL: http:// or https://, read
+ * whole by libcurl's URL parser (host, port 1-65535, IPv6 brackets), no
+ * query or fragment. Needs no curl_global_init(). Returns 0, or -1 with
+ * a message in err that starts with the URL, its userinfo hidden
+ * ("'http://[::1' is not a valid URL: bad IPv6 address"). */
+int api_check_url(const char *url, char *err, size_t errlen);
+
+/* Writes url into out (outlen > 0, truncated to fit) with its userinfo
+ * hidden: "http://user:secret@host:9001/x" becomes
+ * "http://" "***@host:9001/x"; a URL without one is copied as it is. A URL
+ * libcurl cannot read loses everything before its last '@' (before any
+ * '?' or '#'), so a malformed one does not show a password either.
+ * Returns out. For logs and messages. */
+const char *api_redact_url(char *out, size_t outlen, const char *url);
+
 /* Creates a client. Copies what it needs of *opts (the stop flag is
  * borrowed and must outlive the client). Returns NULL with a message in
- * err when base_url is not an http:// or https:// URL, attempts < 1, a
+ * err when base_url fails api_check_url, attempts < 1, a
  * timeout is negative, or out of memory. Free with api_free();
  * api_free(NULL) is a no-op. */
 struct api *api_new(const struct api_opts *opts, char *err, size_t errlen);
@@ -159,7 +193,9 @@ int api_resolve(struct api *api, const char *name, char *err, size_t errlen);
 /* Parses and validates a /alerts body of len bytes. Returns 0 with *defs
  * (never NULL, free with api_defs_free) and *n (possibly 0), or -1 with a
  * message in err ("alerts: body is not a JSON array (it is an object)",
- * not JSON, out of memory) and *defs NULL.
+ * not JSON, a \u0000 escape anywhere, more than API_MAX_ALERTS entries,
+ * out of memory) and *defs NULL. Memory grows with the entries kept, not
+ * with the entries sent.
  *
  * An entry is kept when it is an object with:
  *   name      a string, non-empty, <= API_MAX_NAME bytes, UTF-8, no
@@ -167,18 +203,29 @@ int api_resolve(struct api *api, const char *name, char *err, size_t errlen);
  *   query     a string, non-empty, <= API_MAX_QUERY bytes, UTF-8;
  *   intervalSecs  an integer-valued number in [1, API_MAX_SECS];
  *   repeatIntervalSecs  optional: missing, null or <= 0 means 300 s; if
- *             present a number, integer-valued, <= API_MAX_SECS;
+ *             present a number, integer-valued; above API_MAX_SECS it is
+ *             API_MAX_SECS (a server may send 2^31-1 for "never");
  *   sustainSecs  optional: missing or null means 0; if present a number,
- *             integer-valued, in [0, API_MAX_SECS];
+ *             integer-valued, >= 0; above API_MAX_SECS it is API_MAX_SECS;
  *   warn, critical  objects with "value" a finite number and "message" a
  *             UTF-8 string <= API_MAX_MESSAGE bytes. An empty message is
  *             accepted: the server defines the text and its validator
- *             expects it back; dropping the alert would be worse.
+ *             expects it back; dropping the alert would be worse;
+ * and when no string of it (key or value) holds a raw byte below 0x20,
+ * which JSON does not allow (cJSON keeps a raw NUL, and the C string
+ * "alert-x<NUL>evil" reads as alert-x); the name of such an entry is not
+ * trusted, so it is not among the skipped names below.
  * Other members are ignored. Every other entry is skipped with exactly one
  * warning naming its 0-based index, its name when that is usable, and the
  * field: "alerts: skipping entry 3 (alert-7): intervalSecs is not a
- * positive integer (0)". Of entries with the same name the first kept
- * one wins. Times come out in ms. */
+ * positive integer (0)". A value brought down to API_MAX_SECS gives one
+ * warning naming the entry and the field ("alerts: keeping entry 4
+ * (alert-8): sustainSecs 2.14748e+09 is over 31622400, using 31622400").
+ * Only the first API_MAX_ENTRY_WARNINGS such warnings of a body are
+ * logged; one more line counts the rest ("alerts: and 999950 more
+ * warnings not logged (in all: entries skipped=1000000 values
+ * clamped=0)"). Of entries with the same name the first kept one wins.
+ * Times come out in ms. */
 int api_parse_alerts(const char *body, size_t len, struct alert_def **defs,
 		     size_t *n, char *err, size_t errlen);
 
@@ -192,6 +239,13 @@ int api_parse_alerts_full(const char *body, size_t len, struct alert_def **defs,
 			  char *err, size_t errlen);
 void api_names_free(char **names, size_t n);
 
+/* The Retry-After of the last answer of the last call made with api, in
+ * ms: delta-seconds or an HTTP-date, as libcurl reads it; 0 when the
+ * answer had none, an invalid one or a date in the past, or when no
+ * answer came. Any answer may carry one (429, 503, ...). Not capped: the
+ * caller bounds it. */
+int64_t api_retry_after_ms(const struct api *api);
+
 /* The names the last successful api_fetch_alerts skipped (see
  * api_parse_alerts_full): borrowed, valid until the next fetch or
  * api_free. */
@@ -202,7 +256,8 @@ void api_skipped_names(const struct api *api, const char *const **names, size_t 
  * api_query prefixes with its context: "body is empty", "body is not JSON
  * (starts with <html>)", "body is not a JSON object (it is an array)",
  * "body has no \"value\"", "value is not a number (it is null)", "value is
- * not finite" (1e999). */
+ * not finite" (1e999), "body is not JSON (a string holds the raw control
+ * byte 0x00)" (cJSON would read the key "value<NUL>x" as "value"). */
 int api_parse_value(const char *body, size_t len, double *value,
 		    char *err, size_t errlen);
 

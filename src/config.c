@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
+
 #define MAX_DURATION_MS (INT64_C(366) * 24 * 3600 * 1000)
 
 static const char usage_text[] =
@@ -42,6 +44,7 @@ void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->server = "http://localhost:9001";
+	snprintf(cfg->server_redacted, sizeof(cfg->server_redacted), "%s", cfg->server);
 	cfg->db_path = "./alert-exec.db";
 	cfg->concurrency = 4;
 	cfg->deliverers = 1;
@@ -129,6 +132,20 @@ static int duration_opt(const char *name, const char *arg, int64_t lo, int64_t *
 	return 0;
 }
 
+/* Takes url as --server when libcurl reads it as a whole http(s) URL. */
+static int server_opt(struct config *cfg, const char *url, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (api_check_url(url, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--server: %s", why);
+		return -1;
+	}
+	cfg->server = url;
+	api_redact_url(cfg->server_redacted, sizeof(cfg->server_redacted), url);
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
@@ -157,13 +174,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
 	while ((c = getopt_long(argc, argv, ":c:i:r:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SERVER:
-			if (strncmp(optarg, "http://", 7) != 0 &&
-			    strncmp(optarg, "https://", 8) != 0) {
-				snprintf(err, errlen, "--server: '%s' is not an http:// or https:// URL",
-					 optarg);
+			if (server_opt(cfg, optarg, err, errlen) != 0)
 				return CONFIG_USAGE;
-			}
-			cfg->server = optarg;
 			break;
 		case OPT_DB:
 			if (!*optarg) {

@@ -11,8 +11,14 @@
  * once by config_parse() and read-only afterwards.
  */
 
+/* Room for the server URL as logs show it (longer ones are cut). */
+#define CONFIG_SERVER_REDACTED_MAX 512
+
 struct config {
-	const char *server;          /* --server, base URL */
+	const char *server;          /* --server, base URL: checked by api_check_url */
+	/* server as every log line and message shows it: its userinfo (a
+	 * password) hidden by api_redact_url. */
+	char server_redacted[CONFIG_SERVER_REDACTED_MAX];
 	const char *db_path;         /* --db */
 	int once;                    /* --once: cron mode */
 	int concurrency;             /* -c: parallel evaluations */
@@ -39,7 +45,9 @@ void config_defaults(struct config *cfg);
 
 /* Parses argv into *cfg (after config_defaults). --help and --version
  * print to stdout. Returns an enum config_result; on CONFIG_USAGE err
- * holds one line naming the option and what is wrong with its value. */
+ * holds one line naming the option and what is wrong with its value.
+ * Touches no file: a bad --server is found here, before the database is
+ * created. */
 int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* Parses a duration: a number with an optional unit ms, s, m, h or d

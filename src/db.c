@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
@@ -34,6 +35,19 @@ static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_
 	return DB_OK;
 }
 
+/* Creates path with mode 0600 unless something is there already. SQLite
+ * would create it 0644 under the usual umask, and the database holds the
+ * alerts and what they say; its -wal and -shm files take the mode of the
+ * database file. An existing file keeps the mode its owner gave it. A
+ * failure is left for sqlite3_open_v2 to report. */
+static void create_private(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		close(fd);
+}
+
 int db_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -43,6 +57,7 @@ int db_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t er
 
 	assert(path && out);
 	*out = NULL;
+	create_private(path);
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -165,6 +180,38 @@ int db_migrate(sqlite3 *db, int target_version, char *err, size_t errlen)
 	return DB_OK;
 }
 
+/* Opens (creating it 0600) the lock file. In a shared directory someone
+ * else may have put a symbolic link or a hard link there, to have the pid
+ * written over a file of their choosing: only a plain file of one link
+ * is used. Returns the fd, or -1 with a message in err. */
+static int open_lock_file(const char *lockpath, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == ELOOP) {
+		snprintf(err, errlen, "lock database: %s is a symbolic link; not following it",
+			 lockpath);
+		return -1;
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "lock database: open %s: %s", lockpath, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0) {
+		snprintf(err, errlen, "lock database: stat %s: %s", lockpath, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+		snprintf(err, errlen, "lock database: %s is not a plain file of one link; not "
+			 "using it", lockpath);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int db_lock(const char *path, char *err, size_t errlen)
 {
 	char lockpath[4096];
@@ -177,11 +224,9 @@ int db_lock(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "lock database: path too long");
 		return DB_ERR;
 	}
-	fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "lock database: open %s: %s", lockpath, strerror(errno));
+	fd = open_lock_file(lockpath, err, errlen);
+	if (fd < 0)
 		return DB_ERR;
-	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 
@@ -199,6 +244,7 @@ int db_lock(const char *path, char *err, size_t errlen)
 		close(fd);
 		return DB_ERR;
 	}
+	/* Only the holder of the lock writes to the file. */
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
 		snprintf(err, errlen, "lock database: write %s: %s", lockpath, strerror(errno));

@@ -31,8 +31,11 @@ enum db_status {
 int db_latest_version(void);
 
 /* Opens path (creating it) with WAL, synchronous NORMAL (FULL when
- * sync_full), foreign_keys ON and a busy timeout. Returns DB_OK with *out
- * set (close with sqlite3_close), or DB_ERR with a message in err. */
+ * sync_full), foreign_keys ON and a busy timeout. A new database file is
+ * created with mode 0600 whatever the umask, and so are its -wal and -shm
+ * files (SQLite gives them the database file's mode); an existing file's
+ * mode is left alone. Returns DB_OK with *out set (close with
+ * sqlite3_close), or DB_ERR with a message in err. */
 int db_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t errlen);
 
 /* Brings the schema of db to db_latest_version(), each migration in one
@@ -48,9 +51,13 @@ int db_migrate(sqlite3 *db, int target_version, char *err, size_t errlen);
 int db_check(sqlite3 *db, char *err, size_t errlen);
 
 /* Takes the advisory lock of the database at path: an exclusive flock on
- * "<path>.lock", holding the owner's pid. Returns the lock's fd (>= 0; the
- * lock lasts until close or exit), DB_ERR_LOCKED with the holder's pid in
- * err, or DB_ERR. */
+ * "<path>.lock" (created with mode 0600), holding the owner's pid, which
+ * is written only once the lock is held. A lock path that is a symbolic
+ * link, not a regular file, or a file with other hard links is refused
+ * (DB_ERR), so a link planted in a shared directory cannot make the
+ * engine overwrite another file. Returns the lock's fd (>= 0; the lock
+ * lasts until close or exit), DB_ERR_LOCKED with the holder's pid in err,
+ * or DB_ERR. */
 int db_lock(const char *path, char *err, size_t errlen);
 
 #endif

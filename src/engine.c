@@ -1645,8 +1645,8 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
 			  EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_DB);
 	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld evaluators=%d "
-		"deliverers=%d", cfg->db_path, cfg->server, (long long)alerts, cfg->concurrency,
-		cfg->deliverers);
+		"deliverers=%d", cfg->db_path, cfg->server_redacted, (long long)alerts,
+		cfg->concurrency, cfg->deliverers);
 	loaded = refresh_defs(e, st, api, 0);
 	if (loaded == -2)
 		engine_stop(e, ENGINE_EXIT_DB);

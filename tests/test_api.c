@@ -625,9 +625,6 @@ static const struct {
 	 "\"repeatIntervalSecs\":2.5," WC "}",
 	 "skipping entry 1 (bad): repeatIntervalSecs is not an integer (2.5)"},
 	{"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":10,"
-	 "\"repeatIntervalSecs\":99999999999," WC "}",
-	 "skipping entry 1 (bad): repeatIntervalSecs is over 31622400"},
-	{"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":10,"
 	 "\"sustainSecs\":-1," WC "}",
 	 "skipping entry 1 (bad): sustainSecs is negative (-1)"},
 	{"{\"name\":\"bad\",\"query\":\"q\",\"intervalSecs\":10,"
@@ -956,7 +953,11 @@ static void test_parse_many(void **state)
 	log = parse_logged(body, &defs, &n, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_int_equal(n, 4000);
-	assert_int_equal(count_of(log, "name is a duplicate"), 1000);
+	/* 1000 duplicates: the first ones named, the rest counted. */
+	assert_int_equal(count_of(log, "name is a duplicate"), API_MAX_ENTRY_WARNINGS);
+	assert_int_equal(count_of(log, "WARN"), API_MAX_ENTRY_WARNINGS + 1);
+	assert_non_null(strstr(log, "alerts: and 950 more warnings not logged (in all: "
+				    "entries skipped=1000 values clamped=0)"));
 	assert_string_equal(defs[3999].name, "alert-3999");
 	api_defs_free(defs, n);
 	free(log);
@@ -1173,7 +1174,7 @@ static void test_corpus(void **state)
 static void test_new_rejects(void **state)
 {
 	static const char *const urls[] = {"", "ftp://127.0.0.1/", "localhost:9001",
-					   "http://[::1"};
+					   "http://[::1", "http://", "http://h:99999"};
 	struct api_opts opts = {.attempts = 1, .timeout_ms = 1000};
 	char err[256];
 
@@ -1192,6 +1193,62 @@ static void test_new_rejects(void **state)
 	opts.timeout_ms = -1;
 	assert_null(api_new(&opts, err, sizeof(err)));
 	api_free(NULL);
+}
+
+/* The server URL as logs show it: userinfo hidden, also in a URL libcurl
+ * cannot read, and in a buffer too small for it. */
+static void test_redact_url(void **state)
+{
+	static const struct {
+		const char *url, *shown;
+	} cases[] = {
+		{"http://user:pass@host:9001", "http://***@host:9001"},
+		{"http://user:pass@host:9001/", "http://***@host:9001/"},
+		{"https://token@[::1]:8443/base", "https://***@[::1]:8443/base"},
+		{"http://u:p@ss@host", "http://***@host"},
+		{"http://u:pa/ss@host", "http://***@host"},
+		{"http://u:secret@[::1", "http://***@[::1"},
+		{"http://host/a@b", "http://host/a@b"},
+		{"http://u:p@host/a@b", "http://***@host/a@b"},
+		{"http://host:9001", "http://host:9001"},
+		{"http://h/?x=a@b", "http://h/?x=a@b"},
+		{"", ""},
+	};
+	char out[64];
+	char tiny[12];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = api_redact_url(out, sizeof(out), cases[i].url);
+
+		assert_ptr_equal(got, out);
+		if (strcmp(out, cases[i].shown) != 0)
+			fail_msg("%s shown as %s, want %s", cases[i].url, out, cases[i].shown);
+	}
+	api_redact_url(tiny, sizeof(tiny), "http://user:secret@h");
+	assert_string_equal(tiny, "http://***@");
+}
+
+static void test_check_url(void **state)
+{
+	static const char *const good[] = {"http://127.0.0.1:9001", "https://h/base/",
+					   "http://[::1]:80", "http://u:p@h:1"};
+	static const char *const bad[] = {"http://[::1", "http://", "http://h:99999",
+					  "http://h:0", "ftp://x", "http://a b", "http://h/?q",
+					  "http://h#f", "localhost:9001"};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		err[0] = '\0';
+		if (api_check_url(good[i], err, sizeof(err)) != 0)
+			fail_msg("%s refused: %s", good[i], err);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (api_check_url(bad[i], err, sizeof(err)) != -1 || err[0] != '\'')
+			fail_msg("%s: err '%s'", bad[i], err);
+	}
 }
 
 static void test_fetch_alerts(void **state)
@@ -1694,6 +1751,187 @@ static void test_stop_flag(void **state)
 	api_free(api);
 }
 
+/* Sets *flag after delay_ms, from its own thread. */
+struct delayed_stop {
+	atomic_int *flag;
+	long delay_ms;
+	pthread_t thread;
+};
+
+static void *delayed_stop_main(void *arg)
+{
+	struct delayed_stop *d = arg;
+	struct timespec ts = {.tv_sec = d->delay_ms / 1000,
+			      .tv_nsec = (d->delay_ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+	atomic_store(d->flag, 1);
+	return NULL;
+}
+
+static void delayed_stop_start(struct delayed_stop *d, atomic_int *flag, long delay_ms)
+{
+	d->flag = flag;
+	d->delay_ms = delay_ms;
+	assert_int_equal(pthread_create(&d->thread, NULL, delayed_stop_main, d), 0);
+}
+
+/* A stop cuts off a GET in flight: a /alerts the server would answer
+ * after 10 s, and a query, end within about a second of the flag. */
+static void test_stop_cuts_off_get(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.silent = 1};
+	atomic_int stop = 0;
+	struct api *api = client(s->base_url, 3, 10000, &stop);
+	struct delayed_stop d;
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	double v = 0;
+	char err[256] = "";
+	double t0;
+
+	serve(s, 1, &c);
+	t0 = now_s();
+	delayed_stop_start(&d, &stop, 200);
+	assert_int_equal(api_fetch_alerts(api, &defs, &n, err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_true(now_s() - t0 < 1.5);
+	pthread_join(d.thread, NULL);
+	assert_string_equal(err, "alerts: stopped");
+	assert_null(defs);
+	assert_int_equal(requests(s), 1);
+
+	stop = 0;
+	t0 = now_s();
+	delayed_stop_start(&d, &stop, 200);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_TRANSPORT);
+	assert_true(now_s() - t0 < 1.5);
+	pthread_join(d.thread, NULL);
+	assert_string_equal(err, "query q: stopped");
+	assert_int_equal(requests(s), 2);
+	api_free(api);
+}
+
+/* A POST in flight is not cut off by a stop: it runs to its timeout, so
+ * that whether it was taken is known. */
+static void test_stop_leaves_post_in_flight(void **state)
+{
+	struct server *s = *state;
+	struct canned c = {.silent = 1};
+	atomic_int stop = 0;
+	struct api *api = client(s->base_url, 3, 1500, &stop);
+	struct delayed_stop d;
+	char err[256] = "";
+	double t0;
+	double elapsed;
+
+	serve(s, 1, &c);
+	t0 = now_s();
+	delayed_stop_start(&d, &stop, 200);
+	assert_int_equal(api_notify(api, "a", "m", err, sizeof(err)), API_ERR_TRANSPORT);
+	elapsed = now_s() - t0;
+	pthread_join(d.thread, NULL);
+	assert_true(elapsed >= 1.4);
+	assert_true(strncmp(err, "notify a: transport error: ", 27) == 0);
+	assert_null(strstr(err, "stopped"));
+	assert_int_equal(requests(s), 1);
+
+	/* A POST answered while the flag is set is taken as answered. */
+	c = (struct canned){.status = 200};
+	serve(s, 1, &c);
+	stop = 0;
+	api_free(api);
+	api = client(s->base_url, 1, 1500, &stop);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_OK);
+	api_free(api);
+}
+
+/* 429 and 408 ask for time: API_ERR_SERVER (retried later by the caller),
+ * one attempt only, and the Retry-After is there to read. Other 4xx stay
+ * API_ERR_CLIENT. */
+static void test_too_many_requests(void **state)
+{
+	struct server *s = *state;
+	struct api *api = client(s->base_url, 3, 2000, NULL);
+	struct canned c429 = {.status = 429, .headers = "Retry-After: 7\r\n"};
+	struct canned c408 = {.status = 408, .headers = "Retry-After: 2\r\n"};
+	struct canned bare = {.status = 429};
+	struct canned c404 = {.status = 404};
+	struct canned c503 = {.status = 503, .headers = "Retry-After: 30\r\n"};
+	struct canned ok = {.status = 200, .body = "{\"value\": 1}"};
+	double v = 0;
+	char err[256] = "";
+
+	assert_int_equal(api_retry_after_ms(api), 0);
+	serve(s, 1, &c429);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 1);
+	assert_int_equal(api_retry_after_ms(api), 7000);
+	assert_string_equal(err, "query q: HTTP 429 (retry after 7000 ms)");
+
+	serve(s, 1, &c408);
+	assert_int_equal(api_notify(api, "a", "m", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 2);
+	assert_int_equal(api_retry_after_ms(api), 2000);
+
+	serve(s, 1, &bare);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 3);
+	assert_int_equal(api_retry_after_ms(api), 0);
+	assert_string_equal(err, "resolve a: HTTP 429");
+
+	serve(s, 1, &c404);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_CLIENT);
+	assert_int_equal(requests(s), 4);
+
+	/* Any answer may carry it; a 503 is still tried again at once. */
+	serve(s, 1, &c503);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(requests(s), 7);
+	assert_int_equal(api_retry_after_ms(api), 30000);
+
+	/* The next answer without one clears it. */
+	serve(s, 1, &ok);
+	assert_int_equal(api_query(api, "q", &v, err, sizeof(err)), API_OK);
+	assert_int_equal(api_retry_after_ms(api), 0);
+	api_free(api);
+}
+
+/* Retry-After as an HTTP-date, and values that are not one. */
+static void test_retry_after_forms(void **state)
+{
+	struct server *s = *state;
+	struct api *api = client(s->base_url, 1, 2000, NULL);
+	char date[128];
+	char headers[160];
+	time_t later = time(NULL) + 120;
+	struct tm tm;
+	struct canned c = {.status = 429};
+	char err[256] = "";
+	int64_t ms;
+
+	gmtime_r(&later, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(headers, sizeof(headers), "Retry-After: %s\r\n", date);
+	c.headers = headers;
+	serve(s, 1, &c);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	ms = api_retry_after_ms(api);
+	if (ms < 110000 || ms > 121000)
+		fail_msg("Retry-After %s read as %lld ms", date, (long long)ms);
+
+	c.headers = "Retry-After: soon\r\n";
+	serve(s, 1, &c);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(api_retry_after_ms(api), 0);
+
+	c.headers = "Retry-After: Thu, 01 Jan 1970 00:00:01 GMT\r\n";
+	serve(s, 1, &c);
+	assert_int_equal(api_resolve(api, "a", err, sizeof(err)), API_ERR_SERVER);
+	assert_int_equal(api_retry_after_ms(api), 0);
+	api_free(api);
+}
+
 /* ---- many queries from one thread (api_multi) ----------------------------- */
 
 struct finished {
@@ -1954,6 +2192,208 @@ static void test_parse_nul_escape_refused(void **state)
 	api_defs_free(defs, n);
 }
 
+/* Counts the lines of text. */
+static int lines_of(const char *text)
+{
+	return count_of(text, "\n");
+}
+
+/* Parses body[0..len) (it may hold NUL bytes); returns the log text. */
+static char *parse_logged_len(const char *body, size_t len, struct alert_def **defs,
+			      size_t *n, int *rc, char *err, size_t errlen)
+{
+	struct capture c;
+
+	capture_begin(&c);
+	*rc = api_parse_alerts(body, len, defs, n, err, errlen);
+	return capture_end(&c);
+}
+
+/* A raw NUL inside a JSON string (invalid JSON) must not cut the string
+ * short: "alert-x<NUL>evil" coming first would otherwise take the place of
+ * the real alert-x. Other raw control bytes are refused alike, in any
+ * string of the entry, keys included. */
+static void test_parse_raw_control_refused(void **state)
+{
+	static const char body[] =
+		"[{\"name\":\"alert-x\0evil\",\"query\":\"evil\",\"intervalSecs\":1," WC "},"
+		"{\"name\":\"alert-y\",\"query\":\"line\nbreak\",\"intervalSecs\":1," WC "},"
+		"{\"name\0junk\":\"alert-z\",\"name\":\"alert-w\",\"query\":\"q\","
+		"\"intervalSecs\":1," WC "},"
+		"{\"name\":\"alert-v\",\"query\":\"q\",\"intervalSecs\":1,"
+		"\"warn\":{\"value\":1,\"message\":\"tab\there\"},"
+		"\"critical\":{\"value\":2,\"message\":\"c\"}},"
+		"{\"name\":\"alert-x\",\"query\":\"real\",\"intervalSecs\":1," WC "}]";
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged_len(body, sizeof(body) - 1, &defs, &n, &rc, err, sizeof(err));
+	if (rc != 0 || n != 1)
+		fail_msg("rc %d n %zu err %s log %s", rc, n, err, log);
+	assert_string_equal(defs[0].name, "alert-x");
+	assert_string_equal(defs[0].query, "real");
+	assert_int_equal(count_of(log, "WARN"), 4);
+	assert_int_equal(lines_of(log), 4);
+	assert_int_equal(count_of(log, "skipping entry 0: a string holds the raw control "
+				       "byte 0x00 (not JSON)"), 1);
+	assert_int_equal(count_of(log, "skipping entry 1: a string holds the raw control "
+				       "byte 0x0a"), 1);
+	assert_int_equal(count_of(log, "skipping entry 2: a string holds the raw control "
+				       "byte 0x00"), 1);
+	assert_int_equal(count_of(log, "skipping entry 3: a string holds the raw control "
+				       "byte 0x09"), 1);
+	api_defs_free(defs, n);
+	free(log);
+}
+
+/* A /query answer with a raw control byte in a string is not JSON: the
+ * key "value<NUL>x" must not be read as "value". */
+static void test_parse_value_raw_control(void **state)
+{
+	static const struct {
+		const char *body;
+		size_t len;
+	} cases[] = {
+		{"{\"value\0x\": 5, \"value\": 7}", 26},
+		{"{\"value\0\": 5}", 13},
+		{"{\"note\": \"a\nb\", \"value\": 5}", 27},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double v = -1;
+		char err[128] = "";
+
+		if (api_parse_value(cases[i].body, cases[i].len, &v, err, sizeof(err)) != -1)
+			fail_msg("case %zu: read %g", i, v);
+		assert_non_null(strstr(err, "body is not JSON (a string holds the raw control byte"));
+	}
+}
+
+/* Writes a /alerts body of count entries, each entry (a JSON text), into
+ * a malloc'd buffer; *len gets its length. */
+static char *repeated_body(const char *entry, size_t count, size_t *len)
+{
+	size_t elen = strlen(entry);
+	char *body = malloc(count * (elen + 1) + 2);
+	char *p = body;
+
+	assert_non_null(body);
+	*p++ = '[';
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, entry, elen);
+		p += elen;
+	}
+	*p++ = ']';
+	*len = (size_t)(p - body);
+	return body;
+}
+
+/* Thousands of bad entries give API_MAX_ENTRY_WARNINGS lines and one that
+ * counts the rest, not a line each. */
+static void test_parse_warnings_summarised(void **state)
+{
+	size_t len = 0;
+	char *body = repeated_body("42", 5000, &len);
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged_len(body, len, &defs, &n, &rc, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lines_of(log), API_MAX_ENTRY_WARNINGS + 1);
+	assert_int_equal(count_of(log, "entry is not an object"), API_MAX_ENTRY_WARNINGS);
+	assert_non_null(strstr(log, "skipping entry 49: entry is not an object"));
+	assert_null(strstr(log, "skipping entry 50:"));
+	assert_non_null(strstr(log, "WARN alerts: and 4950 more warnings not logged (in all: "
+				    "entries skipped=5000 values clamped=0)\n"));
+	api_defs_free(defs, n);
+	free(log);
+	free(body);
+}
+
+/* A body with more than API_MAX_ALERTS entries is refused whole, before
+ * a single entry is taken or warned about; API_MAX_ALERTS are fine. */
+static void test_parse_too_many_entries(void **state)
+{
+	size_t len = 0;
+	char *body = repeated_body("0", API_MAX_ALERTS + 1, &len);
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged_len(body, len, &defs, &n, &rc, err, sizeof(err));
+	assert_int_equal(rc, -1);
+	assert_null(defs);
+	assert_string_equal(err, "alerts: body has more than 1000000 entries");
+	assert_string_equal(log, "");
+	free(log);
+	free(body);
+
+	body = repeated_body("0", API_MAX_ALERTS, &len);
+	log = parse_logged_len(body, len, &defs, &n, &rc, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lines_of(log), API_MAX_ENTRY_WARNINGS + 1);
+	api_defs_free(defs, n);
+	free(log);
+	free(body);
+}
+
+/* A repeatIntervalSecs or sustainSecs over API_MAX_SECS (2^31-1 meaning
+ * "never") keeps the alert with API_MAX_SECS and one warning per field;
+ * an intervalSecs over it still makes the entry invalid. */
+static void test_parse_huge_secs_clamped(void **state)
+{
+	static const char body[] =
+		"[{\"name\":\"a\",\"query\":\"q\",\"intervalSecs\":5,"
+		"\"repeatIntervalSecs\":2147483647," WC "},"
+		"{\"name\":\"b\",\"query\":\"q\",\"intervalSecs\":5,"
+		"\"repeatIntervalSecs\":1e300,\"sustainSecs\":2147483647," WC "},"
+		"{\"name\":\"c\",\"query\":\"q\",\"intervalSecs\":2147483647,"
+		"\"repeatIntervalSecs\":2147483647," WC "}]";
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	char *log;
+	int rc;
+
+	(void)state;
+	log = parse_logged(body, &defs, &n, &rc, err, sizeof(err));
+	if (rc != 0 || n != 2)
+		fail_msg("rc %d n %zu log %s", rc, n, log);
+	assert_string_equal(defs[0].name, "a");
+	assert_int_equal(defs[0].repeat_ms, API_MAX_SECS * 1000);
+	assert_int_equal(defs[0].sustain_ms, 0);
+	assert_string_equal(defs[1].name, "b");
+	assert_int_equal(defs[1].repeat_ms, API_MAX_SECS * 1000);
+	assert_int_equal(defs[1].sustain_ms, API_MAX_SECS * 1000);
+	assert_int_equal(lines_of(log), 4);
+	assert_int_equal(count_of(log, "WARN alerts: keeping entry 0 (a): repeatIntervalSecs "
+				       "2.14748e+09 is over 31622400, using 31622400"), 1);
+	assert_int_equal(count_of(log, "WARN alerts: keeping entry 1 (b): repeatIntervalSecs "
+				       "1e+300 is over 31622400, using 31622400"), 1);
+	assert_int_equal(count_of(log, "WARN alerts: keeping entry 1 (b): sustainSecs "
+				       "2.14748e+09 is over 31622400, using 31622400"), 1);
+	assert_int_equal(count_of(log, "WARN alerts: skipping entry 2 (c): intervalSecs is "
+				       "over 31622400"), 1);
+	api_defs_free(defs, n);
+	free(log);
+}
+
 /* Invalid entries whose name is usable are reported, so that the engine
  * keeps those alerts instead of retiring them. */
 static void test_parse_reports_skipped_names(void **state)
@@ -1990,6 +2430,11 @@ int main(void)
 		cmocka_unit_test(test_parse_long_strings),
 		cmocka_unit_test(test_parse_all_bad_at_once),
 		cmocka_unit_test(test_parse_nul_escape_refused),
+		cmocka_unit_test(test_parse_raw_control_refused),
+		cmocka_unit_test(test_parse_value_raw_control),
+		cmocka_unit_test(test_parse_warnings_summarised),
+		cmocka_unit_test(test_parse_too_many_entries),
+		cmocka_unit_test(test_parse_huge_secs_clamped),
 		cmocka_unit_test(test_parse_reports_skipped_names),
 		cmocka_unit_test(test_parse_optional_fields),
 		cmocka_unit_test(test_parse_bad_bodies),
@@ -2002,6 +2447,8 @@ int main(void)
 		cmocka_unit_test(test_parse_value_length),
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_new_rejects),
+		cmocka_unit_test(test_redact_url),
+		cmocka_unit_test(test_check_url),
 		SERVED(test_fetch_alerts),
 		SERVED(test_fetch_alerts_not_array),
 		SERVED(test_fetch_alerts_over_cap),
@@ -2020,6 +2467,10 @@ int main(void)
 		SERVED(test_post_not_repeated_after_timeout),
 		cmocka_unit_test(test_connection_refused),
 		SERVED(test_stop_flag),
+		SERVED(test_stop_cuts_off_get),
+		SERVED(test_stop_leaves_post_in_flight),
+		SERVED(test_too_many_requests),
+		SERVED(test_retry_after_forms),
 		SERVED(test_multi_retries),
 		SERVED(test_multi_bad_body),
 		SERVED(test_multi_timeout_and_cancel),

@@ -158,6 +158,71 @@ static void test_connect_timeout_not_above_timeout(void **state)
 	assert_int_equal(c.connect_timeout_ms, 500);
 }
 
+/* A --server that starts well but is no URL libcurl can use is a usage
+ * error at parsing, before anything touches the disk. */
+static void test_bad_server_urls(void **state)
+{
+	static const struct {
+		const char *url, *expect;
+	} cases[] = {
+		{"http://[::1", "--server: 'http://[::1' is not a valid URL: bad IPv6 address"},
+		{"http://", "--server: 'http://' is not a valid URL: no host part in the URL"},
+		{"http://host:99999", "--server: 'http://host:99999' is not a valid URL: port "},
+		{"http://host:0", "--server: 'http://host:0' is not a valid URL: port 0"},
+		{"http://a b", "--server: 'http://a b' is not a valid URL: bad hostname"},
+		{"http://:80", "--server: 'http://:80' is not a valid URL: no host part"},
+		{"ftp://x", "--server: 'ftp://x' is not an http:// or https:// URL"},
+		{"HTTP//x", "--server: 'HTTP//x' is not an http:// or https:// URL"},
+		{"http://h/?a=1", "--server: 'http://h/?a=1' has a query or fragment"},
+		{"http://h/#top", "--server: 'http://h/#top' has a query or fragment"},
+		/* The password is not repeated in the message. */
+		{"http://u:secret@[::1", "--server: 'http://***@[::1' is not a valid URL"},
+		{"http://u:sec/ret@h", "--server: 'http://***@h' is not a valid URL"},
+	};
+	struct config c;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = parse(&c, err, sizeof(err), "--server", cases[i].url, NULL);
+
+		if (rc != CONFIG_USAGE || strstr(err, cases[i].expect) != err ||
+		    strstr(err, "secret") != NULL || strstr(err, "sec/ret") != NULL)
+			fail_msg("--server %s: rc %d, err '%s', want '%s...'", cases[i].url, rc,
+				 err, cases[i].expect);
+	}
+	assert_int_equal(parse(&c, err, sizeof(err), "--server", "https://[::1]:8443/base/",
+			       NULL), CONFIG_OK);
+	assert_string_equal(c.server, "https://[::1]:8443/base/");
+}
+
+/* The server as logs show it: userinfo hidden, the rest as written. */
+static void test_server_redacted(void **state)
+{
+	static const struct {
+		const char *url, *shown;
+	} cases[] = {
+		{"http://user:pass@host:9001", "http://***@host:9001"},
+		{"https://token@host/base", "https://***@host/base"},
+		{"http://u:p%40ss@10.0.0.1:80/a@b", "http://***@10.0.0.1:80/a@b"},
+		{"http://:pw@host", "http://***@host"},
+		{"http://host:9001/p@x", "http://host:9001/p@x"},
+		{"http://127.0.0.1:9001", "http://127.0.0.1:9001"},
+	};
+	struct config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(&c, err, sizeof(err), NULL), CONFIG_OK);
+	assert_string_equal(c.server_redacted, "http://localhost:9001");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse(&c, err, sizeof(err), "--server", cases[i].url, NULL) != CONFIG_OK)
+			fail_msg("--server %s: %s", cases[i].url, err);
+		assert_string_equal(c.server, cases[i].url);
+		assert_string_equal(c.server_redacted, cases[i].shown);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +231,8 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_connect_timeout_not_above_timeout),
+		cmocka_unit_test(test_bad_server_urls),
+		cmocka_unit_test(test_server_redacted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
