@@ -32,6 +32,8 @@ struct api {
 	const atomic_int *stop;
 	int cut_on_stop;                 /* the stop flag ends the transfer in flight */
 	int64_t retry_after_ms;          /* Retry-After of the last answer, 0: none */
+	int maybe_sent;                  /* the last attempt failed after the request
+					  * may have reached the server */
 	size_t alerts_max_body;
 	char **skipped;                  /* invalid entries of the last /alerts */
 	size_t nskipped;
@@ -1206,6 +1208,7 @@ static int64_t retry_after(CURL *curl)
 static void attempt_begin(struct api *api)
 {
 	api->retry_after_ms = 0;
+	api->maybe_sent = 0;
 	api->len = 0;
 	api->buf[0] = '\0';
 	api->over = 0;
@@ -1263,8 +1266,11 @@ static int attempt_end(struct api *api, const struct request *req, CURLcode cc,
 		 * connection was never made: sending it again at once would
 		 * multiply it at a slow server. Its delivery's backoff retries
 		 * it. A GET is safe to repeat. */
-		*retry = req->post == NULL || cc == CURLE_COULDNT_CONNECT ||
-			 cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY;
+		int unsent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+			     cc == CURLE_COULDNT_RESOLVE_PROXY;
+
+		*retry = req->post == NULL || unsent;
+		api->maybe_sent = !unsent;
 		set_err(err, errlen, "%s: transport error: %s", req->what,
 			api->curl_err[0] != '\0' ? api->curl_err
 						 : curl_easy_strerror(cc));
@@ -1341,6 +1347,7 @@ static int call(struct api *api, const struct request *req, char *err,
 	if (rc != API_OK)
 		return rc;
 	api->retry_after_ms = 0;
+	api->maybe_sent = 0;
 	api->cut_on_stop = req->post == NULL;
 	for (made = 0; made < api->attempts; made++) {
 		int retry = 0;
@@ -1638,6 +1645,12 @@ int64_t api_retry_after_ms(const struct api *api)
 {
 	assert(api != NULL);
 	return api->retry_after_ms;
+}
+
+int api_maybe_sent(const struct api *api)
+{
+	assert(api != NULL);
+	return api->maybe_sent;
 }
 
 void api_skipped_names(const struct api *api, const char *const **names, size_t *n)

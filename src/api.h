@@ -246,6 +246,12 @@ void api_names_free(char **names, size_t n);
  * caller bounds it. */
 int64_t api_retry_after_ms(const struct api *api);
 
+/* Whether the last call made with api failed with a transport error that
+ * struck after the connection was made (a timeout, a connection dropped
+ * while sending or waiting): its request may have reached the server.
+ * 0 after an answer of the server, a failed connect, or a success. */
+int api_maybe_sent(const struct api *api);
+
 /* The names the last successful api_fetch_alerts skipped (see
  * api_parse_alerts_full): borrowed, valid until the next fetch or
  * api_free. */

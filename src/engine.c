@@ -1003,7 +1003,7 @@ static void retry_waiting(struct engine *e, struct store *st)
 static int64_t retry_delay(struct worker *w, struct api *api, int attempts)
 {
 	int64_t d = backoff_ms(attempts, &w->rng);
-	int64_t asked = 0 * (api != NULL); /* MERGE: api_retry_after_ms(api) */
+	int64_t asked = api_retry_after_ms(api);
 
 	if (asked > RETRY_AFTER_CAP_MS)
 		asked = RETRY_AFTER_CAP_MS;
@@ -1093,9 +1093,7 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 		d.failure.error = error;
 		d.failure.give_up_ms = e->cfg->give_up_ms;
 		d.failure.rejected = d.rc == API_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
-		/* Whether a transport error struck before or after the request
-		 * went out is not known here: taken as maybe sent. */
-		d.failure.maybe_sent = d.rc == API_ERR_TRANSPORT;
+		d.failure.maybe_sent = api_maybe_sent(api);
 		d.retry_in = retry_delay(w, api, c->attempts + 1);
 	}
 	if (write_tx(e, st, write_delivery, &d, "delivery") != 0)
