@@ -15,6 +15,7 @@
 #include "api.h"
 #include "clock.h"
 #include "db.h"
+#include "hash.h"
 #include "log.h"
 #include "rules.h"
 #include "store.h"
@@ -558,88 +559,36 @@ static size_t report_evals(struct engine *e, const struct eval_batch *b)
 	return calls;
 }
 
-/* The alerts picked and not yet written, by id: open addressing with
- * linear probing, at most half full. */
-struct id_set {
-	int64_t *slot;           /* 0: empty (alert ids are >= 1) */
-	size_t mask;
-	size_t n;
-};
-
-static int id_set_init(struct id_set *set, size_t max)
+/* The alerts picked and not yet written, by id. */
+static int in_flight_has(int64_t id, void *arg)
 {
-	size_t size = 16;
+	const struct hash_set *set = arg;
 
-	while (size < max * 2)
-		size *= 2;
-	set->slot = calloc(size, sizeof(*set->slot));
-	set->mask = size - 1;
-	set->n = 0;
-	return set->slot != NULL ? 0 : -1;
+	return hash_set_has(set, hash_u64((uint64_t)id), (uint64_t)id);
 }
 
-static size_t id_home(const struct id_set *set, int64_t id)
+static void in_flight_add(struct hash_set *set, int64_t id)
 {
-	return (size_t)((uint64_t)id * UINT64_C(0x9e3779b97f4a7c15) >> 32) & set->mask;
+	hash_set_add(set, hash_u64((uint64_t)id), (uint64_t)id);
 }
 
-static int id_set_has(int64_t id, void *arg)
+static void in_flight_remove(struct hash_set *set, int64_t id)
 {
-	const struct id_set *set = arg;
-
-	for (size_t i = id_home(set, id); set->slot[i] != 0; i = (i + 1) & set->mask)
-		if (set->slot[i] == id)
-			return 1;
-	return 0;
-}
-
-static void id_set_add(struct id_set *set, int64_t id)
-{
-	size_t i = id_home(set, id);
-
-	assert(id > 0 && set->n < (set->mask + 1) / 2);
-	while (set->slot[i] != 0 && set->slot[i] != id)
-		i = (i + 1) & set->mask;
-	if (set->slot[i] == 0)
-		set->n++;
-	set->slot[i] = id;
-}
-
-static void id_set_remove(struct id_set *set, int64_t id)
-{
-	size_t i = id_home(set, id);
-
-	while (set->slot[i] != id) {
-		if (set->slot[i] == 0)
-			return;
-		i = (i + 1) & set->mask;
-	}
-	/* Backward shift: move later members of the run into the hole when
-	 * their home is not between the hole and them. */
-	for (size_t j = (i + 1) & set->mask; set->slot[j] != 0; j = (j + 1) & set->mask) {
-		size_t home = id_home(set, set->slot[j]);
-
-		if (((j - home) & set->mask) >= ((j - i) & set->mask)) {
-			set->slot[i] = set->slot[j];
-			i = j;
-		}
-	}
-	set->slot[i] = 0;
-	set->n--;
+	hash_set_remove(set, hash_u64((uint64_t)id), (uint64_t)id);
 }
 
 /* Picks up to max due alerts that are not in flight into due[]. A pick
  * writes nothing: it runs under the write lock only so that its now and
  * the stored times are in the same timebase (a clock shift moves both).
  * Returns the number picked, or -1 with a message in err. */
-static long pick_due(struct engine *e, struct store *st, struct id_set *in_flight,
+static long pick_due(struct engine *e, struct store *st, struct hash_set *in_flight,
 		     struct store_due *due, size_t max, char *err, size_t errlen)
 {
 	size_t n = 0;
 	int rc;
 
 	pthread_mutex_lock(&e->write_lock);
-	rc = store_pick_due(st, e->once_cutoff ? e->once_cutoff : engine_now(e), id_set_has,
+	rc = store_pick_due(st, e->once_cutoff ? e->once_cutoff : engine_now(e), in_flight_has,
 			    in_flight, in_flight->n, due, max, &n, err, errlen);
 	pthread_mutex_unlock(&e->write_lock);
 	return rc == 0 ? (long)n : -1;
@@ -679,7 +628,7 @@ static void *eval_scheduler(void *arg)
 	struct eval **free_list = NULL;
 	struct eval **batch = NULL;
 	struct store_due *due = NULL;
-	struct id_set in_flight = {NULL, 0, 0};
+	struct hash_set in_flight = {0};
 	size_t cap = q->cap;
 	size_t nfree = 0;
 	int once_done = 0;
@@ -690,7 +639,7 @@ static void *eval_scheduler(void *arg)
 	free_list = calloc(cap, sizeof(*free_list));
 	batch = calloc(cap, sizeof(*batch));
 	due = calloc(cap, sizeof(*due));
-	if (!pool || !free_list || !batch || !due || id_set_init(&in_flight, cap) != 0) {
+	if (!pool || !free_list || !batch || !due || hash_set_init(&in_flight, cap) != 0) {
 		engine_fatal(e, ENGINE_EXIT_DB, "evaluation scheduler: out of memory");
 		goto out;
 	}
@@ -735,7 +684,7 @@ static void *eval_scheduler(void *arg)
 			    write_tx(e, st, write_evals, &b, "evaluations") == 0)
 				calls = report_evals(e, &b);
 			for (size_t i = 0; i < b.n; i++) {
-				id_set_remove(&in_flight, batch[i]->due.alert_id);
+				in_flight_remove(&in_flight, batch[i]->due.alert_id);
 				store_due_clear(&batch[i]->due);
 				free_list[nfree++] = batch[i];
 			}
@@ -749,7 +698,7 @@ static void *eval_scheduler(void *arg)
 			int due_now = e->once_cutoff != 0;
 
 			if (!due_now) {
-				if (store_next_pick(st, id_set_has, &in_flight, in_flight.n, &next, err,
+				if (store_next_pick(st, in_flight_has, &in_flight, in_flight.n, &next, err,
 						    sizeof(err)) != 0) {
 					log_msg(LOG_ERROR, "next due: %s", err);
 					next = INT64_MAX;
@@ -772,7 +721,7 @@ static void *eval_scheduler(void *arg)
 
 						memset(x, 0, sizeof(*x));
 						x->due = due[i];
-						id_set_add(&in_flight, x->due.alert_id);
+						in_flight_add(&in_flight, x->due.alert_id);
 						q->todo[(q->todo_head + q->todo_len++) % cap] = x;
 					}
 					pthread_cond_broadcast(&q->work);
@@ -805,7 +754,7 @@ out:
 	q->closed = 1;
 	pthread_cond_broadcast(&q->work);
 	pthread_mutex_unlock(&q->lock);
-	free(in_flight.slot);
+	hash_set_free(&in_flight);
 	free(due);
 	free(batch);
 	free(free_list);

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "hash.h"
+
 /* later - earlier, saturated to the int64_t range. */
 static int64_t elapsed(int64_t later, int64_t earlier)
 {
@@ -184,21 +186,6 @@ void rules_state_init(struct rules_state *s)
 	s->notify_pending = 0;
 }
 
-/* FNV-1a, 64 bit, over the bytes of the name: the same offset for the same
- * name on every run and platform (bytes read as unsigned char, fixed-width
- * arithmetic, no pointers, no seed). */
-static uint64_t name_hash(const char *name)
-{
-	const unsigned char *p = (const unsigned char *)name;
-	uint64_t h = UINT64_C(14695981039346656037);
-
-	while (*p != '\0') {
-		h ^= *p++;
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
-
 int64_t rules_first_eval(const char *name, int64_t interval_ms, int64_t now)
 {
 	int64_t offset;
@@ -206,7 +193,7 @@ int64_t rules_first_eval(const char *name, int64_t interval_ms, int64_t now)
 	assert(name != NULL);
 	assert(interval_ms > 0);
 
-	offset = (int64_t)(name_hash(name) % (uint64_t)interval_ms);
+	offset = (int64_t)(hash_str(name) % (uint64_t)interval_ms);
 	return add_saturated(now, offset);
 }
 
