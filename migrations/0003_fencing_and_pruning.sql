@@ -6,9 +6,12 @@
 -- goes by that time through an index, not by when the call was created.
 -- A notify that was given up holds back the alert's next repeat notify,
 -- as a delivered one does.
+-- A call the server asked to wait (Retry-After) is not retried sooner
+-- when other calls go through again.
 
 ALTER TABLE outbox ADD COLUMN lease_token INTEGER;
 ALTER TABLE outbox ADD COLUMN finished INTEGER;
+ALTER TABLE outbox ADD COLUMN not_before INTEGER;
 ALTER TABLE alert_state ADD COLUMN notify_gave_up INTEGER;
 
 UPDATE outbox SET finished = coalesce(delivered, next_attempt) WHERE status <> 'pending';

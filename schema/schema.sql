@@ -44,7 +44,7 @@ CREATE TABLE outbox (
     last_error    TEXT,
     status        TEXT    NOT NULL DEFAULT 'pending'
                           CHECK (status IN ('pending', 'delivered', 'dead'))
-, is_repeat INTEGER NOT NULL DEFAULT 0 CHECK (is_repeat IN (0, 1)), lease_token INTEGER, finished INTEGER);
+, is_repeat INTEGER NOT NULL DEFAULT 0 CHECK (is_repeat IN (0, 1)), lease_token INTEGER, finished INTEGER, not_before INTEGER);
 CREATE INDEX outbox_pending_alert ON outbox (alert_id, id) WHERE status = 'pending';
 CREATE INDEX outbox_pending_next ON outbox (next_attempt) WHERE status = 'pending';
 CREATE TABLE transition (

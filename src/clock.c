@@ -20,6 +20,20 @@ int64_t clock_wall_ms(void)
 	return read_ms(CLOCK_REALTIME);
 }
 
+static int64_t system_steady(void *ctx)
+{
+	(void)ctx;
+	return clock_steady_ms();
+}
+
+static int64_t system_wall(void *ctx)
+{
+	(void)ctx;
+	return clock_wall_ms();
+}
+
+const struct clock_source clock_system = {system_steady, system_wall, NULL};
+
 enum clock_move clock_compare(int64_t wall, int64_t engine, int64_t *drift)
 {
 	int64_t d = wall - engine;

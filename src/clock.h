@@ -23,6 +23,17 @@ int64_t clock_steady_ms(void);
 /* Wall time in ms since the epoch (CLOCK_REALTIME). */
 int64_t clock_wall_ms(void);
 
+/* Where the engine reads time: the machine's clocks (clock_system), or a
+ * clock a test moves by hand. */
+struct clock_source {
+	int64_t (*steady_ms)(void *ctx);
+	int64_t (*wall_ms)(void *ctx);
+	void *ctx;
+};
+
+/* clock_steady_ms and clock_wall_ms. */
+extern const struct clock_source clock_system;
+
 /* Drift between the wall clock and the engine's clock, in ms, at or below
  * which the engine's clock is left alone (reading the two clocks is not
  * atomic), and at or above which it is a step that stored times follow. */

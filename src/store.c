@@ -186,11 +186,13 @@ static const char *const sql_text[S_COUNT] = {
 		"WHERE id = ?1 AND lease_token = ?3",
 	[S_LAST_NOTIFIED] = "UPDATE alert_state SET last_notified = ?2 WHERE alert_id = ?1",
 	/* ?1 id, ?2 lease token, ?3 failed at, ?4 next attempt, ?5 error, ?6
-	 * give up now, ?7 give-up age, ?8 maybe sent. The age is measured
-	 * here, against `created` as stored: both are in the timebase of the
-	 * schedules, which a clock jump moves together. */
+	 * give up now, ?7 give-up age, ?8 maybe sent, ?9 the server's
+	 * not-before or NULL. The age is measured here, against `created` as
+	 * stored: both are in the timebase of the schedules, which a clock
+	 * jump moves together. */
 	[S_CALL_FAILED] =
 		"UPDATE outbox SET attempts = attempts + 1, next_attempt = ?4, last_error = ?5, "
+		"not_before = ?9, "
 		"lease_until = NULL, lease_token = NULL, "
 		"is_repeat = CASE WHEN ?8 THEN 0 ELSE is_repeat END, "
 		"status = CASE WHEN ?6 OR ?3 - created >= ?7 THEN 'dead' ELSE 'pending' END, "
@@ -203,7 +205,7 @@ static const char *const sql_text[S_COUNT] = {
 		"WHERE id = ?1 AND lease_token = ?2",
 	[S_RETRY_NOW] =
 		"UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1 "
-		"AND attempts > 0 AND lease_until IS NULL",
+		"AND attempts > 0 AND lease_until IS NULL AND (not_before IS NULL OR not_before <= ?1)",
 	[S_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
 	/* Through the indexes on finished and at, at most ?2 rows a time. */
 	[S_PRUNE_OUTBOX] =
@@ -225,7 +227,7 @@ static const char *const sql_text[S_COUNT] = {
 	/* created too: a call's age decides when it is given up. */
 	[S_SHIFT_OUTBOX] =
 		"UPDATE outbox SET next_attempt = next_attempt + ?1, lease_until = lease_until + ?1, "
-		"created = created + ?1 WHERE status = 'pending'",
+		"created = created + ?1, not_before = not_before + ?1 WHERE status = 'pending'",
 };
 
 struct store {
@@ -1016,6 +1018,8 @@ int store_call_failed(struct store *st, const struct store_call *call,
 	sqlite3_bind_int(s, 6, f->rejected != 0);
 	sqlite3_bind_int64(s, 7, f->give_up_ms);
 	sqlite3_bind_int(s, 8, f->maybe_sent != 0);
+	if (f->not_before > 0)
+		sqlite3_bind_int64(s, 9, f->not_before);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);

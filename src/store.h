@@ -211,6 +211,8 @@ struct store_failure {
 	int rejected;           /* given up now: the server refused it for good */
 	int maybe_sent;         /* it may have reached the server: a repeat is no
 				 * longer dropped by a state change */
+	int64_t not_before;     /* the server asked for no attempt before this
+				 * (Retry-After), 0 when it did not */
 	const char *error;
 };
 
@@ -230,7 +232,8 @@ int store_call_release(struct store *st, const struct store_call *call, int mayb
 		       char *err, size_t errlen);
 
 /* In a transaction: rows waiting in backoff after a server or transport
- * failure become due at `at` (the server answered again). Returns the
+ * failure become due at `at` (the server answered again), but for those
+ * the server asked to wait longer (store_failure.not_before). Returns the
  * number of rows changed in *n. */
 int store_calls_retry_now(struct store *st, int64_t at, int64_t *n,
 			  char *err, size_t errlen);

@@ -1299,6 +1299,51 @@ static void test_pick_goes_stale_when_its_definition_changes(void **state)
 	store_close(st);
 }
 
+/* When the server answers again, the calls waiting in backoff become due
+ * at once, but for one the server itself asked to wait (Retry-After). */
+static void test_retry_now_keeps_the_servers_wait(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = store_db(st);
+	struct store_call calls[2];
+	int64_t n = 0;
+	char err[256];
+
+	make_defs(ds, 2);
+	sync_defs(st, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	for (int64_t id = 1; id <= 2; id++)
+		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0, err, sizeof(err)),
+				 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(claim_calls_at(st, T0, calls, 2), 2);
+	for (int i = 0; i < 2; i++) {
+		struct store_failure fl = {.at = T0, .next_attempt = T0 + 10000,
+					   .give_up_ms = INT64_C(86400000), .error = "HTTP 429"};
+		enum store_outcome o;
+
+		/* alert 1's: the server asked for 10 s; alert 2's: a backoff */
+		fl.not_before = calls[i].alert_id == 1 ? T0 + 10000 : 0;
+		assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+		assert_int_equal(store_call_failed(st, &calls[i], &fl, &o, err, sizeof(err)), 0);
+		assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+		assert_int_equal(o, STORE_CALL_WAITS);
+		store_call_clear(&calls[i]);
+	}
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_calls_retry_now(st, T0 + 100, &n, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(query_int(db, "SELECT next_attempt FROM outbox WHERE alert_id = 1"),
+			 T0 + 10000);
+	assert_int_equal(query_int(db, "SELECT next_attempt FROM outbox WHERE alert_id = 2"),
+			 T0 + 100);
+	free(ds);
+	store_close(st);
+}
+
 static void test_views_show_iso_times(void **state)
 {
 	struct fixture *f = *state;
@@ -1352,6 +1397,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pick_goes_stale_when_its_definition_changes,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_now_keeps_the_servers_wait, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
 	};
 

@@ -22,8 +22,11 @@ class Hit:
         self.endpoint = endpoint    # "alerts", "query", "notify", "resolve"
         self.target = target        # the query's target, else None
         self.body = body            # the decoded JSON body of a POST, else None
-        self.at = at                # arrival, time.time()
-        self.answered = None        # when the answer was sent
+        self.at = at                # arrival, time.time() (taken as the handler starts: late
+                                    # by however long the thread waited to run)
+        self.replying = None        # just before the answer is written: the client has
+                                    # not seen it before this
+        self.answered = None        # after it was written
 
 
 class ScriptedServer:
@@ -58,6 +61,7 @@ class ScriptedServer:
                     status, headers, payload = 404, {}, b"not found"
                 else:
                     status, headers, payload = fn(hit, n)
+                hit.replying = time.time()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
