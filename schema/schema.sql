@@ -28,8 +28,7 @@ CREATE TABLE alert_state (
     last_notified  INTEGER,               -- last delivered notify
     failures       INTEGER NOT NULL DEFAULT 0,  -- consecutive failed queries
     last_error     TEXT,
-    lease_until    INTEGER                -- claimed by an evaluation until then
-, notify_gave_up INTEGER);
+    notify_gave_up INTEGER);
 CREATE INDEX alert_state_due ON alert_state (next_eval);
 CREATE TABLE outbox (
     id            INTEGER PRIMARY KEY,

@@ -45,13 +45,14 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 {
 	struct alert_def *defs = NULL;
 	size_t n = 0;
-	char err[512];
+	char err[512], quoted[1100];
 	struct sync_arg a = {0};
 	int ret = -1;
 
 	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
 		if (!engine_stopping(e))
-			log_msg(LOG_WARN, "fetch alerts failed: %s", err);
+			log_msg(LOG_WARN, "fetch alerts failed error=%s",
+				log_quote(quoted, sizeof(quoted), err));
 		goto out;
 	}
 	a.e = e;
@@ -193,7 +194,7 @@ static int prepare_db(struct engine *e, int *lock_fd, struct store **st)
  * transaction, so that a large backlog never holds the write lock long. */
 static void prune(struct engine *e, struct store *st)
 {
-	char err[512];
+	char err[512], quoted[1100];
 	int64_t total = 0, deleted;
 	int rc;
 
@@ -203,7 +204,8 @@ static void prune(struct engine *e, struct store *st)
 				 err, sizeof(err));
 		pthread_mutex_unlock(&e->write_lock);
 		if (rc != 0) {
-			log_msg(LOG_ERROR, "prune failed: %s", err);
+			log_msg(LOG_ERROR, "prune failed error=%s",
+				log_quote(quoted, sizeof(quoted), err));
 			break;
 		}
 		total += deleted;

@@ -133,6 +133,7 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 		       const char *what)
 {
 	char err[512] = "";
+	char quoted[1100];
 
 	for (int attempt = 1; attempt <= DB_WRITE_ATTEMPTS; attempt++) {
 		int rc;
@@ -153,16 +154,16 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 		pthread_mutex_unlock(&e->write_lock);
 		if (rc == 0)
 			return 0;
-		log_msg(LOG_ERROR, "database write failed what=%s attempt=%d error=\"%s\"", what,
-			attempt, err);
+		log_msg(LOG_ERROR, "database write failed what=%s attempt=%d error=%s", what,
+			attempt, log_quote(quoted, sizeof(quoted), err));
 		/* After a fatal error, retrying only delays the exit. */
 		if (atomic_load(&e->fatal))
 			break;
 		if (attempt < DB_WRITE_ATTEMPTS)
 			engine_sleep_ms(100 * attempt);
 	}
-	engine_fatal(e, ENGINE_EXIT_DB, "database write keeps failing what=%s error=\"%s\": stopping",
-		     what, err);
+	engine_fatal(e, ENGINE_EXIT_DB, "database write keeps failing, stopping what=%s error=%s",
+		     what, log_quote(quoted, sizeof(quoted), err));
 	return -1;
 }
 
@@ -173,10 +174,13 @@ int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void
 
 void engine_claim_failed(struct engine *e, int *failures, const char *what, const char *err)
 {
-	log_msg(LOG_ERROR, "database claim failed what=%s error=\"%s\"", what, err);
+	char quoted[1100];
+
+	log_quote(quoted, sizeof(quoted), err);
+	log_msg(LOG_ERROR, "database claim failed what=%s error=%s", what, quoted);
 	if (++*failures >= DB_WRITE_ATTEMPTS) {
-		engine_fatal(e, ENGINE_EXIT_DB,
-			     "database claims keep failing what=%s error=\"%s\": stopping", what, err);
+		engine_fatal(e, ENGINE_EXIT_DB, "database claims keep failing, stopping what=%s "
+			     "error=%s", what, quoted);
 		return;
 	}
 	engine_sleep_ms(100 * *failures);

@@ -142,11 +142,11 @@ static int write_eval(struct engine *e, struct store *st, struct eval *ev, char 
 					       err, errlen) != 0)
 		return -1;
 	if (r->call == RULES_CALL_NOTIFY && r->changed)
-		return store_outbox_add(st, id, STORE_NOTIFY, r->message, ev->at, err, errlen);
+		return store_call_add(st, id, STORE_NOTIFY, r->message, ev->at, err, errlen);
 	if (r->call == RULES_CALL_NOTIFY)
-		return store_outbox_add_repeat(st, id, r->message, ev->at, err, errlen);
+		return store_call_add_repeat(st, id, r->message, ev->at, err, errlen);
 	if (r->call == RULES_CALL_RESOLVE)
-		return store_outbox_add(st, id, STORE_RESOLVE, NULL, ev->at, err, errlen);
+		return store_call_add(st, id, STORE_RESOLVE, NULL, ev->at, err, errlen);
 	return 0;
 }
 

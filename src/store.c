@@ -15,7 +15,6 @@ enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
-	S_RELEASE_ALERTS,
 	S_RELEASE_OUTBOX,
 	S_CLAMP_STATE,
 	S_CLAMP_OUTBOX,
@@ -66,9 +65,6 @@ static const char *const sql_text[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
-	[S_RELEASE_ALERTS] =
-		"UPDATE alert_state SET lease_until = NULL, next_eval = min(next_eval, ?1) "
-		"WHERE lease_until IS NOT NULL",
 	/* A row leased when the engine stopped may have been on its way to the
 	 * server: it is sent again, and no longer dropped as a stale repeat
 	 * (that would leave the history without a call the server may have
@@ -114,7 +110,7 @@ static const char *const sql_text[S_COUNT] = {
 	[S_REVIVE_ALERT] =
 		"UPDATE alert SET retired = NULL, updated = max(?2, updated + 1) WHERE id = ?1",
 	[S_REVIVE_STATE] =
-		"UPDATE alert_state SET next_eval = ?2, lease_until = NULL, warn_since = NULL, "
+		"UPDATE alert_state SET next_eval = ?2, warn_since = NULL, "
 		"crit_since = NULL, last_ok = NULL WHERE alert_id = ?1",
 	[S_SEEN_CLEAR] = "DELETE FROM temp.sync_seen",
 	[S_SEEN_ADD] = "INSERT OR IGNORE INTO temp.sync_seen (id) VALUES (?1)",
@@ -126,7 +122,7 @@ static const char *const sql_text[S_COUNT] = {
 		"UPDATE alert SET retired = ?2, updated = max(?2, updated + 1) WHERE id = ?1",
 	[S_RETIRE_STATE] =
 		"UPDATE alert_state SET state = 'PASS', warn_since = NULL, crit_since = NULL, "
-		"next_eval = ?2, lease_until = NULL WHERE alert_id = ?1",
+		"next_eval = ?2 WHERE alert_id = ?1",
 	[S_STATE_GET] =
 		"SELECT s.state, s.warn_since, s.crit_since, s.last_ok, s.last_notified, a.retired, "
 		"s.next_eval, a.updated, s.notify_gave_up "
@@ -144,10 +140,10 @@ static const char *const sql_text[S_COUNT] = {
 	[S_EVAL_OK] =
 		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
 		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
-		"next_eval = ?7, lease_until = NULL WHERE alert_id = ?1",
+		"next_eval = ?7 WHERE alert_id = ?1",
 	[S_EVAL_FAILED] =
 		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
-		"next_eval = ?4, lease_until = NULL WHERE alert_id = ?1",
+		"next_eval = ?4 WHERE alert_id = ?1",
 	[S_NOTIFY_PENDING] =
 		"SELECT EXISTS (SELECT 1 FROM outbox WHERE alert_id = ?1 AND status = 'pending' "
 		"AND kind = 'notify')",
@@ -223,7 +219,7 @@ static const char *const sql_text[S_COUNT] = {
 		"next_eval = CASE WHEN next_eval < ?2 THEN next_eval + ?1 ELSE next_eval END, "
 		"last_notified = last_notified + ?1, last_ok = last_ok + ?1, "
 		"warn_since = warn_since + ?1, crit_since = crit_since + ?1, "
-		"notify_gave_up = notify_gave_up + ?1, lease_until = lease_until + ?1",
+		"notify_gave_up = notify_gave_up + ?1",
 	/* created too: a call's age decides when it is given up. */
 	[S_SHIFT_OUTBOX] =
 		"UPDATE outbox SET next_attempt = next_attempt + ?1, lease_until = lease_until + ?1, "
@@ -426,10 +422,7 @@ int store_release_leases(struct store *st, int64_t now, int64_t max_wait_ms, cha
 	assert(max_wait_ms >= 0);
 	if (store_begin(st, err, errlen) != 0)
 		return -1;
-	s = stmt(st, S_RELEASE_ALERTS);
-	sqlite3_bind_int64(s, 1, now);
-	if (run(st, s, err, errlen, "release alert leases") != 0 ||
-	    run(st, stmt(st, S_RELEASE_OUTBOX), err, errlen, "release outbox leases") != 0)
+	if (run(st, stmt(st, S_RELEASE_OUTBOX), err, errlen, "release outbox leases") != 0)
 		goto fail;
 	s = stmt(st, S_CLAMP_STATE);
 	sqlite3_bind_int64(s, 1, now);
@@ -600,7 +593,7 @@ static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats 
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].state != LEVEL_PASS) {
-			if (store_outbox_add(st, v[i].id, STORE_RESOLVE, NULL, now, err, errlen) != 0 ||
+			if (store_call_add(st, v[i].id, STORE_RESOLVE, NULL, now, err, errlen) != 0 ||
 			    store_transition_add(st, v[i].id, now, v[i].state, LEVEL_PASS, v[i].value,
 						 err, errlen) != 0)
 				goto out;
@@ -871,7 +864,7 @@ static int outbox_insert(struct store *st, int64_t alert_id, enum store_kind kin
 	return run(st, s, err, errlen, "enqueue call");
 }
 
-int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
+int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind,
 		     const char *message, int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = stmt(st, S_DROP_REPEATS);
@@ -882,7 +875,7 @@ int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
 	return outbox_insert(st, alert_id, kind, message, 0, now, err, errlen);
 }
 
-int store_outbox_add_repeat(struct store *st, int64_t alert_id, const char *message,
+int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message,
 			    int64_t now, char *err, size_t errlen)
 {
 	assert(message != NULL);

@@ -45,8 +45,10 @@ int store_begin(struct store *st, char *err, size_t errlen);
 int store_commit(struct store *st, char *err, size_t errlen);
 void store_rollback(struct store *st);
 
-/* Start-up: every lease left by a previous process is released; an
- * evaluation that was claimed but not written is due at once. Times that
+/* Start-up: every call a previous process had claimed is released (it may
+ * have reached the server: a repeat among them is no longer dropped by a
+ * state change). An evaluation picked but not written is due already (a
+ * pick writes nothing). Times that
  * lie ahead of `now` further than they can (the wall clock went back while
  * no engine ran) are brought back, so nothing stalls for the size of the
  * jump: a next_eval beyond now + interval to now + (the rest of it modulo
@@ -146,11 +148,11 @@ int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
  * left, and the change's own call says what holds now. A claimed one may
  * be on its way to the server; its delivery worker deletes it with
  * store_call_drop_superseded unless it is sent or being sent. */
-int store_outbox_add(struct store *st, int64_t alert_id, enum store_kind kind,
+int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind,
 		     const char *message, int64_t now, char *err, size_t errlen);
 
 /* In a transaction: enqueues a repeat notify of the alert's firing state. */
-int store_outbox_add_repeat(struct store *st, int64_t alert_id, const char *message,
+int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message,
 			    int64_t now, char *err, size_t errlen);
 
 /* A claimed outbox row. name and message are owned (store_call_clear). */

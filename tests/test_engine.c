@@ -273,10 +273,10 @@ static void enqueue(struct fixture *f, int64_t id, enum store_kind kind, int rep
 
 	assert_int_equal(store_begin(f->st, err, sizeof(err)), 0);
 	if (repeat)
-		assert_int_equal(store_outbox_add_repeat(f->st, id, "warning", engine_now(&f->e), err,
+		assert_int_equal(store_call_add_repeat(f->st, id, "warning", engine_now(&f->e), err,
 							 sizeof(err)), 0);
 	else
-		assert_int_equal(store_outbox_add(f->st, id, kind, kind == STORE_NOTIFY ? "warning"
+		assert_int_equal(store_call_add(f->st, id, kind, kind == STORE_NOTIFY ? "warning"
 										: NULL,
 						  engine_now(&f->e), err, sizeof(err)), 0);
 	assert_int_equal(store_commit(f->st, err, sizeof(err)), 0);

@@ -205,8 +205,8 @@ static const struct {
 	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
 	 " warn_message, crit_value, crit_message, created, updated)"
 	 " VALUES (1, 'a', 'q', 1000, 3000, 0, 1, 'w', 2, 'c', 0, 0);"
-	 "INSERT INTO alert_state (alert_id, state, next_eval, last_notified)"
-	 " VALUES (1, 'WARN', 5, 4);"
+	 "INSERT INTO alert_state (alert_id, state, next_eval, last_notified, lease_until)"
+	 " VALUES (1, 'WARN', 9999999999999, 4, 9999999999999);"
 	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, is_repeat)"
 	 " VALUES (1, 'notify', 'w', 1, 1, 1);"
 	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, status, delivered)"
@@ -216,8 +216,10 @@ static const struct {
 	 "SELECT (SELECT count(*) FROM alert) + (SELECT count(*) FROM outbox WHERE is_repeat = 1)"
 	 " + (SELECT count(*) FROM outbox WHERE status = 'delivered' AND finished = 9)"
 	 " + (SELECT count(*) FROM outbox WHERE status = 'dead' AND finished = 7)"
-	 " + (SELECT count(*) FROM outbox WHERE status = 'pending' AND finished IS NULL)",
-	 5},
+	 " + (SELECT count(*) FROM outbox WHERE status = 'pending' AND finished IS NULL)"
+	 /* an evaluation an older version leased and moved on is due now */
+	 " + (SELECT count(*) FROM alert_state WHERE next_eval < 9999999999999)",
+	 6},
 	{3,
 	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
 	 " warn_message, crit_value, crit_message, created, updated)"
@@ -543,7 +545,7 @@ static void test_pick_never_hands_out_an_alert_in_flight(void **state)
 	assert_int_equal(next, INT64_MAX);
 	/* picking wrote nothing */
 	assert_int_equal(query_int(store_db(st), "SELECT count(*) FROM alert_state "
-				   "WHERE next_eval <= 1800000000500 AND lease_until IS NULL"), MANY);
+				   "WHERE next_eval <= 1800000000500"), MANY);
 	/* the first 100 are written: due again an interval later, not before */
 	for (size_t i = 0; i < 100; i++)
 		write_eval(st, fl, &due[i], T0 + 600);
@@ -667,7 +669,7 @@ static void test_outbox_order_under_four_threads(void **state)
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int r = 0; r < Q_ROWS; r++)
 		for (int64_t a = 1; a <= Q_ALERTS; a++)
-			assert_int_equal(store_outbox_add(st, a, r % 2 ? STORE_RESOLVE : STORE_NOTIFY,
+			assert_int_equal(store_call_add(st, a, r % 2 ? STORE_RESOLVE : STORE_NOTIFY,
 							  r % 2 ? NULL : "warning", T0 - 1000 + r,
 							  err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
@@ -704,12 +706,8 @@ static void test_leases_released_at_start(void **state)
 
 	make_defs(ds, 10);
 	sync_defs(st, ds->d, 10, T0, 1, NULL);
-	/* evaluations leased and moved on, as a version that leased them
-	 * before evaluating left them when it died */
-	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET lease_until = 1800000060000, "
-				      "next_eval = 1800000001000", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "m", T0, err,
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "m", T0, err,
 					  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(store_claim_calls(st, T0, T0, 60000, ++test_token, calls, 10, &m, err, sizeof(err)), 0);
@@ -721,10 +719,7 @@ static void test_leases_released_at_start(void **state)
 	assert_int_equal(k, 0);
 	/* the process dies; the next one starts */
 	assert_int_equal(store_release_leases(st, T0 + 200, 60000, err, sizeof(err)), 0);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE lease_until IS NOT NULL"), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE lease_until IS NOT NULL"), 0);
-	/* the interrupted evaluations are due at once */
-	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE next_eval <= 1800000000200"), 10);
 	assert_int_equal(store_claim_calls(st, T0 + 300, T0 + 300, 60000, ++test_token, calls + 1, 9, &k, err,
 					   sizeof(err)), 0);
 	assert_int_equal(k, 1);
@@ -777,12 +772,12 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	sync_defs(st, ds->d, 3, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	/* alert 1: went CRITICAL (delivered), then a repeat; alerts 2, 3: a repeat */
-	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "c", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "c", T0, err, sizeof(err)), 0);
 	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET status = 'delivered'", NULL, NULL,
 				      NULL), SQLITE_OK);
-	assert_int_equal(store_outbox_add_repeat(st, 1, "c", T0 + 3000, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add_repeat(st, 2, "c", T0 + 3000, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add_repeat(st, 3, "c", T0 + 3000, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add_repeat(st, 1, "c", T0 + 3000, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add_repeat(st, 2, "c", T0 + 3000, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add_repeat(st, 3, "c", T0 + 3000, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* the repeats of alerts 1 and 2 claimed by a delivery worker */
 	m = claim_calls_at(st, T0 + 3000, calls, 2);
@@ -791,9 +786,9 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	assert_int_equal(calls[0].alert_id + calls[1].alert_id, 3);
 	/* all three alerts change state before the worker gets to them */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 2, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 3, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 2, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 3, STORE_NOTIFY, "w", T0 + 3100, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* the unclaimed repeat (alert 3) is gone, the claimed ones are not */
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 3 AND "
@@ -820,7 +815,7 @@ static void test_state_change_drops_waiting_repeats(void **state)
 				       "message = 'w' AND is_repeat = 0"), 3);
 	/* a change call is never dropped, by a later change or by the worker */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 4000, err, sizeof(err)),
+	assert_int_equal(store_call_add(st, 1, STORE_RESOLVE, NULL, T0 + 4000, err, sizeof(err)),
 			 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(claim_calls_at(st, T0 + 4000, calls, 1), 1);
@@ -851,7 +846,7 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	sync_defs(st, ds->d, 3, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int64_t id = 1; id <= 3; id++)
-		assert_int_equal(store_outbox_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
+		assert_int_equal(store_call_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	m = claim_calls_at(st, T0, calls, 4);
 	assert_int_equal(m, 3);
@@ -879,7 +874,7 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	/* all three change state */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int64_t id = 1; id <= 3; id++)
-		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0 + 200, err,
+		assert_int_equal(store_call_add(st, id, STORE_RESOLVE, NULL, T0 + 200, err,
 						  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* alert 1's failed repeat is gone; the other two go out first */
@@ -898,11 +893,11 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET lease_until = NULL; "
 				      "DELETE FROM outbox", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add_repeat(st, 1, "c", T0 + 1000, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add_repeat(st, 1, "c", T0 + 1000, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(claim_calls_at(st, T0 + 1000, calls, 4), 1);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_RESOLVE, NULL, T0 + 1100, err, sizeof(err)),
+	assert_int_equal(store_call_add(st, 1, STORE_RESOLVE, NULL, T0 + 1100, err, sizeof(err)),
 			 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* its attempt failed meanwhile: the worker drops it */
@@ -1035,7 +1030,7 @@ static void test_prune_goes_by_finished(void **state)
 	sync_defs(st, ds->d, 2, T0, 1, NULL);
 	/* created six days before it was delivered, a day ago */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0 - 7 * day, err,
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "w", T0 - 7 * day, err,
 					  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(claim_calls_at(st, T0 - day, &c, 1), 1);
@@ -1043,7 +1038,7 @@ static void test_prune_goes_by_finished(void **state)
 	store_call_clear(&c);
 	/* given up a day ago, after waiting a week */
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 2, STORE_RESOLVE, NULL, T0 - 8 * day, err,
+	assert_int_equal(store_call_add(st, 2, STORE_RESOLVE, NULL, T0 - 8 * day, err,
 					  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(claim_calls_at(st, T0 - day, &c, 1), 1);
@@ -1087,7 +1082,7 @@ static void test_lease_token_fences_outcomes(void **state)
 	make_defs(ds, 1);
 	sync_defs(st, ds->d, 1, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "w", T0, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(store_claim_calls(st, T0, T0, 1000, 11, &first, 1, &n, err,
 					   sizeof(err)), 0);
@@ -1135,7 +1130,7 @@ static void test_give_up_age_follows_clock_jumps(void **state)
 	sync_defs(st, ds->d, 2, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int64_t id = 1; id <= 2; id++)
-		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0, err,
+		assert_int_equal(store_call_add(st, id, STORE_RESOLVE, NULL, T0, err,
 						  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* the wall clock jumps two hours forward, 2.5 s after the calls came */
@@ -1177,7 +1172,7 @@ static void test_failed_repeat_that_may_have_gone_out_stays(void **state)
 	sync_defs(st, ds->d, 2, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int64_t id = 1; id <= 2; id++)
-		assert_int_equal(store_outbox_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
+		assert_int_equal(store_call_add_repeat(st, id, "c", T0, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(claim_calls_at(st, T0, calls, 2), 2);
 	for (int i = 0; i < 2; i++) {
@@ -1188,7 +1183,7 @@ static void test_failed_repeat_that_may_have_gone_out_stays(void **state)
 	}
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int64_t id = 1; id <= 2; id++)
-		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0 + 200, err,
+		assert_int_equal(store_call_add(st, id, STORE_RESOLVE, NULL, T0 + 200, err,
 						  sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE alert_id = 1 AND "
@@ -1242,7 +1237,7 @@ static void test_given_up_notify_holds_repeats_back(void **state)
 	/* PASS -> WARN: the notify of the change */
 	assert_int_equal(eval_warn(st, &due, T0), RULES_CALL_NOTIFY);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
-	assert_int_equal(store_outbox_add(st, 1, STORE_NOTIFY, "w", T0, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "w", T0, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	/* the server rejects it for good */
 	assert_int_equal(claim_calls_at(st, T0 + 10, &c, 1), 1);
@@ -1315,7 +1310,7 @@ static void test_retry_now_keeps_the_servers_wait(void **state)
 	sync_defs(st, ds->d, 2, T0, 1, NULL);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	for (int64_t id = 1; id <= 2; id++)
-		assert_int_equal(store_outbox_add(st, id, STORE_RESOLVE, NULL, T0, err, sizeof(err)),
+		assert_int_equal(store_call_add(st, id, STORE_RESOLVE, NULL, T0, err, sizeof(err)),
 				 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	assert_int_equal(claim_calls_at(st, T0, calls, 2), 2);
