@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,110 @@ static int server_opt(struct config *cfg, const char *url, char *err, size_t err
 	return 0;
 }
 
+/* The options that take a duration, and their minimum. */
+static const struct duration_option {
+	int opt;
+	const char *name;
+	int64_t min_ms;
+	size_t field;           /* offsetof(struct config, ...) */
+} duration_options[] = {
+	{'i', "-i/--interval", 10, offsetof(struct config, resolution_ms)},
+	{OPT_REFRESH, "--refresh", 1000, offsetof(struct config, refresh_ms)},
+	{OPT_GIVE_UP, "--give-up-after", 1000, offsetof(struct config, give_up_ms)},
+	{OPT_RETENTION, "--retention", 1000, offsetof(struct config, retention_ms)},
+	{OPT_CONNECT_TIMEOUT, "--connect-timeout", 1, offsetof(struct config, connect_timeout_ms)},
+	{OPT_TIMEOUT, "--timeout", 1, offsetof(struct config, timeout_ms)},
+};
+
+/* The options that take a whole number, and its range. */
+static const struct int_option {
+	int opt;
+	const char *name;
+	long lo, hi;
+	size_t field;
+} int_options[] = {
+	{'c', "-c/--concurrency", 1, 256, offsetof(struct config, concurrency)},
+	{OPT_DELIVERERS, "--deliverers", 1, 64, offsetof(struct config, deliverers)},
+	{'r', "-r/--retry", 1, 100, offsetof(struct config, attempts)},
+};
+
+/* Takes the value of a duration or whole-number option; 1 when opt is
+ * neither, 0 when taken, -1 when the value is bad (message in err). */
+static int table_opt(struct config *cfg, int opt, const char *arg, char *err, size_t errlen)
+{
+	char *base = (char *)cfg;
+
+	for (size_t i = 0; i < sizeof(duration_options) / sizeof(duration_options[0]); i++) {
+		const struct duration_option *d = &duration_options[i];
+
+		if (d->opt == opt)
+			return duration_opt(d->name, arg, d->min_ms, (int64_t *)(base + d->field), err,
+					    errlen);
+	}
+	for (size_t i = 0; i < sizeof(int_options) / sizeof(int_options[0]); i++) {
+		const struct int_option *o = &int_options[i];
+
+		if (o->opt != opt)
+			continue;
+		if (parse_int(arg, o->lo, o->hi, (int *)(base + o->field)) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: '%s' is not a whole number from %ld to %ld", o->name, arg,
+			 o->lo, o->hi);
+		return -1;
+	}
+	return 1;
+}
+
+/* The other options with a value or none. An enum config_result. */
+static int other_opt(struct config *cfg, int opt, const char *arg, char *err, size_t errlen)
+{
+	switch (opt) {
+	case OPT_SERVER:
+		return server_opt(cfg, arg, err, errlen) == 0 ? CONFIG_OK : CONFIG_USAGE;
+	case OPT_DB:
+		if (!*arg) {
+			snprintf(err, errlen, "--db: empty path");
+			return CONFIG_USAGE;
+		}
+		cfg->db_path = arg;
+		return CONFIG_OK;
+	case OPT_ONCE:
+		cfg->once = 1;
+		return CONFIG_OK;
+	case 'l':
+		if (log_parse_level(arg, &cfg->log_level) == 0)
+			return CONFIG_OK;
+		snprintf(err, errlen, "-l/--log: unknown level '%s' (critical, error, warn, "
+			 "warning, info, debug)", arg);
+		return CONFIG_USAGE;
+	case OPT_SYNC:
+		if (strcmp(arg, "normal") != 0 && strcmp(arg, "full") != 0) {
+			snprintf(err, errlen, "--sync: '%s' is not normal or full", arg);
+			return CONFIG_USAGE;
+		}
+		cfg->sync_full = strcmp(arg, "full") == 0;
+		return CONFIG_OK;
+	case 'h':
+		fputs(usage_text, stdout);
+		return CONFIG_EXIT;
+	case 'V':
+		printf("alert-exec %s\n", ALERT_EXEC_VERSION);
+		return CONFIG_EXIT;
+	}
+	return CONFIG_USAGE;
+}
+
+/* The message of an option getopt did not take. */
+static void bad_opt(int c, char **argv, char *err, size_t errlen)
+{
+	if (c == ':')
+		snprintf(err, errlen, "%s: needs a value", argv[optind - 1]);
+	else if (optopt && optopt < 256)
+		snprintf(err, errlen, "unknown option -%c (see --help)", optopt);
+	else
+		snprintf(err, errlen, "unknown option %s (see --help)", argv[optind - 1]);
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
@@ -172,106 +277,19 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":c:i:r:l:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SERVER:
-			if (server_opt(cfg, optarg, err, errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case OPT_DB:
-			if (!*optarg) {
-				snprintf(err, errlen, "--db: empty path");
-				return CONFIG_USAGE;
-			}
-			cfg->db_path = optarg;
-			break;
-		case OPT_ONCE:
-			cfg->once = 1;
-			break;
-		case 'c':
-			if (parse_int(optarg, 1, 256, &cfg->concurrency) != 0) {
-				snprintf(err, errlen, "-c/--concurrency: '%s' is not a whole number "
-					 "from 1 to 256", optarg);
-				return CONFIG_USAGE;
-			}
-			break;
-		case OPT_DELIVERERS:
-			if (parse_int(optarg, 1, 64, &cfg->deliverers) != 0) {
-				snprintf(err, errlen, "--deliverers: '%s' is not a whole number "
-					 "from 1 to 64", optarg);
-				return CONFIG_USAGE;
-			}
-			break;
-		case 'i':
-			if (duration_opt("-i/--interval", optarg, 10, &cfg->resolution_ms, err,
-					 errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case 'r':
-			if (parse_int(optarg, 1, 100, &cfg->attempts) != 0) {
-				snprintf(err, errlen, "-r/--retry: '%s' is not a whole number "
-					 "from 1 to 100", optarg);
-				return CONFIG_USAGE;
-			}
-			break;
-		case 'l':
-			if (log_parse_level(optarg, &cfg->log_level) != 0) {
-				snprintf(err, errlen, "-l/--log: unknown level '%s' (critical, error, "
-					 "warn, warning, info, debug)", optarg);
-				return CONFIG_USAGE;
-			}
-			break;
-		case OPT_REFRESH:
-			if (duration_opt("--refresh", optarg, 1000, &cfg->refresh_ms, err,
-					 errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case OPT_GIVE_UP:
-			if (duration_opt("--give-up-after", optarg, 1000, &cfg->give_up_ms, err,
-					 errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case OPT_RETENTION:
-			if (duration_opt("--retention", optarg, 1000, &cfg->retention_ms, err,
-					 errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case OPT_CONNECT_TIMEOUT:
-			if (duration_opt("--connect-timeout", optarg, 1, &cfg->connect_timeout_ms,
-					 err, errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case OPT_TIMEOUT:
-			if (duration_opt("--timeout", optarg, 1, &cfg->timeout_ms, err,
-					 errlen) != 0)
-				return CONFIG_USAGE;
-			break;
-		case OPT_SYNC:
-			if (strcmp(optarg, "normal") == 0) {
-				cfg->sync_full = 0;
-			} else if (strcmp(optarg, "full") == 0) {
-				cfg->sync_full = 1;
-			} else {
-				snprintf(err, errlen, "--sync: '%s' is not normal or full", optarg);
-				return CONFIG_USAGE;
-			}
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return CONFIG_EXIT;
-		case 'V':
-			printf("alert-exec %s\n", ALERT_EXEC_VERSION);
-			return CONFIG_EXIT;
-		case ':':
-			snprintf(err, errlen, "%s: needs a value", argv[optind - 1]);
-			return CONFIG_USAGE;
-		default:
-			if (optopt && optopt < 256)
-				snprintf(err, errlen, "unknown option -%c (see --help)", optopt);
-			else
-				snprintf(err, errlen, "unknown option %s (see --help)",
-					 argv[optind - 1]);
+		int rc;
+
+		if (c == ':' || c == '?') {
+			bad_opt(c, argv, err, errlen);
 			return CONFIG_USAGE;
 		}
+		rc = table_opt(cfg, c, optarg, err, errlen);
+		if (rc < 0)
+			return CONFIG_USAGE;
+		if (rc > 0)
+			rc = other_opt(cfg, c, optarg, err, errlen);
+		if (rc != CONFIG_OK)
+			return rc;
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);

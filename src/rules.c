@@ -100,15 +100,52 @@ static const char *level_message(const struct alert_def *def,
 	return NULL;
 }
 
+/* The level reached from prev with the run clocks of next: down (or the
+ * same) at once; up to the highest level above the current one whose
+ * run has lasted sustain_ms (warn_since is RULES_NEVER unless v > warn,
+ * so WARN also requires the value above warn). */
+static enum rules_level next_level(const struct alert_def *def, enum rules_level prev,
+				   enum rules_level observed, const struct rules_state *next,
+				   int64_t now)
+{
+	if (observed <= prev)
+		return observed;
+	for (enum rules_level level = observed; level > prev; level--) {
+		int64_t since = level == LEVEL_CRITICAL ? next->crit_since : next->warn_since;
+
+		if (sustained(since, def->sustain_ms, now))
+			return level;
+	}
+	return prev;
+}
+
+/* The call of a step from prev to next. */
+static void decide_call(const struct alert_def *def, const struct rules_state *prev,
+			int64_t now, struct rules_result *out)
+{
+	const struct rules_state *next = &out->next;
+
+	out->call = RULES_CALL_NONE;
+	out->message = NULL;
+	if (out->changed && next->state == LEVEL_PASS) {
+		out->call = RULES_CALL_RESOLVE;
+		return;
+	}
+	if (!out->changed && (next->state == LEVEL_PASS || prev->notify_pending))
+		return;
+	if (!out->changed && prev->last_notified != RULES_NEVER &&
+	    elapsed(now, prev->last_notified) < def->repeat_ms)
+		return;
+	out->call = RULES_CALL_NOTIFY;
+	out->message = level_message(def, next->state);
+}
+
 void rules_step(const struct alert_def *def, const struct rules_state *s,
 		double v, int64_t now, struct rules_result *out)
 {
 	struct rules_state prev;
 	struct rules_state next;
-	enum rules_level observed;
-	enum rules_level level;
 	int broken;
-	int repeat_due;
 
 	assert(def != NULL);
 	assert(s != NULL);
@@ -122,56 +159,14 @@ void rules_step(const struct alert_def *def, const struct rules_state *s,
 	/* Copy first: the caller may pass &out->next as s. */
 	prev = *s;
 	next = prev;
-
 	broken = run_broken(def, prev.last_ok, now);
-	next.warn_since = run_clock(v > def->warn_value, prev.warn_since,
-				    broken, now);
-	next.crit_since = run_clock(v > def->crit_value, prev.crit_since,
-				    broken, now);
+	next.warn_since = run_clock(v > def->warn_value, prev.warn_since, broken, now);
+	next.crit_since = run_clock(v > def->crit_value, prev.crit_since, broken, now);
 	next.last_ok = now;
-
-	observed = rules_level(def, v);
-	if (observed <= prev.state) {
-		next.state = observed;
-	} else {
-		/* Escalate to the highest level above the current one whose
-		 * run has lasted sustain_ms; warn_since is RULES_NEVER unless
-		 * v > warn, so WARN also requires the value above warn. */
-		next.state = prev.state;
-		for (level = observed; level > prev.state; level--) {
-			int64_t since = level == LEVEL_CRITICAL ?
-				next.crit_since : next.warn_since;
-
-			if (sustained(since, def->sustain_ms, now)) {
-				next.state = level;
-				break;
-			}
-		}
-	}
-
+	next.state = next_level(def, prev.state, rules_level(def, v), &next, now);
 	out->next = next;
 	out->changed = next.state != prev.state;
-	out->call = RULES_CALL_NONE;
-	out->message = NULL;
-
-	if (out->changed) {
-		if (next.state == LEVEL_PASS) {
-			out->call = RULES_CALL_RESOLVE;
-		} else {
-			out->call = RULES_CALL_NOTIFY;
-			out->message = level_message(def, next.state);
-		}
-		return;
-	}
-
-	if (next.state == LEVEL_PASS || prev.notify_pending)
-		return;
-	repeat_due = prev.last_notified == RULES_NEVER ||
-		     elapsed(now, prev.last_notified) >= def->repeat_ms;
-	if (repeat_due) {
-		out->call = RULES_CALL_NOTIFY;
-		out->message = level_message(def, next.state);
-	}
+	decide_call(def, &prev, now, out);
 }
 
 void rules_state_init(struct rules_state *s)

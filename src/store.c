@@ -481,6 +481,58 @@ static int def_same(sqlite3_stmt *s, const struct alert_def *d)
 	       sqlite3_column_double(s, 7) == d->crit_value && text_eq(s, 8, d->crit_message);
 }
 
+/* In a transaction: a new alert with its PASS state, first evaluated at
+ * first. Sets *id. */
+static int insert_def(struct store *st, const struct alert_def *d, int64_t now, int64_t first,
+		      int64_t *id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_DEF_INSERT);
+
+	sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
+	bind_def(s, d, now);
+	if (run(st, s, err, errlen, "insert alert") != 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(st->db);
+	s = stmt(st, S_STATE_INSERT);
+	sqlite3_bind_int64(s, 1, *id);
+	sqlite3_bind_int64(s, 2, first);
+	return run(st, s, err, errlen, "insert alert state");
+}
+
+/* In a transaction: a stored alert gets definition d. A shorter interval
+ * takes effect at once, not after the old one. */
+static int update_def(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
+		      char *err, size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_DEF_UPDATE);
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_def(s, d, now);
+	if (run(st, s, err, errlen, "update alert") != 0)
+		return -1;
+	s = stmt(st, S_STATE_NEXT_MIN);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now + d->interval_ms);
+	return run(st, s, err, errlen, "update alert schedule");
+}
+
+/* In a transaction: a retired alert comes back, evaluated at first with
+ * fresh sustain clocks. */
+static int revive_def(struct store *st, int64_t id, int64_t now, int64_t first, char *err,
+		      size_t errlen)
+{
+	sqlite3_stmt *s = stmt(st, S_REVIVE_ALERT);
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	if (run(st, s, err, errlen, "revive alert") != 0)
+		return -1;
+	s = stmt(st, S_REVIVE_STATE);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, first);
+	return run(st, s, err, errlen, "revive alert state");
+}
+
 /* In a transaction: inserts or updates one definition. */
 static int sync_one(struct store *st, const struct alert_def *d, int64_t now, int due_now,
 		    struct store_sync_stats *stats, char *err, size_t errlen)
@@ -495,16 +547,7 @@ static int sync_one(struct store *st, const struct alert_def *d, int64_t now, in
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(s);
-		s = stmt(st, S_DEF_INSERT);
-		sqlite3_bind_text(s, 1, d->name, -1, SQLITE_STATIC);
-		bind_def(s, d, now);
-		if (run(st, s, err, errlen, "insert alert") != 0)
-			return -1;
-		id = sqlite3_last_insert_rowid(st->db);
-		s = stmt(st, S_STATE_INSERT);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, first);
-		if (run(st, s, err, errlen, "insert alert state") != 0)
+		if (insert_def(st, d, now, first, &id, err, errlen) != 0)
 			return -1;
 		stats->added++;
 		goto seen;
@@ -517,36 +560,16 @@ static int sync_one(struct store *st, const struct alert_def *d, int64_t now, in
 	same = def_same(s, d);
 	retired = sqlite3_column_type(s, 9) != SQLITE_NULL;
 	sqlite3_reset(s);
-	if (!same) {
-		s = stmt(st, S_DEF_UPDATE);
-		sqlite3_bind_int64(s, 1, id);
-		bind_def(s, d, now);
-		if (run(st, s, err, errlen, "update alert") != 0)
-			return -1;
-		/* A shorter interval takes effect at once, not after the old one. */
-		s = stmt(st, S_STATE_NEXT_MIN);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, now + d->interval_ms);
-		if (run(st, s, err, errlen, "update alert schedule") != 0)
-			return -1;
-	}
-	if (retired) {
-		s = stmt(st, S_REVIVE_ALERT);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, now);
-		if (run(st, s, err, errlen, "revive alert") != 0)
-			return -1;
-		s = stmt(st, S_REVIVE_STATE);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, first);
-		if (run(st, s, err, errlen, "revive alert state") != 0)
-			return -1;
+	if (!same && update_def(st, id, d, now, err, errlen) != 0)
+		return -1;
+	if (retired && revive_def(st, id, now, first, err, errlen) != 0)
+		return -1;
+	if (retired)
 		stats->revived++;
-	} else if (same) {
+	else if (same)
 		stats->unchanged++;
-	} else {
+	else
 		stats->changed++;
-	}
 seen:
 	s = stmt(st, S_SEEN_ADD);
 	sqlite3_bind_int64(s, 1, id);
