@@ -378,7 +378,7 @@ void *deliver_thread(void *arg)
 	}
 	sn.ctx = engine_api_new(e, err, sizeof(err));
 	if (sn.ctx == NULL) {
-		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
+		engine_fatal(e, ENGINE_EXIT_OSERR, "delivery worker %d: %s", w->index, err);
 		goto out;
 	}
 	while (!engine_stopping(e)) {

@@ -222,7 +222,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 
 	e->once_cutoff = engine_now(e);
 	if (evaluate && sched_start(e, w) != 0)
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_stop(e, ENGINE_EXIT_OSERR);
 	engine_join_workers(w, EVAL_THREADS);
 	if (engine_stopping(e))
 		return;
@@ -233,7 +233,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 		log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run", (long long)n);
 	e->once_cutoff = engine_now(e);
 	if (engine_start_workers(e, w + EVAL_THREADS, nw, deliver_thread, EVAL_THREADS) != 0)
-		engine_stop(e, ENGINE_EXIT_DB);
+		engine_stop(e, ENGINE_EXIT_OSERR);
 	engine_join_workers(w + EVAL_THREADS, nw);
 }
 
@@ -261,7 +261,7 @@ static int run_once(struct engine *e, struct store *st, struct api *api)
 	w = calloc((size_t)(EVAL_THREADS + e->cfg->deliverers), sizeof(*w));
 	if (!w) {
 		log_msg(LOG_CRITICAL, "out of memory");
-		return ENGINE_EXIT_DB;
+		return ENGINE_EXIT_OSERR;
 	}
 	once_round(e, st, w, alerts > 0);
 	free(w);
@@ -349,8 +349,8 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
 	if (sched_start(e, w) != 0 ||
 	    engine_start_workers(e, w + EVAL_THREADS, cfg->deliverers, deliver_thread,
 			  EVAL_THREADS) != 0)
-		engine_stop(e, ENGINE_EXIT_DB);
-	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld evaluators=%d "
+		engine_stop(e, ENGINE_EXIT_OSERR);
+	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld concurrency=%d "
 		"deliverers=%d", cfg->db_path, cfg->server_redacted, (long long)alerts,
 		cfg->concurrency, cfg->deliverers);
 	loaded = refresh_defs(e, st, api, 0);
@@ -376,7 +376,7 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 
 	if (!w) {
 		log_msg(LOG_CRITICAL, "out of memory");
-		return ENGINE_EXIT_DB;
+		return ENGINE_EXIT_OSERR;
 	}
 	next_refresh = daemon_start(e, st, api, w, &fetch_retry);
 	next_prune = engine_steady(e);
@@ -430,7 +430,7 @@ int engine_run(const struct config *cfg)
 
 	if (engine_init(&e, cfg, &clock_system) != 0) {
 		log_msg(LOG_CRITICAL, "out of memory");
-		status = ENGINE_EXIT_DB;
+		status = ENGINE_EXIT_OSERR;
 		goto out;
 	}
 	signals_start(&e, &sg);
@@ -440,7 +440,7 @@ int engine_run(const struct config *cfg)
 	api = engine_api_new(&e, err, sizeof(err));
 	if (!api) {
 		log_msg(LOG_CRITICAL, "%s", err);
-		status = ENGINE_EXIT_DB;
+		status = ENGINE_EXIT_OSERR;
 		goto out;
 	}
 	status = cfg->once ? run_once(&e, st, api) : run_daemon(&e, st, api);

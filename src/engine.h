@@ -4,17 +4,18 @@
 #include "config.h"
 
 /*
- * The engine: loads definitions, runs the evaluation and delivery workers,
- * and stops them. Each worker thread owns its own SQLite connection and
- * curl handle; write transactions are serialised by one mutex so that no
- * thread waits in SQLite's busy handler.
+ * The engine: loads definitions, runs the evaluation scheduler, the query
+ * thread and the delivery workers (engine_core.h says who owns what), and
+ * stops them.
  */
 
-/* Exit statuses (sysexits.h values). */
+/* Every exit status of the program (sysexits.h values): what each
+ * failure maps to is decided here and nowhere else. */
 enum engine_exit {
 	ENGINE_EXIT_OK = 0,
 	ENGINE_EXIT_USAGE = 64,
 	ENGINE_EXIT_NO_ALERTS = 69,
+	ENGINE_EXIT_OSERR = 71,     /* out of memory, a thread or a library that cannot start */
 	ENGINE_EXIT_DB = 74,
 	ENGINE_EXIT_TEMPFAIL = 75,
 };

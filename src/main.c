@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_msg(LOG_CRITICAL, "curl_global_init failed");
-		return ENGINE_EXIT_DB;
+		return ENGINE_EXIT_OSERR;
 	}
 	rc = engine_run(&cfg);
 	curl_global_cleanup();

@@ -302,7 +302,7 @@ static int scheduler_open(struct scheduler *s, struct engine *e)
 	s->due = calloc(cap, sizeof(*s->due));
 	if (!s->pool || !s->free_list || !s->batch || !s->due ||
 	    hash_set_init(&s->in_flight, cap) != 0) {
-		engine_fatal(e, ENGINE_EXIT_DB, "evaluation scheduler: out of memory");
+		engine_fatal(e, ENGINE_EXIT_OSERR, "evaluation scheduler: out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < cap; i++)
@@ -512,7 +512,7 @@ void *sched_query_thread(void *arg)
 	m = api_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
 	taken = calloc((size_t)e->cfg->concurrency, sizeof(*taken));
 	if (m == NULL || taken == NULL) {
-		engine_fatal(e, ENGINE_EXIT_DB, "query thread: %s", m ? "out of memory" : err);
+		engine_fatal(e, ENGINE_EXIT_OSERR, "query thread: %s", m ? "out of memory" : err);
 		api_multi_free(m);
 		free(taken);
 		return NULL;
