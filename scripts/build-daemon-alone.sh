@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the daemon as a user without the test dependencies would: pkg-config
+# sees only SQLite, libcurl and cJSON (cmocka and libmicrohttpd are hidden),
+# and BUILD_TESTING is off. Fails when the build reaches for anything else.
+# Usage: scripts/build-daemon-alone.sh [BUILD_DIR]   (default build-alone)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build-alone}
+pcdir=$(mktemp -d)
+trap 'rm -rf "$pcdir"' EXIT
+
+for pkg in sqlite3 libcurl libcjson; do
+	cp "$(pkg-config --variable=pcfiledir "$pkg")/$pkg.pc" "$pcdir/"
+done
+rm -rf "$build"
+PKG_CONFIG_LIBDIR="$pcdir" PKG_CONFIG_PATH="" \
+	cmake -S "$root" -B "$build" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+"$build/alert-exec" --version
+if [ -e "$build/alerts-emulator" ] || [ -e "$build/tests" ]; then
+	echo "build-daemon-alone: BUILD_TESTING=OFF built the tests or the emulator" >&2
+	exit 1
+fi
+echo "build-daemon-alone: the daemon builds with SQLite, libcurl and cJSON alone" >&2
