@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db.h"
+#include "store_sqlite_db.h"
 #include "rules.h"
 #include "store.h"
 

@@ -1,7 +1,7 @@
 # Writes OUT, a C file holding every migration in FILES (sorted by name) as
 # a NUL-terminated byte array, and a table db_migrations[] of them.
 string(REPLACE "|" ";" FILES "${FILES}")
-set(body "/* generated from the files in migrations/; do not edit */\n#include <stddef.h>\n#include \"db.h\"\n\n")
+set(body "/* generated from the files in migrations/; do not edit */\n#include <stddef.h>\n#include \"store_sqlite_db.h\"\n\n")
 set(table "")
 set(n 0)
 foreach(f IN LISTS FILES)

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db.h"
 #include "deliver.h"
 #include "engine_core.h"
 #include "log.h"
@@ -153,34 +152,15 @@ static void signals_stop(struct signals *sg)
 }
 
 /* Opens, locks, checks and migrates the database; releases old leases. */
-static int prepare_db(struct engine *e, int *lock_fd, struct store **st)
+static int prepare_db(struct engine *e, struct store_lock **lock, struct store **st)
 {
 	const struct config *cfg = e->cfg;
-	char err[512];
-	sqlite3 *db = NULL;
-	int rc;
+	char err[600];
+	int rc = store_prepare(cfg->db_path, cfg->sync_full, lock, err, sizeof(err));
 
-	*lock_fd = db_lock(cfg->db_path, err, sizeof(err));
-	if (*lock_fd == DB_ERR_LOCKED) {
+	if (rc != STORE_OK) {
 		log_msg(LOG_CRITICAL, "%s", err);
-		return ENGINE_EXIT_TEMPFAIL;
-	}
-	if (*lock_fd < 0) {
-		log_msg(LOG_CRITICAL, "%s", err);
-		return ENGINE_EXIT_DB;
-	}
-	if (db_open(cfg->db_path, cfg->sync_full, &db, err, sizeof(err)) != DB_OK) {
-		log_msg(LOG_CRITICAL, "%s", err);
-		return ENGINE_EXIT_DB;
-	}
-	/* A corrupt page is found now, not when a write first touches it. */
-	rc = db_check(db, err, sizeof(err));
-	if (rc == DB_OK)
-		rc = db_migrate(db, 0, err, sizeof(err));
-	sqlite3_close(db);
-	if (rc != DB_OK) {
-		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
-		return ENGINE_EXIT_DB;
+		return rc == STORE_ERR_LOCKED ? ENGINE_EXIT_TEMPFAIL : ENGINE_EXIT_DB;
 	}
 	if (store_open(cfg->db_path, cfg->sync_full, st, err, sizeof(err)) != 0 ||
 	    store_release_leases(*st, engine_wall_clock(e), BACKOFF_CAP_MS, err, sizeof(err)) != 0) {
@@ -425,7 +405,7 @@ int engine_run(const struct config *cfg)
 	struct store *st = NULL;
 	struct api *api = NULL;
 	char err[512];
-	int lock_fd = -1;
+	struct store_lock *lock = NULL;
 	int status;
 
 	if (engine_init(&e, cfg, &clock_system) != 0) {
@@ -434,7 +414,7 @@ int engine_run(const struct config *cfg)
 		goto out;
 	}
 	signals_start(&e, &sg);
-	status = prepare_db(&e, &lock_fd, &st);
+	status = prepare_db(&e, &lock, &st);
 	if (status != ENGINE_EXIT_OK)
 		goto out;
 	api = engine_api_new(&e, err, sizeof(err));
@@ -449,8 +429,7 @@ out:
 	api_free(api);
 	store_close(st);
 	engine_destroy(&e);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	store_unlock(lock);
 	return status;
 }
 

@@ -4,31 +4,52 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "rules.h"
 
 /*
- * Every SQL statement of the engine. A struct store is one SQLite
- * connection with its prepared statements; each thread owns one. Functions
- * return 0 on success and -1 on failure with a message in err. Functions
- * marked "in a transaction" expect the caller to have called store_begin();
- * the others run their own transaction.
+ * The storage the engine sees: definitions, evaluation state, the outbox
+ * of calls and the history, behind one interface that a backend fills
+ * (store_sqlite*.c: SQLite, the embedded default). Nothing of the
+ * backend shows through: no connection type, no SQL.
+ *
+ * A struct store is one connection of one thread, with what it prepared.
+ * Functions return 0 on success and -1 on failure with a message in err.
+ * Functions marked "in a transaction" expect the caller to have called
+ * store_begin(); the others run their own transaction.
  */
 
 struct store;
+
+/* What store_prepare found. */
+enum store_status {
+	STORE_OK = 0,
+	STORE_ERR = -1,          /* cannot open, corrupt, I/O, read-only */
+	STORE_ERR_NEWER = -2,    /* written by a newer version */
+	STORE_ERR_LOCKED = -3,   /* another engine holds it: the message names it */
+};
+
+/* The hold of one engine on its database, from store_prepare to
+ * store_unlock (or the process's end). */
+struct store_lock;
+
+/* Readies the database at location for this engine: takes its lock
+ * (one engine per database), creates it when missing (readable by its
+ * owner only), checks that it is not corrupt, and migrates it to the
+ * schema this binary knows. An enum store_status, the message in err;
+ * on STORE_OK *lock is set. */
+int store_prepare(const char *location, int sync_full, struct store_lock **lock,
+		  char *err, size_t errlen);
+void store_unlock(struct store_lock *lock);
 
 enum store_kind {
 	STORE_NOTIFY = 1,
 	STORE_RESOLVE = 2,
 };
 
-/* Opens a connection with db_open() (the schema must already be migrated)
- * and prepares the statements. */
-int store_open(const char *path, int sync_full, struct store **out,
+/* Opens a connection to a database store_prepare readied. */
+int store_open(const char *location, int sync_full, struct store **out,
 	       char *err, size_t errlen);
 void store_close(struct store *st);
-sqlite3 *store_db(struct store *st);
 
 /* What this connection's transactions wrote: commits that changed at
  * least one row, and the rows they inserted, updated or deleted (the

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "db.h"
+#include "store_sqlite_db.h"
 
 struct fixture {
 	char dir[256];

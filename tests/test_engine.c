@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "db.h"
+#include "store_sqlite_db.h"
 #include "deliver.h"
 #include "engine_core.h"
 #include "scheduler.h"

@@ -1,4 +1,4 @@
-#include "db.h"
+#include "store_sqlite_db.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
-#ifndef ALERT_EXEC_DB_H
-#define ALERT_EXEC_DB_H
+#ifndef ALERT_EXEC_STORE_SQLITE_DB_H
+#define ALERT_EXEC_STORE_SQLITE_DB_H
 
 #include <stddef.h>
 
