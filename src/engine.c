@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "http.h"
 #include "clock.h"
 #include "db.h"
 #include "hash.h"
@@ -325,12 +325,12 @@ static void close_worker_store(struct store *st, atomic_long *commits, atomic_lo
  * answers queries but refuses calls leaves the calls backing off. */
 static void query_answered(struct engine *e, int rc)
 {
-	if (rc == API_ERR_TRANSPORT || rc == API_ERR_SERVER) {
+	if (rc == HTTP_ERR_TRANSPORT || rc == HTTP_ERR_SERVER) {
 		if (!stopping(e))
 			atomic_fetch_add(&e->failing_queries, 1);
 		return;
 	}
-	if (rc == API_ERR_INTERNAL)
+	if (rc == HTTP_ERR_INTERNAL)
 		return;
 	if (atomic_exchange(&e->failing_queries, 0) >= SERVER_DOWN_QUERIES) {
 		atomic_store(&e->server_back, 1);
@@ -340,10 +340,10 @@ static void query_answered(struct engine *e, int rc)
 
 /* The configured timeouts and attempts, and the engine's stop flag (no
  * retry once the engine stops). */
-static struct api_opts engine_api_opts(struct engine *e)
+static struct http_opts engine_api_opts(struct engine *e)
 {
 	const struct config *cfg = e->cfg;
-	struct api_opts opts = {
+	struct http_opts opts = {
 		.base_url = cfg->server,
 		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
 		.timeout_ms = (long)cfg->timeout_ms,
@@ -355,11 +355,11 @@ static struct api_opts engine_api_opts(struct engine *e)
 }
 
 /* A client of the alerts server for one thread. */
-static struct api *engine_api_new(struct engine *e, char *err, size_t errlen)
+static struct http *engine_api_new(struct engine *e, char *err, size_t errlen)
 {
-	struct api_opts opts = engine_api_opts(e);
+	struct http_opts opts = engine_api_opts(e);
 
-	return api_new(&opts, err, errlen);
+	return http_new(&opts, err, errlen);
 }
 
 /* ---- evaluation ---- */
@@ -388,7 +388,7 @@ struct eval {
 struct eval_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work;             /* the idle query thread waits for todo */
-	struct api_multi *queries;       /* the query thread's, woken when todo grows */
+	struct http_multi *queries;       /* the query thread's, woken when todo grows */
 	struct eval **todo;              /* ring of cap: picked, not yet queried */
 	size_t todo_head, todo_len;
 	struct eval **done;              /* cap: queried or abandoned, not yet written */
@@ -439,7 +439,7 @@ static void wake_queries(struct engine *e)
 		return;
 	pthread_mutex_lock(&q->lock);
 	if (q->queries != NULL)
-		api_multi_wakeup(q->queries);
+		http_multi_wakeup(q->queries);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -726,7 +726,7 @@ static void *eval_scheduler(void *arg)
 					}
 					pthread_cond_broadcast(&q->work);
 					if (q->queries != NULL)
-						api_multi_wakeup(q->queries);
+						http_multi_wakeup(q->queries);
 					pthread_mutex_unlock(&q->lock);
 					busy = 1;
 				}
@@ -771,7 +771,7 @@ static void query_done(void *tag, int rc, double value, const char *error, void 
 	struct eval *x = tag;
 	int signal;
 
-	x->ok = rc == API_OK;
+	x->ok = rc == HTTP_OK;
 	x->value = value;
 	snprintf(x->error, sizeof(x->error), "%s", error);
 	query_answered(e, rc);
@@ -799,16 +799,16 @@ static void *query_thread(void *arg)
 	struct worker *w = arg;
 	struct engine *e = w->e;
 	struct eval_queue *q = e->queue;
-	struct api_opts opts = engine_api_opts(e);
-	struct api_multi *m;
+	struct http_opts opts = engine_api_opts(e);
+	struct http_multi *m;
 	struct eval **taken = NULL;
-	char err[API_ERR_MAX];
+	char err[HTTP_ERR_MAX];
 
-	m = api_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
+	m = http_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
 	taken = calloc((size_t)e->cfg->concurrency, sizeof(*taken));
 	if (m == NULL || taken == NULL) {
 		engine_fatal(e, ENGINE_EXIT_DB, "query thread: %s", m ? "out of memory" : err);
-		api_multi_free(m);
+		http_multi_free(m);
 		free(taken);
 		return NULL;
 	}
@@ -816,13 +816,13 @@ static void *query_thread(void *arg)
 	q->queries = m;
 	pthread_mutex_unlock(&q->lock);
 	for (;;) {
-		size_t n = 0, idle = api_multi_idle(m);
+		size_t n = 0, idle = http_multi_idle(m);
 		int leave;
 
 		pthread_mutex_lock(&q->lock);
-		while (api_multi_busy(m) == 0 && q->todo_len == 0 && !q->closed)
+		while (http_multi_busy(m) == 0 && q->todo_len == 0 && !q->closed)
 			pthread_cond_wait(&q->work, &q->lock);
-		leave = q->closed && q->todo_len == 0 && api_multi_busy(m) == 0;
+		leave = q->closed && q->todo_len == 0 && http_multi_busy(m) == 0;
 		while (n < idle && q->todo_len > 0) {
 			taken[n++] = q->todo[q->todo_head];
 			q->todo_head = (q->todo_head + 1) % q->cap;
@@ -838,16 +838,16 @@ static void *query_thread(void *arg)
 			int rc;
 
 			if (stopping(e))
-				query_done(x, API_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
-			else if ((rc = api_multi_start(m, x->due.def.query, x, err, sizeof(err))) != API_OK)
+				query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
+			else if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) != HTTP_OK)
 				query_done(x, rc, 0, err, e);
 		}
 		if (stopping(e))
-			api_multi_cancel(m, query_done, e);
-		else if (api_multi_busy(m) > 0 && api_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
+			http_multi_cancel(m, query_done, e);
+		else if (http_multi_busy(m) > 0 && http_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
 			sleep_ms(QUERY_POLL_MS); /* logged; do not spin */
 	}
-	api_multi_free(m);
+	http_multi_free(m);
 	free(taken);
 	return NULL;
 }
@@ -857,7 +857,7 @@ static void *query_thread(void *arg)
 struct delivery {
 	struct engine *e;
 	const struct store_call *call;
-	int rc;                 /* the api's status */
+	int rc;                 /* an enum http_status */
 	int dropped;            /* a failed repeat whose state is over: deleted */
 	int64_t at_mono;        /* mono_ms() when the answer came */
 	int64_t retry_in;       /* backoff before the next attempt */
@@ -870,7 +870,7 @@ static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 	struct delivery *d = arg;
 	int64_t at = engine_wall(d->e, d->at_mono);
 
-	if (d->rc == API_OK)
+	if (d->rc == HTTP_OK)
 		return store_call_delivered(st, d->call, at, &d->outcome, err, errlen);
 	/* A repeat that may have reached the server stays: the history must
 	 * not lack a call the server may have taken. */
@@ -949,10 +949,10 @@ static void retry_waiting(struct engine *e, struct store *st)
 
 /* The wait before the next attempt of a call that failed: its backoff,
  * or longer when the server asked for it (Retry-After, capped). */
-static int64_t retry_delay(struct worker *w, struct api *api, int attempts)
+static int64_t retry_delay(struct worker *w, struct http *api, int attempts)
 {
 	int64_t d = backoff_ms(attempts, &w->rng);
-	int64_t asked = api_retry_after_ms(api);
+	int64_t asked = http_retry_after_ms(api);
 
 	if (asked > RETRY_AFTER_CAP_MS)
 		asked = RETRY_AFTER_CAP_MS;
@@ -1005,7 +1005,7 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 
 /* Attempts one claimed call and records the outcome. Returns 1 when it
  * was delivered, 0 when not, -1 when the outcome could not be written. */
-static int deliver_one(struct worker *w, struct store *st, struct api *api,
+static int deliver_one(struct worker *w, struct store *st, struct http *api,
 		       const struct store_call *c)
 {
 	struct engine *e = w->e;
@@ -1027,22 +1027,22 @@ static int deliver_one(struct worker *w, struct store *st, struct api *api,
 		}
 	}
 	if (c->kind == STORE_NOTIFY)
-		d.rc = api_notify(api, c->name, c->message, error, sizeof(error));
+		d.rc = http_notify(api, c->name, c->message, error, sizeof(error));
 	else
-		d.rc = api_resolve(api, c->name, error, sizeof(error));
+		d.rc = http_resolve(api, c->name, error, sizeof(error));
 	d.at_mono = mono_ms();
-	if (stopping(e) && d.rc == API_ERR_TRANSPORT) {
+	if (stopping(e) && d.rc == HTTP_ERR_TRANSPORT) {
 		/* Cut short by the stop: not an attempt, but it may have
 		 * reached the server. */
 		struct release rel = {.call = c, .maybe_sent = 1};
 
 		return write_tx(e, st, write_release, &rel, "release call") == 0 ? 0 : -1;
 	}
-	if (d.rc != API_OK) {
+	if (d.rc != HTTP_OK) {
 		d.failure.error = error;
 		d.failure.give_up_ms = e->cfg->give_up_ms;
-		d.failure.rejected = d.rc == API_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
-		d.failure.maybe_sent = api_maybe_sent(api);
+		d.failure.rejected = d.rc == HTTP_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
+		d.failure.maybe_sent = http_maybe_sent(api);
 		d.retry_in = retry_delay(w, api, c->attempts + 1);
 	}
 	if (write_tx(e, st, write_delivery, &d, "delivery") != 0)
@@ -1096,7 +1096,7 @@ static void wait_for_calls(struct engine *e, struct store *st, unsigned long see
  * stalled, on the network or on the write lock: another worker may
  * claim the rest). Returns whether a call that had failed before went
  * through. */
-static int deliver_batch(struct worker *w, struct store *st, struct api *api,
+static int deliver_batch(struct worker *w, struct store *st, struct http *api,
 			 struct store_call *calls, size_t n, int64_t claimed, int64_t lease_ms)
 {
 	struct engine *e = w->e;
@@ -1133,7 +1133,7 @@ static void *delivery_worker(void *arg)
 	struct engine *e = w->e;
 	const struct config *cfg = e->cfg;
 	struct store *st = NULL;
-	struct api *api = NULL;
+	struct http *api = NULL;
 	int64_t lease_ms = (cfg->timeout_ms + 1000) * cfg->attempts * CALL_BATCH + 30000;
 	char err[512];
 	int claim_failures = 0;
@@ -1171,7 +1171,7 @@ static void *delivery_worker(void *arg)
 		wake(e, 0, 1);
 	}
 out:
-	api_free(api);
+	http_free(api);
 	close_worker_store(st, &e->call_commits, &e->call_rows);
 	return NULL;
 }
@@ -1201,7 +1201,7 @@ static int write_sync(struct store *st, void *arg, char *err, size_t errlen)
 /* Fetches the definitions and stores them. Returns 0, -1 when the server
  * did not give them (stored ones stay), -2 on a database failure (the
  * engine is stopping). */
-static int refresh_defs(struct engine *e, struct store *st, struct api *api, int due_now)
+static int refresh_defs(struct engine *e, struct store *st, struct http *api, int due_now)
 {
 	struct alert_def *defs = NULL;
 	size_t n = 0;
@@ -1209,7 +1209,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	struct sync_arg a = {0};
 	int ret = -1;
 
-	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
+	if (http_fetch_alerts(api, &defs, &n, err, sizeof(err)) != HTTP_OK) {
 		if (!stopping(e))
 			log_msg(LOG_WARN, "fetch alerts failed: %s", err);
 		goto out;
@@ -1217,7 +1217,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	a.e = e;
 	a.defs = defs;
 	a.n = n;
-	api_skipped_names(api, &a.keep, &a.nkeep);
+	http_skipped_names(api, &a.keep, &a.nkeep);
 	a.due_now = due_now;
 	if (write_retry(e, st, write_sync, &a, 1, "definitions") != 0) {
 		ret = -2;
@@ -1229,7 +1229,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 		a.stats.revived);
 	wake(e, 1, a.stats.retired > 0);
 out:
-	api_defs_free(defs, n);
+	alert_defs_free(defs, n);
 	return ret;
 }
 
@@ -1483,7 +1483,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
  * that retired it. 75 while calls wait (the next run goes on), else 69
  * when the server gave no alert, else 0. A stop (SIGTERM) ends the
  * round early: 75 or 0 by what is left. */
-static int run_once(struct engine *e, struct store *st, struct api *api)
+static int run_once(struct engine *e, struct store *st, struct http *api)
 {
 	int64_t alerts = 0, retired = 0, pending = 0;
 	struct worker *w;
@@ -1572,7 +1572,7 @@ static int64_t next_fetch(const struct config *cfg, int loaded, int64_t *retry_m
 
 /* Starts the daemon's workers and loads the definitions. Returns when
  * the definitions are fetched next (mono_ms), or -1 after a fatal error. */
-static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
+static int64_t daemon_start(struct engine *e, struct store *st, struct http *api,
 			    struct worker *w, int64_t *retry_ms)
 {
 	const struct config *cfg = e->cfg;
@@ -1608,7 +1608,7 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
 	return next_fetch(cfg, loaded, retry_ms);
 }
 
-static int run_daemon(struct engine *e, struct store *st, struct api *api)
+static int run_daemon(struct engine *e, struct store *st, struct http *api)
 {
 	const struct config *cfg = e->cfg;
 	int nworkers = EVAL_THREADS + cfg->deliverers;
@@ -1664,7 +1664,7 @@ int engine_run(const struct config *cfg)
 	struct engine e;
 	struct signals sg = {0};
 	struct store *st = NULL;
-	struct api *api = NULL;
+	struct http *api = NULL;
 	char err[512];
 	int lock_fd = -1;
 	int status;
@@ -1687,7 +1687,7 @@ int engine_run(const struct config *cfg)
 	status = cfg->once ? run_once(&e, st, api) : run_daemon(&e, st, api);
 out:
 	signals_stop(&sg);
-	api_free(api);
+	http_free(api);
 	store_close(st);
 	engine_destroy(&e);
 	if (lock_fd >= 0)
