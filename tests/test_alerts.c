@@ -82,27 +82,29 @@ static char *parse_logged(const char *body, struct alert_def **defs,
 #define WC "\"warn\":{\"value\":100,\"message\":\"w\"}," \
 	   "\"critical\":{\"value\":200,\"message\":\"c\"}"
 
+/* The body of test_parse_good_alerts. */
+static const char good_body[] =
+	"[\n"
+	" {\"name\":\"alert-1\",\"query\":\"test-query-1\","
+	"\"intervalSecs\":15,\"repeatIntervalSecs\":100,\"sustainSecs\":0,"
+	"\"warn\":{\"value\":100,\"message\":\"warning\"},"
+	"\"critical\":{\"value\":200,\"message\":\"critical\"}},\n"
+	/* escapes, UTF-8 both raw and \u, extra members, float-typed
+	 * integers, empty message, negative threshold */
+	" {\"name\":\"disk \\\"root\\\" \xc3\xbc\\u00fc\","
+	"\"query\":\"cpu load & mem #1 \xc3\xbc+x\","
+	"\"intervalSecs\":60.0,\"sustainSecs\":30,\"extra\":[1,{}],"
+	"\"warn\":{\"value\":-5.5,\"message\":\"line1\\nline2 \\\"q\\\"\"},"
+	"\"critical\":{\"value\":1e3,\"message\":\"\"}},\n"
+	/* limits: the largest interval, repeat 0 -> 300 s, null sustain */
+	" {\"name\":\"alert-3\",\"query\":\"q3\",\"intervalSecs\":31622400,"
+	"\"repeatIntervalSecs\":0,\"sustainSecs\":null,"
+	"\"warn\":{\"value\":0,\"message\":\"w3\"},"
+	"\"critical\":{\"value\":179.26082,\"message\":\"c3\"}}\n"
+	"]\n";
+
 static void test_parse_good_alerts(void **state)
 {
-	static const char body[] =
-		"[\n"
-		" {\"name\":\"alert-1\",\"query\":\"test-query-1\","
-		"\"intervalSecs\":15,\"repeatIntervalSecs\":100,\"sustainSecs\":0,"
-		"\"warn\":{\"value\":100,\"message\":\"warning\"},"
-		"\"critical\":{\"value\":200,\"message\":\"critical\"}},\n"
-		/* escapes, UTF-8 both raw and \u, extra members, float-typed
-		 * integers, empty message, negative threshold */
-		" {\"name\":\"disk \\\"root\\\" \xc3\xbc\\u00fc\","
-		"\"query\":\"cpu load & mem #1 \xc3\xbc+x\","
-		"\"intervalSecs\":60.0,\"sustainSecs\":30,\"extra\":[1,{}],"
-		"\"warn\":{\"value\":-5.5,\"message\":\"line1\\nline2 \\\"q\\\"\"},"
-		"\"critical\":{\"value\":1e3,\"message\":\"\"}},\n"
-		/* limits: the largest interval, repeat 0 -> 300 s, null sustain */
-		" {\"name\":\"alert-3\",\"query\":\"q3\",\"intervalSecs\":31622400,"
-		"\"repeatIntervalSecs\":0,\"sustainSecs\":null,"
-		"\"warn\":{\"value\":0,\"message\":\"w3\"},"
-		"\"critical\":{\"value\":179.26082,\"message\":\"c3\"}}\n"
-		"]\n";
 	struct alert_def *defs = NULL;
 	size_t n = 0;
 	char err[256] = "";
@@ -110,7 +112,7 @@ static void test_parse_good_alerts(void **state)
 	int rc;
 
 	(void)state;
-	log = parse_logged(body, &defs, &n, &rc, err, sizeof(err));
+	log = parse_logged(good_body, &defs, &n, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_string_equal(log, "");
 	assert_int_equal(n, 3);

@@ -283,6 +283,42 @@ static size_t serve_buffer(struct server *s, int fd, char *in, size_t inlen)
 	}
 }
 
+/* Reads what the client sent on cfd and answers the complete requests.
+ * Returns 0 to keep the connection, -1 when it is to be closed. */
+static int serve_read(struct server *s, int cfd, char *in, size_t *inlen)
+{
+	ssize_t r = recv(cfd, in + *inlen, IN_CAP - *inlen, 0);
+	size_t used;
+
+	if (r <= 0)
+		return -1;
+	*inlen += (size_t)r;
+	used = serve_buffer(s, cfd, in, *inlen);
+	if (used == (size_t)-1 || *inlen == IN_CAP)
+		return -1;
+	memmove(in, in + used, *inlen - used);
+	*inlen -= used;
+	return 0;
+}
+
+/* Takes a new connection in place of the old one (the client gave up on
+ * it). Returns the descriptor to serve. */
+static int serve_accept(struct server *s, int cfd)
+{
+	int nfd = accept(s->lfd, NULL, NULL);
+	struct timeval tv = {.tv_sec = 3};
+
+	if (nfd < 0)
+		return cfd;
+	if (cfd >= 0)
+		close(cfd);
+	setsockopt(nfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&s->mu);
+	s->connections++;
+	pthread_mutex_unlock(&s->mu);
+	return nfd;
+}
+
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
@@ -305,43 +341,17 @@ static void *server_main(void *arg)
 		}
 		if (p[0].revents != 0)
 			break;
-		if (cfd >= 0 && p[2].revents != 0) {
-			ssize_t r = recv(cfd, in + inlen, IN_CAP - inlen, 0);
-			size_t used;
-
-			if (r <= 0) {
-				close(cfd);
-				cfd = -1;
-				inlen = 0;
-			} else {
-				inlen += (size_t)r;
-				used = serve_buffer(s, cfd, in, inlen);
-				if (used == (size_t)-1 || inlen == IN_CAP) {
-					close(cfd);
-					cfd = -1;
-					inlen = 0;
-				} else {
-					memmove(in, in + used, inlen - used);
-					inlen -= used;
-				}
-			}
+		if (cfd >= 0 && p[2].revents != 0 && serve_read(s, cfd, in, &inlen) != 0) {
+			close(cfd);
+			cfd = -1;
+			inlen = 0;
 		}
 		if (p[1].revents & POLLIN) {
-			int nfd = accept(s->lfd, NULL, NULL);
-			struct timeval tv = {.tv_sec = 3};
+			int nfd = serve_accept(s, cfd);
 
-			if (nfd >= 0) {
-				/* The client gave up on the old connection. */
-				if (cfd >= 0)
-					close(cfd);
-				setsockopt(nfd, SOL_SOCKET, SO_SNDTIMEO, &tv,
-					   sizeof(tv));
-				cfd = nfd;
+			if (nfd != cfd)
 				inlen = 0;
-				pthread_mutex_lock(&s->mu);
-				s->connections++;
-				pthread_mutex_unlock(&s->mu);
-			}
+			cfd = nfd;
 		}
 	}
 	if (cfd >= 0)
@@ -1472,34 +1482,20 @@ static void test_multi_timeout_and_cancel(void **state)
 /* Four slots against the emulator, which serves many connections: every
  * query ends once, with the value of its own target, URL-encoded as
  * every query is encoded. */
-static void test_multi_many_in_flight(void **state)
+/* Starts the emulator on a free port with the timeline file tl; writes
+ * its base URL into base and returns its pid. */
+static pid_t emulator_start(char *tl, char *base, size_t baselen)
 {
-	static const char *const targets[] = {"t 1", "t&2", "t#3", "caf\xc3\xa9"};
-	char path[] = "/tmp/alert-exec-multi-XXXXXX";
-	char tl[300];
-	char line[128];
 	char *argv[] = {(char *)BINARY_DIR "/alerts-emulator", (char *)"--port", (char *)"0",
 			(char *)"--timeline", tl, NULL};
-	struct finished *f = calloc(1, sizeof(*f));
-	struct http_multi *m;
-	unsigned port = 0;
-	char base[64];
-	char err[256] = "";
 	posix_spawn_file_actions_t fa;
+	unsigned port = 0;
+	char line[128];
 	int fds[2];
 	pid_t pid;
 	FILE *out;
-	int started = 0, max_busy = 0;
 	extern char **environ;
 
-	(void)state;
-	assert_non_null(mkdtemp(path));
-	snprintf(tl, sizeof(tl), "%s/timeline.json", path);
-	out = fopen(tl, "w");
-	assert_non_null(out);
-	fprintf(out, "{\"t 1\": [[0, 1.5]], \"t&2\": [[0, 2.5]], \"t#3\": [[0, 3.5]], "
-		     "\"caf\xc3\xa9\": [[0, 4.5]]}");
-	fclose(out);
 	assert_int_equal(pipe(fds), 0);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
@@ -1517,7 +1513,32 @@ static void test_multi_many_in_flight(void **state)
 		fail_msg("emulator did not start");
 	}
 	fclose(out);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%u", port);
+	snprintf(base, baselen, "http://127.0.0.1:%u", port);
+	return pid;
+}
+
+static void test_multi_many_in_flight(void **state)
+{
+	static const char *const targets[] = {"t 1", "t&2", "t#3", "caf\xc3\xa9"};
+	char path[] = "/tmp/alert-exec-multi-XXXXXX";
+	char tl[300];
+	struct finished *f = calloc(1, sizeof(*f));
+	struct http_multi *m;
+	char base[64];
+	char err[256] = "";
+	pid_t pid;
+	FILE *out;
+	int started = 0, max_busy = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(path));
+	snprintf(tl, sizeof(tl), "%s/timeline.json", path);
+	out = fopen(tl, "w");
+	assert_non_null(out);
+	fprintf(out, "{\"t 1\": [[0, 1.5]], \"t&2\": [[0, 2.5]], \"t#3\": [[0, 3.5]], "
+		     "\"caf\xc3\xa9\": [[0, 4.5]]}");
+	fclose(out);
+	pid = emulator_start(tl, base, sizeof(base));
 
 	m = multi_client(base, 4, 1, 2000, NULL);
 	while (started < 64 || http_multi_busy(m) > 0) {
