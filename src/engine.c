@@ -388,7 +388,7 @@ struct eval {
 struct eval_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work;             /* the idle query thread waits for todo */
-	struct http_multi *queries;       /* the query thread's, woken when todo grows */
+	struct http_multi *queries;      /* the query thread's, woken when todo grows */
 	struct eval **todo;              /* ring of cap: picked, not yet queried */
 	size_t todo_head, todo_len;
 	struct eval **done;              /* cap: queried or abandoned, not yet written */

@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "alerts.h"
+#include "alerts.h" /* struct alert_def */
 
 /*
  * The pure state machine of one alert: no I/O, no clock, no allocation.
