@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of the two parsers of server input
-# (api_parse_alerts, api_parse_value) with plain clang into build-fuzz/,
+# (alerts_parse, alerts_parse_value) with plain clang into build-fuzz/,
 # then runs each for SECONDS on a copy of its seed corpus.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 30)
@@ -31,7 +31,7 @@ mkdir -p "$out"
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
 	"-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined
 	-Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Isrc)
-read -r -a libs <<<"$(pkg-config --cflags --libs libcjson libcurl)"
+read -r -a libs <<<"$(pkg-config --cflags --libs libcjson)"
 
 # name  max_len: /query bodies are small; /alerts room for ~100 entries.
 targets=("alerts 16384" "query 4096")
@@ -39,7 +39,7 @@ targets=("alerts 16384" "query 4096")
 for t in "${targets[@]}"; do
 	read -r name _ <<<"$t"
 	echo "== fuzz_$name: build" >&2
-	clang "${cflags[@]}" src/api.c src/log.c src/rules.c "tests/fuzz/fuzz_$name.c" \
+	clang "${cflags[@]}" src/alerts.c src/json.c src/hash.c src/log.c "tests/fuzz/fuzz_$name.c" \
 		-o "$out/fuzz_$name" "${libs[@]}" -lm -lpthread
 done
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "http.h"
 
 #define MAX_DURATION_MS (INT64_C(366) * 24 * 3600 * 1000)
 
@@ -138,12 +138,12 @@ static int server_opt(struct config *cfg, const char *url, char *err, size_t err
 {
 	char why[256];
 
-	if (api_check_url(url, why, sizeof(why)) != 0) {
+	if (http_check_url(url, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "--server: %s", why);
 		return -1;
 	}
 	cfg->server = url;
-	api_redact_url(cfg->server_redacted, sizeof(cfg->server_redacted), url);
+	http_redact_url(cfg->server_redacted, sizeof(cfg->server_redacted), url);
 	return 0;
 }
 

@@ -15,9 +15,9 @@
 #define CONFIG_SERVER_REDACTED_MAX 512
 
 struct config {
-	const char *server;          /* --server, base URL: checked by api_check_url */
+	const char *server;          /* --server, base URL: checked by http_check_url */
 	/* server as every log line and message shows it: its userinfo (a
-	 * password) hidden by api_redact_url. */
+	 * password) hidden by http_redact_url. */
 	char server_redacted[CONFIG_SERVER_REDACTED_MAX];
 	const char *db_path;         /* --db */
 	int once;                    /* --once: cron mode */

@@ -36,7 +36,7 @@ int64_t deliver_backoff_ms(int attempts, uint64_t *rng)
 struct delivery {
 	struct engine *e;
 	const struct store_call *call;
-	int rc;                 /* the api's status */
+	int rc;                 /* the client's status */
 	int dropped;            /* a failed repeat whose state is over: deleted */
 	int64_t at_steady;        /* engine_steady(e) when the answer came */
 	int64_t retry_in;       /* backoff before the next attempt */
@@ -50,7 +50,7 @@ static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 	struct delivery *d = arg;
 	int64_t at = engine_wall(d->e, d->at_steady);
 
-	if (d->rc == API_OK)
+	if (d->rc == HTTP_OK)
 		return store_call_delivered(st, d->call, at, &d->outcome, err, errlen);
 	/* A repeat that may have reached the server stays: the history must
 	 * not lack a call the server may have taken. */
@@ -218,17 +218,17 @@ static int deliver_one(struct worker *w, struct store *st, struct sender *sn,
 	}
 	d.rc = sn->send(sn->ctx, c, error, sizeof(error));
 	d.at_steady = engine_steady(e);
-	if (engine_stopping(e) && d.rc == API_ERR_TRANSPORT) {
+	if (engine_stopping(e) && d.rc == HTTP_ERR_TRANSPORT) {
 		/* Cut short by the stop: not an attempt, but it may have
 		 * reached the server. */
 		struct release rel = {.call = c, .maybe_sent = 1};
 
 		return engine_write_tx(e, st, write_release, &rel, "release call") == 0 ? 0 : -1;
 	}
-	if (d.rc != API_OK) {
+	if (d.rc != HTTP_OK) {
 		d.failure.error = error;
 		d.failure.give_up_ms = e->cfg->give_up_ms;
-		d.failure.rejected = d.rc == API_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
+		d.failure.rejected = d.rc == HTTP_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
 		d.failure.maybe_sent = sn->maybe_sent(sn->ctx);
 		d.asked = sn->retry_after_ms(sn->ctx) > 0;
 		d.retry_in = retry_delay(w, sn, c->attempts + 1);
@@ -345,21 +345,22 @@ int deliver_round(struct worker *w, struct store *st, struct sender *sn, int *cl
 	return (int)n;
 }
 
-static int http_send(void *ctx, const struct store_call *c, char *err, size_t errlen)
+/* The sender of a worker: the alerts server's client. */
+static int server_send(void *ctx, const struct store_call *c, char *err, size_t errlen)
 {
 	if (c->kind == STORE_NOTIFY)
-		return api_notify(ctx, c->name, c->message, err, errlen);
-	return api_resolve(ctx, c->name, err, errlen);
+		return http_notify(ctx, c->name, c->message, err, errlen);
+	return http_resolve(ctx, c->name, err, errlen);
 }
 
-static int64_t http_retry_after(void *ctx)
+static int64_t server_retry_after(void *ctx)
 {
-	return api_retry_after_ms(ctx);
+	return http_retry_after_ms(ctx);
 }
 
-static int http_maybe_sent(void *ctx)
+static int server_maybe_sent(void *ctx)
 {
-	return api_maybe_sent(ctx);
+	return http_maybe_sent(ctx);
 }
 
 void *deliver_thread(void *arg)
@@ -368,7 +369,7 @@ void *deliver_thread(void *arg)
 	struct engine *e = w->e;
 	const struct config *cfg = e->cfg;
 	struct store *st = NULL;
-	struct sender sn = {http_send, http_retry_after, http_maybe_sent, NULL};
+	struct sender sn = {server_send, server_retry_after, server_maybe_sent, NULL};
 	char err[512];
 	int claim_failures = 0;
 
@@ -376,7 +377,7 @@ void *deliver_thread(void *arg)
 		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
 		goto out;
 	}
-	sn.ctx = engine_api_new(e, err, sizeof(err));
+	sn.ctx = engine_http_new(e, err, sizeof(err));
 	if (sn.ctx == NULL) {
 		engine_fatal(e, ENGINE_EXIT_OSERR, "delivery worker %d: %s", w->index, err);
 		goto out;
@@ -391,7 +392,7 @@ void *deliver_thread(void *arg)
 			wait_for_calls(e, st, seen);
 	}
 out:
-	api_free(sn.ctx);
+	http_free(sn.ctx);
 	engine_close_store(st, &e->call_commits, &e->call_rows);
 	return NULL;
 }

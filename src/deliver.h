@@ -20,7 +20,7 @@
 /* What a worker sends its calls through: the alerts server (http), or a
  * test's fake. */
 struct sender {
-	/* Sends the call; an enum api_status, the message in err. */
+	/* Sends the call; an enum http_status, the message in err. */
 	int (*send)(void *ctx, const struct store_call *call, char *err, size_t errlen);
 	/* The last answer's Retry-After in ms (0: none). */
 	int64_t (*retry_after_ms)(void *ctx);

@@ -40,7 +40,7 @@ static int write_sync(struct store *st, void *arg, char *err, size_t errlen)
 /* Fetches the definitions and stores them. Returns 0, -1 when the server
  * did not give them (stored ones stay), -2 on a database failure (the
  * engine is stopping). */
-static int refresh_defs(struct engine *e, struct store *st, struct api *api, int due_now)
+static int refresh_defs(struct engine *e, struct store *st, struct http *client, int due_now)
 {
 	struct alert_def *defs = NULL;
 	size_t n = 0;
@@ -48,7 +48,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	struct sync_arg a = {0};
 	int ret = -1;
 
-	if (api_fetch_alerts(api, &defs, &n, err, sizeof(err)) != API_OK) {
+	if (http_fetch_alerts(client, &defs, &n, err, sizeof(err)) != HTTP_OK) {
 		if (!engine_stopping(e))
 			log_msg(LOG_WARN, "fetch alerts failed error=%s",
 				log_quote(quoted, sizeof(quoted), err));
@@ -57,7 +57,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 	a.e = e;
 	a.defs = defs;
 	a.n = n;
-	api_skipped_names(api, &a.keep, &a.nkeep);
+	http_skipped_names(client, &a.keep, &a.nkeep);
 	a.due_now = due_now;
 	if (engine_write(e, st, write_sync, &a, 1, "definitions") != 0) {
 		ret = -2;
@@ -69,7 +69,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct api *api, int
 		a.stats.revived);
 	engine_wake(e, 1, a.stats.retired > 0);
 out:
-	api_defs_free(defs, n);
+	alert_defs_free(defs, n);
 	return ret;
 }
 
@@ -222,13 +222,13 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
  * that retired it. 75 while calls wait (the next run goes on), else 69
  * when the server gave no alert, else 0. A stop (SIGTERM) ends the
  * round early: 75 or 0 by what is left. */
-static int run_once(struct engine *e, struct store *st, struct api *api)
+static int run_once(struct engine *e, struct store *st, struct http *client)
 {
 	int64_t alerts = 0, retired = 0, pending = 0;
 	struct worker *w;
 	char err[512];
 
-	if (refresh_defs(e, st, api, 1) == -2)
+	if (refresh_defs(e, st, client, 1) == -2)
 		return ENGINE_EXIT_DB;
 	if (store_count_alerts(st, &alerts, &retired, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
@@ -311,7 +311,7 @@ static int64_t next_fetch(struct engine *e, int loaded, int64_t *retry_ms)
 
 /* Starts the daemon's workers and loads the definitions. Returns when
  * the definitions are fetched next (engine_steady), or -1 after a fatal error. */
-static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
+static int64_t daemon_start(struct engine *e, struct store *st, struct http *client,
 			    struct worker *w, int64_t *retry_ms)
 {
 	const struct config *cfg = e->cfg;
@@ -333,7 +333,7 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
 	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld concurrency=%d "
 		"deliverers=%d", cfg->db_path, cfg->server_redacted, (long long)alerts,
 		cfg->concurrency, cfg->deliverers);
-	loaded = refresh_defs(e, st, api, 0);
+	loaded = refresh_defs(e, st, client, 0);
 	if (loaded == -2)
 		engine_stop(e, ENGINE_EXIT_DB);
 	else if (loaded == -1 && engine_stopping(e))
@@ -347,7 +347,7 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct api *api,
 	return next_fetch(e, loaded, retry_ms);
 }
 
-static int run_daemon(struct engine *e, struct store *st, struct api *api)
+static int run_daemon(struct engine *e, struct store *st, struct http *client)
 {
 	const struct config *cfg = e->cfg;
 	int nworkers = EVAL_THREADS + cfg->deliverers;
@@ -358,7 +358,7 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 		log_msg(LOG_CRITICAL, "out of memory");
 		return ENGINE_EXIT_OSERR;
 	}
-	next_refresh = daemon_start(e, st, api, w, &fetch_retry);
+	next_refresh = daemon_start(e, st, client, w, &fetch_retry);
 	next_prune = engine_steady(e);
 	while (!engine_stopping(e)) {
 		unsigned long seen = engine_generation(e, &e->main_gen);
@@ -371,7 +371,7 @@ static int run_daemon(struct engine *e, struct store *st, struct api *api)
 			next_refresh = now_mono;
 		}
 		if (now_mono >= next_refresh) {
-			int loaded = refresh_defs(e, st, api, 0);
+			int loaded = refresh_defs(e, st, client, 0);
 
 			if (loaded == -2) {
 				engine_stop(e, ENGINE_EXIT_DB);
@@ -403,7 +403,7 @@ int engine_run(const struct config *cfg)
 	struct engine e;
 	struct signals sg = {0};
 	struct store *st = NULL;
-	struct api *api = NULL;
+	struct http *client = NULL;
 	char err[512];
 	struct store_lock *lock = NULL;
 	int status;
@@ -417,16 +417,16 @@ int engine_run(const struct config *cfg)
 	status = prepare_db(&e, &lock, &st);
 	if (status != ENGINE_EXIT_OK)
 		goto out;
-	api = engine_api_new(&e, err, sizeof(err));
-	if (!api) {
+	client = engine_http_new(&e, err, sizeof(err));
+	if (!client) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		status = ENGINE_EXIT_OSERR;
 		goto out;
 	}
-	status = cfg->once ? run_once(&e, st, api) : run_daemon(&e, st, api);
+	status = cfg->once ? run_once(&e, st, client) : run_daemon(&e, st, client);
 out:
 	signals_stop(&sg);
-	api_free(api);
+	http_free(client);
 	store_close(st);
 	engine_destroy(&e);
 	store_unlock(lock);

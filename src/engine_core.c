@@ -198,10 +198,10 @@ void engine_close_store(struct store *st, atomic_long *commits, atomic_long *row
 	store_close(st);
 }
 
-struct api_opts engine_api_opts(struct engine *e)
+struct http_opts engine_http_opts(struct engine *e)
 {
 	const struct config *cfg = e->cfg;
-	struct api_opts opts = {
+	struct http_opts opts = {
 		.base_url = cfg->server,
 		.connect_timeout_ms = (long)cfg->connect_timeout_ms,
 		.timeout_ms = (long)cfg->timeout_ms,
@@ -212,11 +212,11 @@ struct api_opts engine_api_opts(struct engine *e)
 	return opts;
 }
 
-struct api *engine_api_new(struct engine *e, char *err, size_t errlen)
+struct http *engine_http_new(struct engine *e, char *err, size_t errlen)
 {
-	struct api_opts opts = engine_api_opts(e);
+	struct http_opts opts = engine_http_opts(e);
 
-	return api_new(&opts, err, errlen);
+	return http_new(&opts, err, errlen);
 }
 
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api.h"
+#include "http.h"
 #include "clock.h"
 #include "config.h"
 #include "store.h"
@@ -137,8 +137,8 @@ void engine_close_store(struct store *st, atomic_long *commits, atomic_long *row
 
 /* The options of a client of the alerts server: the configured timeouts
  * and attempts, and the engine's stop flag. */
-struct api_opts engine_api_opts(struct engine *e);
-struct api *engine_api_new(struct engine *e, char *err, size_t errlen);
+struct http_opts engine_http_opts(struct engine *e);
+struct http *engine_http_new(struct engine *e, char *err, size_t errlen);
 
 /* Starts n threads running fn on w[0..n), indexes from first_index; -1
  * (logged) when one cannot be started. */

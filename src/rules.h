@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "alerts.h" /* struct alert_def */
+
 /*
  * The pure state machine of one alert: no I/O, no clock, no allocation.
  * Every time is integer milliseconds (since the epoch in the engine; any
@@ -15,19 +17,6 @@ enum rules_level {
 	LEVEL_PASS = 0,
 	LEVEL_WARN = 1,
 	LEVEL_CRITICAL = 2,
-};
-
-/* An alert definition as the server sent it, validated. Owned strings. */
-struct alert_def {
-	char *name;
-	char *query;
-	int64_t interval_ms;        /* > 0 */
-	int64_t repeat_ms;          /* > 0 (300 s when the server sent <= 0) */
-	int64_t sustain_ms;         /* >= 0 */
-	double warn_value;
-	char *warn_message;
-	double crit_value;
-	char *crit_message;
 };
 
 /* The stored state of one alert that the rules read and write. */

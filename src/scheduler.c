@@ -25,12 +25,12 @@
  * answers queries but refuses calls leaves the calls backing off. */
 void sched_query_answered(struct engine *e, int rc)
 {
-	if (rc == API_ERR_TRANSPORT || rc == API_ERR_SERVER) {
+	if (rc == HTTP_ERR_TRANSPORT || rc == HTTP_ERR_SERVER) {
 		if (!engine_stopping(e))
 			atomic_fetch_add(&e->failing_queries, 1);
 		return;
 	}
-	if (rc == API_ERR_INTERNAL)
+	if (rc == HTTP_ERR_INTERNAL)
 		return;
 	if (atomic_exchange(&e->failing_queries, 0) >= SERVER_DOWN_QUERIES) {
 		atomic_store(&e->server_back, 1);
@@ -44,7 +44,7 @@ void sched_query_answered(struct engine *e, int rc)
 struct eval_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t work;             /* the idle query thread waits for todo */
-	struct api_multi *queries;       /* the query thread's, woken when todo grows */
+	struct http_multi *queries;       /* the query thread's, woken when todo grows */
 	struct eval **todo;              /* ring of cap: picked, not yet queried */
 	size_t todo_head, todo_len;
 	struct eval **done;              /* cap: queried or abandoned, not yet written */
@@ -95,7 +95,7 @@ void sched_wake_queries(struct engine *e)
 		return;
 	pthread_mutex_lock(&q->lock);
 	if (q->queries != NULL)
-		api_multi_wakeup(q->queries);
+		http_multi_wakeup(q->queries);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -371,7 +371,7 @@ static void hand_out(struct scheduler *s, long n)
 	}
 	pthread_cond_broadcast(&q->work);
 	if (q->queries != NULL)
-		api_multi_wakeup(q->queries);
+		http_multi_wakeup(q->queries);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -476,7 +476,7 @@ static void query_done(void *tag, int rc, double value, const char *error, void 
 	struct eval *x = tag;
 	int signal;
 
-	x->ok = rc == API_OK;
+	x->ok = rc == HTTP_OK;
 	x->value = value;
 	snprintf(x->error, sizeof(x->error), "%s", error);
 	sched_query_answered(e, rc);
@@ -504,16 +504,16 @@ void *sched_query_thread(void *arg)
 	struct worker *w = arg;
 	struct engine *e = w->e;
 	struct eval_queue *q = e->queue;
-	struct api_opts opts = engine_api_opts(e);
-	struct api_multi *m;
+	struct http_opts opts = engine_http_opts(e);
+	struct http_multi *m;
 	struct eval **taken = NULL;
-	char err[API_ERR_MAX];
+	char err[HTTP_ERR_MAX];
 
-	m = api_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
+	m = http_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
 	taken = calloc((size_t)e->cfg->concurrency, sizeof(*taken));
 	if (m == NULL || taken == NULL) {
 		engine_fatal(e, ENGINE_EXIT_OSERR, "query thread: %s", m ? "out of memory" : err);
-		api_multi_free(m);
+		http_multi_free(m);
 		free(taken);
 		return NULL;
 	}
@@ -521,13 +521,13 @@ void *sched_query_thread(void *arg)
 	q->queries = m;
 	pthread_mutex_unlock(&q->lock);
 	for (;;) {
-		size_t n = 0, idle = api_multi_idle(m);
+		size_t n = 0, idle = http_multi_idle(m);
 		int leave;
 
 		pthread_mutex_lock(&q->lock);
-		while (api_multi_busy(m) == 0 && q->todo_len == 0 && !q->closed)
+		while (http_multi_busy(m) == 0 && q->todo_len == 0 && !q->closed)
 			pthread_cond_wait(&q->work, &q->lock);
-		leave = q->closed && q->todo_len == 0 && api_multi_busy(m) == 0;
+		leave = q->closed && q->todo_len == 0 && http_multi_busy(m) == 0;
 		while (n < idle && q->todo_len > 0) {
 			taken[n++] = q->todo[q->todo_head];
 			q->todo_head = (q->todo_head + 1) % q->cap;
@@ -543,16 +543,16 @@ void *sched_query_thread(void *arg)
 			int rc;
 
 			if (engine_stopping(e))
-				query_done(x, API_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
-			else if ((rc = api_multi_start(m, x->due.def.query, x, err, sizeof(err))) != API_OK)
+				query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
+			else if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) != HTTP_OK)
 				query_done(x, rc, 0, err, e);
 		}
 		if (engine_stopping(e))
-			api_multi_cancel(m, query_done, e);
-		else if (api_multi_busy(m) > 0 && api_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
+			http_multi_cancel(m, query_done, e);
+		else if (http_multi_busy(m) > 0 && http_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
 			engine_sleep_ms(QUERY_POLL_MS); /* logged; do not spin */
 	}
-	api_multi_free(m);
+	http_multi_free(m);
 	free(taken);
 	return NULL;
 }

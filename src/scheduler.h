@@ -70,7 +70,7 @@ void sched_in_flight_remove(struct hash_set *set, int64_t id);
  * number of calls they enqueued, or -1 when nothing was written. */
 long sched_write(struct engine *e, struct store *st, struct eval **ev, size_t n);
 
-/* A query ended (rc an enum api_status): counts towards telling that the
+/* A query ended (rc an enum http_status): counts towards telling that the
  * server is back, see deliver_retry_waiting. */
 void sched_query_answered(struct engine *e, int rc);
 

@@ -248,10 +248,7 @@ fail:
 
 void store_due_clear(struct store_due *due)
 {
-	free(due->def.name);
-	free(due->def.query);
-	free(due->def.warn_message);
-	free(due->def.crit_message);
+	alert_def_clear(&due->def);
 	memset(due, 0, sizeof(*due));
 }
 

@@ -49,7 +49,7 @@ static void advance(struct fake_clock *c, int64_t ms)
 /* A server whose answers the test scripts: the next answers to sends,
  * then 200 for every send. */
 struct fake_server {
-	int answers[MAX_SENT];       /* enum api_status of each send, in order */
+	int answers[MAX_SENT];       /* enum http_status of each send, in order */
 	int maybe_sent[MAX_SENT];
 	int64_t retry_after[MAX_SENT];
 	size_t scripted, sent;
@@ -66,7 +66,7 @@ static int fake_send(void *ctx, const struct store_call *c, char *err, size_t er
 	s->sent_id[s->sent++] = c->id;
 	s->last = (int)i;
 	snprintf(err, errlen, "scripted");
-	return i < s->scripted ? s->answers[i] : API_OK;
+	return i < s->scripted ? s->answers[i] : HTTP_OK;
 }
 
 static int64_t fake_retry_after(void *ctx)
@@ -321,7 +321,7 @@ static void test_backoff_doubles_to_its_cap(void **state)
 		int64_t d = a >= 8 ? 60000 : 500 << (a - 1);
 		int64_t wait;
 
-		script(&f->server, API_ERR_SERVER, 0, 0);
+		script(&f->server, HTTP_ERR_SERVER, 0, 0);
 		assert_int_equal(round_(f), 1);
 		wait = query_int(f, "SELECT next_attempt FROM outbox") - engine_now(&f->e);
 		assert_true(wait >= d / 2 && wait <= d);
@@ -342,7 +342,7 @@ static void test_retry_after_is_honoured(void **state)
 
 	define(f, 1, 1000);
 	enqueue(f, 1, STORE_NOTIFY, 0);
-	script(&f->server, API_ERR_SERVER, 0, 7000);
+	script(&f->server, HTTP_ERR_SERVER, 0, 7000);
 	assert_int_equal(round_(f), 1);
 	assert_int_equal(query_int(f, "SELECT next_attempt FROM outbox") - engine_now(&f->e), 7000);
 }
@@ -377,7 +377,7 @@ static void test_retry_all_after_the_server_answers_again(void **state)
 	for (int64_t id = 1; id <= 3; id++)
 		enqueue(f, id, STORE_RESOLVE, 0);
 	/* alert 1's call fails once, then goes through */
-	script(&f->server, API_ERR_SERVER, 0, 0);
+	script(&f->server, HTTP_ERR_SERVER, 0, 0);
 	sqlite3_exec(f->db, "UPDATE outbox SET next_attempt = next_attempt + 3600000 "
 		     "WHERE alert_id > 1", NULL, NULL, NULL);
 	assert_int_equal(round_(f), 1);
@@ -450,7 +450,7 @@ static void test_calls_of_an_alert_in_order(void **state)
 	enqueue(f, 1, STORE_RESOLVE, 0);
 	enqueue(f, 2, STORE_NOTIFY, 0);
 	enqueue(f, 1, STORE_NOTIFY, 0);
-	script(&f->server, API_ERR_SERVER, 0, 0);  /* alert 1's first, once */
+	script(&f->server, HTTP_ERR_SERVER, 0, 0);  /* alert 1's first, once */
 	for (int i = 0; i < 10 && query_int(f, "SELECT count(*) FROM outbox WHERE "
 					   "status = 'pending'") > 0; i++) {
 		round_(f);
@@ -479,8 +479,8 @@ static void test_repeat_dropped_unless_maybe_sent(void **state)
 	define(f, 2, 1000);
 	enqueue(f, 1, STORE_NOTIFY, 1);
 	enqueue(f, 2, STORE_NOTIFY, 1);
-	script(&f->server, API_ERR_SERVER, 0, 0);     /* refused: not sent */
-	script(&f->server, API_ERR_TRANSPORT, 1, 0);  /* timed out: may have been */
+	script(&f->server, HTTP_ERR_SERVER, 0, 0);     /* refused: not sent */
+	script(&f->server, HTTP_ERR_TRANSPORT, 1, 0);  /* timed out: may have been */
 	assert_int_equal(round_(f), 2);
 	enqueue(f, 1, STORE_RESOLVE, 0);
 	enqueue(f, 2, STORE_RESOLVE, 0);

@@ -1,7 +1,7 @@
 /*
- * libFuzzer target for api_parse_alerts(): the /alerts body comes from the
+ * libFuzzer target for alerts_parse(): the /alerts body comes from the
  * server and is untrusted. Besides what the sanitizers catch, every result
- * is checked against the contract in api.h; a broken invariant aborts, so
+ * is checked against the contract in alerts.h; a broken invariant aborts, so
  * libFuzzer saves the input. The checks are explicit ifs, not assert():
  * they must hold in NDEBUG builds too.
  *
@@ -20,13 +20,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "api.h"
+#include "alerts.h"
 #include "log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_MS (API_MAX_SECS * 1000)
+#define MAX_MS (ALERTS_MAX_SECS * 1000)
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -42,7 +42,7 @@ static void fail(const char *fmt, ...)
 	abort();
 }
 
-/* Strict UTF-8, written apart from api.c's so that the two check each
+/* Strict UTF-8, written apart from json.c's so that the two check each
  * other: the shortest form only, no surrogates, nothing above U+10FFFF. */
 static int is_utf8(const char *str)
 {
@@ -116,16 +116,16 @@ static void check_ms(size_t i, const char *field, int64_t ms, int64_t min)
 /* The contract of one kept definition, on its own. */
 static void check_def(size_t i, const struct alert_def *d)
 {
-	check_text(i, "name", d->name, API_MAX_NAME, 1);
+	check_text(i, "name", d->name, ALERTS_MAX_NAME, 1);
 	for (const char *p = d->name; *p != '\0'; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if (c < 0x20 || c == 0x7f)
 			fail("def %zu: name has control byte 0x%02x", i, c);
 	}
-	check_text(i, "query", d->query, API_MAX_QUERY, 1);
-	check_text(i, "warn.message", d->warn_message, API_MAX_MESSAGE, 0);
-	check_text(i, "critical.message", d->crit_message, API_MAX_MESSAGE, 0);
+	check_text(i, "query", d->query, ALERTS_MAX_QUERY, 1);
+	check_text(i, "warn.message", d->warn_message, ALERTS_MAX_MESSAGE, 0);
+	check_text(i, "critical.message", d->crit_message, ALERTS_MAX_MESSAGE, 0);
 	check_ms(i, "interval_ms", d->interval_ms, 1);
 	check_ms(i, "repeat_ms", d->repeat_ms, 1);
 	check_ms(i, "sustain_ms", d->sustain_ms, 0);
@@ -217,8 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(err, 'x', sizeof(err));
 	err[0] = '\0';
-	rc = api_parse_alerts((const char *)data, size, &defs, &n, err,
-			      sizeof(err));
+	rc = alerts_parse((const char *)data, size, &defs, &n, err, sizeof(err));
 	if (rc == 0) {
 		if (defs == NULL)
 			fail("success with defs NULL");
@@ -243,6 +242,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		fail("returned %d", rc);
 	}
-	api_defs_free(defs, n);
+	alert_defs_free(defs, n);
 	return 0;
 }

@@ -1,7 +1,7 @@
 /*
- * libFuzzer target for api_parse_value(): the /query body comes from the
+ * libFuzzer target for alerts_parse_value(): the /query body comes from the
  * server and is untrusted. Besides what the sanitizers catch, the result
- * is checked against the contract in api.h; a broken invariant aborts, so
+ * is checked against the contract in alerts.h; a broken invariant aborts, so
  * libFuzzer saves the input. The checks are explicit ifs, not assert():
  * they must hold in NDEBUG builds too.
  */
@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "api.h"
+#include "alerts.h"
 #include "log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(err, 'x', sizeof(err));
 	err[0] = '\0';
-	rc = api_parse_value((const char *)data, size, &value, err, sizeof(err));
+	rc = alerts_parse_value((const char *)data, size, &value, err, sizeof(err));
 	if (rc == 0) {
 		if (!isfinite(value))
 			fail("value %g is not finite", value);

@@ -8,7 +8,7 @@ real daemon:
   ("value<NUL>x") is a failed query, not a value;
 - repeatIntervalSecs and sustainSecs of 2^31-1 keep the alert, clamped;
 - thousands of bad entries log a bounded number of lines, and a body of
-  more than API_MAX_ALERTS entries is refused whole, the stored
+  more than ALERTS_MAX_ENTRIES entries is refused whole, the stored
   definitions kept.
 
 The emulator serves valid JSON only, so a tiny scripted server stands in."""
@@ -169,7 +169,7 @@ def check_flood(wd, srv):
     check(eng.sql("select name from alert") == [("good",)], "good alert not stored")
     log("5000 bad entries: %d lines of warnings in all" % (len(skips) + len(more)))
 
-    # More entries than API_MAX_ALERTS: refused whole, the stored one stays.
+    # More entries than ALERTS_MAX_ENTRIES: refused whole, the stored one stays.
     srv.set_alerts(b"[" + b",".join([b"0"] * (MAX_ALERTS + 1)) + b"]")
     eng, err = run_once(wd, srv, db, "too-many")
     check("alerts: body has more than %d entries" % MAX_ALERTS in err,
