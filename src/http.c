@@ -501,32 +501,40 @@ static CURLcode setup_handle(struct http *http, const struct http_opts *opts)
 	return cc;
 }
 
-struct http *http_new(const struct http_opts *opts, char *err, size_t errlen)
+/* Whether opts can make a client; -1 with the message in err. */
+static int check_opts(const struct http_opts *opts, char *err, size_t errlen)
 {
-	struct http *http = NULL;
-	struct http *ret = NULL;
 	char why[256];
-	CURLcode cc = CURLE_OK;
 
-	assert(opts != NULL);
 	if (opts->base_url == NULL || opts->base_url[0] == '\0') {
 		http_set_err(err, errlen, "api: server URL is empty");
-		goto out;
+		return -1;
 	}
 	if (opts->attempts < 1) {
 		http_set_err(err, errlen, "api: attempts is %d, must be at least 1",
 			opts->attempts);
-		goto out;
+		return -1;
 	}
 	if (opts->connect_timeout_ms < 0 || opts->timeout_ms < 0) {
 		http_set_err(err, errlen, "api: timeouts must not be negative");
-		goto out;
+		return -1;
 	}
 	if (http_check_url(opts->base_url, why, sizeof(why)) != 0) {
 		http_set_err(err, errlen, "api: server URL %s", why);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
 
+struct http *http_new(const struct http_opts *opts, char *err, size_t errlen)
+{
+	struct http *http = NULL;
+	struct http *ret = NULL;
+	CURLcode cc = CURLE_OK;
+
+	assert(opts != NULL);
+	if (check_opts(opts, err, errlen) != 0)
+		goto out;
 	http = calloc(1, sizeof(*http));
 	if (http == NULL)
 		goto oom;
@@ -547,11 +555,9 @@ struct http *http_new(const struct http_opts *opts, char *err, size_t errlen)
 		http_set_err(err, errlen, "api: curl_easy_init failed");
 		goto out;
 	}
-
 	cc = setup_handle(http, opts);
 	if (cc != CURLE_OK) {
-		http_set_err(err, errlen, "api: curl setup: %s",
-			curl_easy_strerror(cc));
+		http_set_err(err, errlen, "api: curl setup: %s", curl_easy_strerror(cc));
 		goto out;
 	}
 	ret = http;
