@@ -109,7 +109,13 @@ static int write_batch(struct store *st, struct store_due *due, size_t n, int64_
 		struct rules_result r;
 		int64_t next = 0;
 		enum store_eval_check check;
+		int written = 0;
 
+		if (rules_level(&due[i].def, VALUE) == LEVEL_PASS &&
+		    store_eval_stays_pass(st, &due[i], VALUE, at, &written, err, errlen) != 0)
+			goto fail;
+		if (written)
+			continue;
 		if (store_eval_get(st, &due[i], &s, &next, &check, err, errlen) != 0)
 			goto fail;
 		next = rules_next_eval(next, due[i].def.interval_ms, at);

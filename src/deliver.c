@@ -373,6 +373,7 @@ void *deliver_thread(void *arg)
 	char err[512];
 	int claim_failures = 0;
 
+	engine_name_thread("deliver");
 	if (store_open(cfg->db_path, cfg->sync_full, &st, err, sizeof(err)) != 0) {
 		engine_fatal(e, ENGINE_EXIT_DB, "delivery worker %d: %s", w->index, err);
 		goto out;

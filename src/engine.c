@@ -108,6 +108,7 @@ static void *signal_thread(void *arg)
 	struct engine *e = sg->e;
 	sigset_t set;
 
+	engine_name_thread("signals");
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

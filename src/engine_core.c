@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "engine.h"
@@ -237,6 +238,11 @@ int engine_start_workers(struct engine *e, struct worker *w, int n, void *(*fn)(
 		w[i].started = 1;
 	}
 	return 0;
+}
+
+void engine_name_thread(const char *name)
+{
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 void engine_join_workers(struct worker *w, int n)

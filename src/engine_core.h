@@ -146,6 +146,9 @@ int engine_start_workers(struct engine *e, struct worker *w, int n, void *(*fn)(
 			 int first_index);
 void engine_join_workers(struct worker *w, int n);
 
+/* Names the calling thread (as top -H and perf show it). */
+void engine_name_thread(const char *name);
+
 /* Follows the wall clock (clock.h): a step moves every stored schedule
  * and the engine's clock together, so nothing stalls, bursts, fires
  * early or is given up for the size of the jump; a slew moves the clock

@@ -127,6 +127,18 @@ static int write_eval(struct engine *e, struct store *st, struct eval *ev, char 
 	memset(r, 0, sizeof(*r));
 	if (ev->abandoned)
 		return 0;
+	if (ev->ok && rules_level(&ev->due.def, ev->value) == LEVEL_PASS) {
+		int written = 0;
+
+		if (store_eval_stays_pass(st, &ev->due, ev->value, ev->at, &written, err,
+					  errlen) != 0)
+			return -1;
+		if (written) {
+			r->next.state = LEVEL_PASS;
+			ev->from = LEVEL_PASS;
+			return 0;
+		}
+	}
 	if (store_eval_get(st, &ev->due, &s, &next, &ev->check, err, errlen) != 0)
 		return -1;
 	if (ev->check != STORE_EVAL_CURRENT)
@@ -431,6 +443,7 @@ void *sched_thread(void *arg)
 	struct engine *e = w->e;
 	struct scheduler s;
 
+	engine_name_thread("scheduler");
 	if (scheduler_open(&s, e) != 0)
 		goto out;
 	for (;;) {
@@ -509,6 +522,7 @@ void *sched_query_thread(void *arg)
 	struct eval **taken = NULL;
 	char err[HTTP_ERR_MAX];
 
+	engine_name_thread("queries");
 	m = http_multi_new(&opts, (size_t)e->cfg->concurrency, err, sizeof(err));
 	taken = calloc((size_t)e->cfg->concurrency, sizeof(*taken));
 	if (m == NULL || taken == NULL) {

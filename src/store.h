@@ -148,6 +148,16 @@ enum store_eval_check {
 int store_eval_get(struct store *st, const struct store_due *due, struct rules_state *s,
 		   int64_t *next_eval, enum store_eval_check *check, char *err, size_t errlen);
 
+/* In a transaction: the evaluation of a picked alert whose value is PASS
+ * (at or below both thresholds, rules_level), written in one statement
+ * when the alert is in PASS, not retired, and its definition is the one
+ * picked: then nothing else follows from it (no transition, no call) and
+ * *written is 1. Otherwise nothing is written and *written is 0: the
+ * caller takes the full path (store_eval_get, rules_step, ...). Most
+ * evaluations of most alerts are this one. */
+int store_eval_stays_pass(struct store *st, const struct store_due *due, double value,
+			  int64_t at, int *written, char *err, size_t errlen);
+
 /* In a transaction: record a successful or a failed evaluation of a
  * picked alert (a failure keeps the state, counts it and stores the
  * error) and move next_eval on to next_eval. */

@@ -10,6 +10,7 @@
 
 static const char *const sql_text[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_BEGIN_READ] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	/* A row leased when the engine stopped may have been on its way to the
@@ -88,6 +89,15 @@ static const char *const sql_text[S_COUNT] = {
 		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
 		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
 		"next_eval = ?7 WHERE alert_id = ?1",
+	/* ?1 id, ?2 at, ?3 value, ?4 interval, ?5 the picked version. Only
+	 * while the alert is in PASS with that definition, not retired; the
+	 * next slot is rules_next_eval of the stored one. */
+	[S_EVAL_STAYS_PASS] =
+		"UPDATE alert_state SET warn_since = NULL, crit_since = NULL, last_ok = ?2, "
+		"last_eval = ?2, last_value = ?3, failures = 0, last_error = NULL, "
+		"next_eval = CASE WHEN next_eval + ?4 > ?2 THEN next_eval + ?4 ELSE ?2 + ?4 END "
+		"WHERE alert_id = ?1 AND state = 'PASS' "
+		"AND (SELECT updated FROM alert WHERE id = ?1 AND retired IS NULL) = ?5",
 	[S_EVAL_FAILED] =
 		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
 		"next_eval = ?4 WHERE alert_id = ?1",

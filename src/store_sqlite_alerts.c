@@ -252,7 +252,7 @@ void store_due_clear(struct store_due *due)
 	memset(due, 0, sizeof(*due));
 }
 
-int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+static int pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
 		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
 		   char *err, size_t errlen)
 {
@@ -304,6 +304,31 @@ fail:
 	for (size_t i = 0; i < k; i++)
 		store_due_clear(&out[i]);
 	return -1;
+}
+
+/* The pick's statements in one read transaction: one snapshot, and the
+ * locks of one transaction rather than of one per statement. */
+int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
+		   char *err, size_t errlen)
+{
+	int own = sqlite3_get_autocommit(st->db);
+	int rc;
+
+	if (own && sql_run(st, sql_stmt(st, S_BEGIN_READ), err, errlen, "begin pick") != 0)
+		return -1;
+	rc = pick_due(st, now, skip, arg, in_flight, out, max, n, err, errlen);
+	if (!own)
+		return rc;
+	if (rc == 0 && store_commit(st, err, errlen) != 0) {
+		for (size_t i = 0; i < *n; i++)
+			store_due_clear(&out[i]);
+		*n = 0;
+		return -1;
+	}
+	if (rc != 0)
+		store_rollback(st);
+	return rc;
 }
 
 int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), void *arg,
@@ -397,6 +422,22 @@ int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_sta
 	sqlite3_bind_double(s, 6, value);
 	sqlite3_bind_int64(s, 7, next_eval);
 	return sql_run(st, s, err, errlen, "write alert state");
+}
+
+int store_eval_stays_pass(struct store *st, const struct store_due *due, double value,
+			  int64_t at, int *written, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = sql_stmt(st, S_EVAL_STAYS_PASS);
+
+	sqlite3_bind_int64(s, 1, due->alert_id);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_double(s, 3, value);
+	sqlite3_bind_int64(s, 4, due->def.interval_ms);
+	sqlite3_bind_int64(s, 5, due->version);
+	if (sql_run(st, s, err, errlen, "write alert state") != 0)
+		return -1;
+	*written = sqlite3_changes(st->db) > 0;
+	return 0;
 }
 
 int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at, const char *error,

@@ -1355,6 +1355,74 @@ static void test_retry_now_keeps_the_servers_wait(void **state)
 	store_close(st);
 }
 
+/* An evaluation that finds a PASS value for an alert in PASS is one
+ * UPDATE with the same outcome as the full path: clocks cleared, the
+ * next slot an interval on (missed ones not replayed). It writes nothing
+ * when the alert is not in PASS, or its definition changed or it was
+ * retired since the pick: the full path decides those. */
+static void test_eval_stays_pass(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct in_flight *fl = calloc(1, sizeof(*fl));
+	sqlite3 *db = inspect(f);
+	struct store_due due[3];
+	int written = -1;
+	char err[256];
+
+	make_defs(ds, 3);
+	sync_defs(st, ds->d, 3, T0, 1, NULL);
+	assert_int_equal(pick(st, T0, fl, due, 3), 3);
+	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET warn_since = 5, crit_since = 6, "
+				      "failures = 2, last_error = 'x' WHERE alert_id = 1; "
+				      "UPDATE alert_state SET state = 'WARN' WHERE alert_id = 2",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_eval_stays_pass(st, &due[0], 7.5, T0 + 40, &written, err,
+					       sizeof(err)), 0);
+	assert_int_equal(written, 1);
+	assert_int_equal(store_eval_stays_pass(st, &due[1], 7.5, T0 + 40, &written, err,
+					       sizeof(err)), 0);
+	assert_int_equal(written, 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE alert_id = 1 AND "
+				       "state = 'PASS' AND warn_since IS NULL AND crit_since IS NULL "
+				       "AND failures = 0 AND last_error IS NULL AND last_value = 7.5 "
+				       "AND last_ok = 1800000000040 AND last_eval = 1800000000040 "
+				       "AND next_eval = 1800000001000"), 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE alert_id = 2 AND "
+				       "state = 'WARN' AND last_eval IS NULL"), 1);
+	/* ten intervals late: the next slot is an interval from now */
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_eval_stays_pass(st, &due[0], 1, T0 + 10500, &written, err,
+					       sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(written, 1);
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 1"),
+			 T0 + 11500);
+	/* alert 3's definition changes under its pick, then it is retired */
+	ds->d[2].warn_value = 42;
+	sync_defs(st, ds->d, 3, T0 + 50, 0, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_eval_stays_pass(st, &due[2], 1, T0 + 60, &written, err,
+					       sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(written, 0);
+	due[2].version = query_int(db, "SELECT updated FROM alert WHERE id = 3");
+	sync_defs(st, ds->d, 2, T0 + 70, 0, NULL);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_eval_stays_pass(st, &due[2], 1, T0 + 80, &written, err,
+					       sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(written, 0);
+	for (int i = 0; i < 3; i++)
+		store_due_clear(&due[i]);
+	free(fl);
+	free(ds);
+	store_close(st);
+}
+
 static void test_views_show_iso_times(void **state)
 {
 	struct fixture *f = *state;
@@ -1410,6 +1478,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_now_keeps_the_servers_wait, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_eval_stays_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
 	};
 
