@@ -320,7 +320,9 @@ int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, 
 	rc = pick_due(st, now, skip, arg, in_flight, out, max, n, err, errlen);
 	if (!own)
 		return rc;
-	if (rc == 0 && store_commit(st, err, errlen) != 0) {
+	/* Ends the read: no row was written, nothing for the counters. */
+	if (rc == 0 && sql_run(st, sql_stmt(st, S_COMMIT), err, errlen, "end pick") != 0) {
+		store_rollback(st);
 		for (size_t i = 0; i < *n; i++)
 			store_due_clear(&out[i]);
 		*n = 0;
