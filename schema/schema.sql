@@ -15,21 +15,6 @@ CREATE TABLE alert (
     updated            INTEGER NOT NULL,
     retired            INTEGER             -- set when the server stopped serving it
 );
-CREATE TABLE alert_state (
-    alert_id       INTEGER PRIMARY KEY REFERENCES alert(id) ON DELETE CASCADE,
-    state          TEXT    NOT NULL DEFAULT 'PASS'
-                           CHECK (state IN ('PASS', 'WARN', 'CRITICAL')),
-    warn_since     INTEGER,               -- sustain clock: run of values > warn
-    crit_since     INTEGER,               -- sustain clock: run of values > critical
-    last_value     REAL,
-    last_eval      INTEGER,               -- last evaluation attempt
-    last_ok        INTEGER,               -- last successful evaluation
-    next_eval      INTEGER NOT NULL,
-    last_notified  INTEGER,               -- last delivered notify
-    failures       INTEGER NOT NULL DEFAULT 0,  -- consecutive failed queries
-    last_error     TEXT,
-    notify_gave_up INTEGER);
-CREATE INDEX alert_state_due ON alert_state (next_eval);
 CREATE TABLE outbox (
     id            INTEGER PRIMARY KEY,
     alert_id      INTEGER NOT NULL REFERENCES alert(id) ON DELETE CASCADE,
@@ -56,19 +41,6 @@ CREATE TABLE transition (
 );
 CREATE INDEX transition_alert ON transition (alert_id, at);
 CREATE INDEX transition_at ON transition (at);
-CREATE VIEW alert_status AS
-SELECT a.name                                                      AS name,
-       s.state                                                     AS state,
-       s.last_value                                                AS last_value,
-       strftime('%Y-%m-%dT%H:%M:%fZ', s.last_eval / 1000.0, 'unixepoch')     AS last_eval,
-       strftime('%Y-%m-%dT%H:%M:%fZ', s.next_eval / 1000.0, 'unixepoch')     AS next_eval,
-       strftime('%Y-%m-%dT%H:%M:%fZ', s.last_notified / 1000.0, 'unixepoch') AS last_notified,
-       s.failures                                                  AS failures,
-       s.last_error                                                AS last_error,
-       (SELECT count(*) FROM outbox o
-         WHERE o.alert_id = a.id AND o.status = 'pending')         AS pending_calls,
-       CASE WHEN a.retired IS NULL THEN 0 ELSE 1 END               AS retired
-  FROM alert a JOIN alert_state s ON s.alert_id = a.id;
 CREATE VIEW outbox_pending AS
 SELECT o.id                                                         AS id,
        a.name                                                       AS name,
@@ -82,3 +54,33 @@ SELECT o.id                                                         AS id,
  WHERE o.status = 'pending'
  ORDER BY o.id;
 CREATE INDEX outbox_finished ON outbox (finished) WHERE status <> 'pending';
+CREATE TABLE "alert_state" (
+    slot           INTEGER PRIMARY KEY,   -- where the row lies (see above)
+    alert_id       INTEGER NOT NULL UNIQUE REFERENCES alert(id) ON DELETE CASCADE,
+    state          TEXT    NOT NULL DEFAULT 'PASS'
+                           CHECK (state IN ('PASS', 'WARN', 'CRITICAL')),
+    warn_since     INTEGER,               -- sustain clock: run of values > warn
+    crit_since     INTEGER,               -- sustain clock: run of values > critical
+    last_value     REAL,
+    last_eval      INTEGER,               -- last evaluation attempt
+    last_ok        INTEGER,               -- last successful evaluation
+    next_eval      INTEGER NOT NULL,
+    last_notified  INTEGER,               -- last delivered notify
+    notify_gave_up INTEGER,               -- last notify given up
+    failures       INTEGER NOT NULL DEFAULT 0,  -- consecutive failed queries
+    last_error     TEXT
+);
+CREATE INDEX alert_state_due ON alert_state (next_eval, alert_id);
+CREATE VIEW alert_status AS
+SELECT a.name                                                      AS name,
+       s.state                                                     AS state,
+       s.last_value                                                AS last_value,
+       strftime('%Y-%m-%dT%H:%M:%fZ', s.last_eval / 1000.0, 'unixepoch')     AS last_eval,
+       strftime('%Y-%m-%dT%H:%M:%fZ', s.next_eval / 1000.0, 'unixepoch')     AS next_eval,
+       strftime('%Y-%m-%dT%H:%M:%fZ', s.last_notified / 1000.0, 'unixepoch') AS last_notified,
+       s.failures                                                  AS failures,
+       s.last_error                                                AS last_error,
+       (SELECT count(*) FROM outbox o
+         WHERE o.alert_id = a.id AND o.status = 'pending')         AS pending_calls,
+       CASE WHEN a.retired IS NULL THEN 0 ELSE 1 END               AS retired
+  FROM alert a JOIN alert_state s ON s.alert_id = a.id;

@@ -48,7 +48,13 @@ static const char *const sql_text[S_COUNT] = {
 		"INSERT INTO alert (name, query, interval_ms, repeat_ms, sustain_ms, warn_value, "
 		"warn_message, crit_value, crit_message, created, updated) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-	[S_STATE_INSERT] = "INSERT INTO alert_state (alert_id, next_eval) VALUES (?1, ?2)",
+	/* ?1 id, ?2 first evaluation, ?3 the first slot of its phase (its
+	 * first evaluation modulo its interval, times SLOT_PHASE): the row
+	 * goes next to those of the alerts evaluated at the same moments. */
+	[S_STATE_INSERT] =
+		"INSERT INTO alert_state (slot, alert_id, next_eval) VALUES ("
+		"(SELECT coalesce(max(slot) + 1, ?3) FROM alert_state "
+		" WHERE slot >= ?3 AND slot < ?3 + 2097152), ?1, ?2)",
 	[S_DEF_UPDATE] =
 		"UPDATE alert SET query = ?2, interval_ms = ?3, repeat_ms = ?4, sustain_ms = ?5, "
 		"warn_value = ?6, warn_message = ?7, crit_value = ?8, crit_message = ?9, "

@@ -18,6 +18,11 @@
  * clock shifts. */
 #define RETIRED_NEXT_EVAL (INT64_C(1) << 62)
 
+/* alert_state's rows lie by the phase of their schedule: the first slot
+ * of a phase is the phase in ms times this (so that many alerts may share
+ * a phase; see migrations/0003). */
+#define SLOT_PHASE INT64_C(2097152)
+
 enum stmt_id {
 	S_BEGIN,
 	S_BEGIN_READ,

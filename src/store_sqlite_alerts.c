@@ -50,6 +50,7 @@ static int insert_def(struct store *st, const struct alert_def *d, int64_t now, 
 	s = sql_stmt(st, S_STATE_INSERT);
 	sqlite3_bind_int64(s, 1, *id);
 	sqlite3_bind_int64(s, 2, first);
+	sqlite3_bind_int64(s, 3, (first % d->interval_ms) * SLOT_PHASE);
 	return sql_run(st, s, err, errlen, "insert alert state");
 }
 

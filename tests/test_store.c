@@ -229,8 +229,10 @@ static const struct {
 	 " + (SELECT count(*) FROM outbox WHERE status = 'dead' AND finished = 7)"
 	 " + (SELECT count(*) FROM outbox WHERE status = 'pending' AND finished IS NULL)"
 	 /* an evaluation an older version leased and moved on is due now */
-	 " + (SELECT count(*) FROM alert_state WHERE next_eval < 9999999999999)",
-	 6},
+	 " + (SELECT count(*) FROM alert_state WHERE next_eval < 9999999999999)"
+	 /* and its row lies by the phase of its old schedule */
+	 " + (SELECT count(*) FROM alert_state WHERE slot = 999 * 2097152 + 1)",
+	 7},
 	{3,
 	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
 	 " warn_message, crit_value, crit_message, created, updated)"
@@ -1423,6 +1425,32 @@ static void test_eval_stays_pass(void **state)
 	store_close(st);
 }
 
+/* alert_state's rows lie in the order the alerts are evaluated (the
+ * phase of their schedule), whatever order the server sent them in: the
+ * evaluations written together change neighbouring pages. */
+static void test_rows_lie_in_evaluation_order(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	sqlite3 *db = inspect(f);
+
+	make_defs(ds, 300);
+	for (int i = 0; i < 300; i++)
+		ds->d[i].interval_ms = i % 3 ? 1000 : 10000;
+	sync_defs(st, ds->d, 300, T0 + 123, 0, NULL);
+	/* rows in slot order have non-decreasing phases */
+	assert_int_equal(query_int(db, "SELECT count(*) FROM (SELECT s.next_eval % a.interval_ms "
+				       "AS ph, lag(s.next_eval % a.interval_ms) OVER (ORDER BY s.slot) "
+				       "AS prev FROM alert_state s JOIN alert a ON a.id = s.alert_id) "
+				       "WHERE ph < prev"), 0);
+	/* and the phases are spread, not all one */
+	assert_true(query_int(db, "SELECT count(DISTINCT s.next_eval % a.interval_ms) FROM "
+				  "alert_state s JOIN alert a ON a.id = s.alert_id") > 200);
+	free(ds);
+	store_close(st);
+}
+
 static void test_views_show_iso_times(void **state)
 {
 	struct fixture *f = *state;
@@ -1479,6 +1507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retry_now_keeps_the_servers_wait, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eval_stays_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rows_lie_in_evaluation_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
 	};
 
