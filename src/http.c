@@ -311,6 +311,12 @@ static int call(struct http *http, const struct http_request *req, char *err,
 	http->retry_after_ms = 0;
 	http->maybe_sent = 0;
 	http->cut_on_stop = req->post == NULL;
+	/* Only a transfer the stop may cut off needs the progress callback. */
+	if (curl_easy_setopt(http->curl, CURLOPT_NOPROGRESS, http->cut_on_stop ? 0L : 1L) !=
+	    CURLE_OK) {
+		http_set_err(err, errlen, "%s: curl setup failed", req->what);
+		return HTTP_ERR_INTERNAL;
+	}
 	for (made = 0; made < http->attempts; made++) {
 		int retry = 0;
 
@@ -497,7 +503,7 @@ static CURLcode setup_handle(struct http *http, const struct http_opts *opts)
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_XFERINFODATA, http);
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(http->curl, CURLOPT_NOPROGRESS, 0L);
+		cc = curl_easy_setopt(http->curl, CURLOPT_NOPROGRESS, 1L);
 	return cc;
 }
 
