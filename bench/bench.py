@@ -659,8 +659,10 @@ def report(r, args, started, elapsed):
         parts += ["", "Throughput steps (ceiling (b) re-measured on each step's emulator just "
                   "before the engine starts):", "", steps_table(r["throughput"])]
     if args.notes and os.path.exists(args.notes):
-        with open(args.notes) as f:
-            parts += ["", f.read().rstrip()]
+        # The notes are their own document: linked, not copied.
+        rel = os.path.relpath(args.notes, os.path.dirname(os.path.abspath(args.out)))
+        parts += ["", "How it is measured, what changed in the engine and what the "
+                  "profile says remains: [%s](%s)." % (os.path.basename(rel), rel)]
     return "\n".join(parts) + "\n", rows
 
 
@@ -695,7 +697,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", default="ceilings,throughput,schedule,storm,scale")
-    ap.add_argument("--notes", help="Markdown appended to the results (analysis, profiles)")
+    ap.add_argument("--notes", help="the notes on the results (analysis, profiles), linked")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
     ctx = Context(args)

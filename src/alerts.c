@@ -595,8 +595,8 @@ int alerts_parse_full_z(const char *body, size_t len, struct alert_def **defs, s
 		goto out;
 	}
 	if (p.warnings > ALERTS_MAX_ENTRY_WARNINGS)
-		log_msg(LOG_WARN, "alerts: and %zu more warnings not logged (in all: "
-			"entries skipped=%zu values clamped=%zu)",
+		log_msg(LOG_WARN, "alerts: more warnings not logged more=%zu entries_skipped=%zu "
+			"values_clamped=%zu",
 			p.warnings - ALERTS_MAX_ENTRY_WARNINGS, p.nskips, p.nclamps);
 	*defs = p.list;
 	*n = p.kept;

@@ -160,8 +160,8 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 	log_quote(name, sizeof(name), c->name);
 	log_quote(quoted, sizeof(quoted), error);
 	if (d->dropped) {
-		log_msg(LOG_INFO, "dropped repeat alert=%s after a failed attempt: the state "
-			"changed error=%s", name, quoted);
+		log_msg(LOG_INFO, "dropped repeat after a failed attempt, the state changed "
+			"alert=%s error=%s", name, quoted);
 		return 0;
 	}
 	switch (d->outcome) {
@@ -182,8 +182,8 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 			quoted);
 		return 0;
 	case STORE_CALL_LOST:
-		log_msg(LOG_WARN, "lease lost kind=%s alert=%s: the call was claimed again "
-			"while this worker stalled; its outcome is not written", kind, name);
+		log_msg(LOG_WARN, "lease lost, the call was claimed again while this worker "
+			"stalled: its outcome is not written kind=%s alert=%s", kind, name);
 		return 0;
 	case STORE_CALL_WAITS:
 		break;
@@ -211,7 +211,7 @@ static int deliver_one(struct worker *w, struct store *st, struct sender *sn,
 		if (engine_write_tx(e, st, write_drop_superseded, &sup, "drop repeat") != 0)
 			return -1;
 		if (sup.dropped) {
-			log_msg(LOG_DEBUG, "dropped repeat alert=%s: the state changed",
+			log_msg(LOG_DEBUG, "dropped repeat, the state changed alert=%s",
 				log_quote(name, sizeof(name), c->name));
 			return 0;
 		}

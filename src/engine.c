@@ -211,7 +211,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 	 * out the backoff of an earlier run is tried now; one that fails
 	 * in this run waits for the next. */
 	if (deliver_retry_now(e, st, &n) == 0 && n > 0)
-		log_msg(LOG_INFO, "retrying calls=%lld left by an earlier run", (long long)n);
+		log_msg(LOG_INFO, "retrying the calls an earlier run left calls=%lld", (long long)n);
 	e->once_cutoff = engine_now(e);
 	if (engine_start_workers(e, w + EVAL_THREADS, nw, deliver_thread, EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_OSERR);
@@ -261,8 +261,8 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 	if (pending > 0)
 		return ENGINE_EXIT_TEMPFAIL;
 	if (alerts == 0 && !engine_stopping(e)) {
-		log_msg(LOG_ERROR, "no alert definitions: the server gave none (retired alerts "
-			"stored=%lld, nothing left to deliver for them)", (long long)retired);
+		log_msg(LOG_ERROR, "no alert definitions: the server gave none, and the calls of "
+			"the retired alerts are delivered retired_alerts=%lld", (long long)retired);
 		return ENGINE_EXIT_NO_ALERTS;
 	}
 	return ENGINE_EXIT_OK;

@@ -188,8 +188,8 @@ static int report_eval(struct engine *e, const struct eval *ev)
 	if (ev->abandoned)
 		return 0;
 	if (ev->check == STORE_EVAL_CHANGED) {
-		log_msg(LOG_DEBUG, "evaluation discarded alert=%s: the definition changed "
-			"while its query ran", name);
+		log_msg(LOG_DEBUG, "evaluation discarded, the definition changed while its query "
+			"ran alert=%s", name);
 		return 0;
 	}
 	atomic_fetch_add(&e->evaluated, 1);

@@ -36,7 +36,7 @@ def last_alert_retired(wd):
         check(got["resolved"] == 1 and got["pending"] == 0, "summary: %s" % out)
         check(rc == 69, "exit %d, expected 69 (no alert definitions)" % rc)
         check("none are stored" not in err, "the message says none are stored:\n" + err)
-        check("retired alerts stored=1" in err, "the message does not say what is stored:\n"
+        check("retired_alerts=1" in err, "the message does not say what is stored:\n"
               + err)
         rc, out, err = eng.once()
         check(rc == 69 and len(emu.records()) == 1, "a later run: exit %d, records %s"

@@ -165,7 +165,7 @@ def check_flood(wd, srv):
     skips = [l for l in lines if "skipping entry" in l]
     more = [l for l in lines if "more warnings not logged" in l]
     check(len(skips) == MAX_ENTRY_WARNINGS, "%d skip lines" % len(skips))
-    check(len(more) == 1 and "and 4950 more warnings not logged" in more[0], "summary %s" % more)
+    check(len(more) == 1 and "more=4950 " in more[0], "summary %s" % more)
     check(eng.sql("select name from alert") == [("good",)], "good alert not stored")
     log("5000 bad entries: %d lines of warnings in all" % (len(skips) + len(more)))
 
