@@ -61,7 +61,55 @@ static int method_allowed(enum endpoint ep, const char *method)
 	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-/* Queues an answer of len bytes (owned by MHD per mode) and counts it. */
+static const char *endpoint_name(enum endpoint ep)
+{
+	switch (ep) {
+	case EP_ALERTS:
+		return "alerts";
+	case EP_QUERY:
+		return "query";
+	case EP_NOTIFY:
+		return "notify";
+	case EP_RESOLVE:
+		return "resolve";
+	case EP_STATS:
+		return "stats";
+	default:
+		return "other";
+	}
+}
+
+/* Appends {"us": ..., "ep": ..., "status": ..., "target": ...} to the
+ * request log (target only for /query). A lost line is not worth failing
+ * the request for. */
+static void log_request(struct server *s, struct MHD_Connection *conn,
+			enum endpoint ep, unsigned status)
+{
+	const char *target = NULL;
+	struct buf line;
+	char err[256];
+
+	if (s->cfg.request_log == NULL || ep == EP_STATS)
+		return;
+	buf_init(&line);
+	buf_printf(&line, "{\"us\":%lld,\"ep\":\"%s\",\"status\":%u",
+		   (long long)timebase_epoch_us(), endpoint_name(ep), status);
+	if (ep == EP_QUERY)
+		target = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+						     "target");
+	if (target != NULL) {
+		buf_puts(&line, ",\"target\":");
+		buf_json_string(&line, target, strlen(target));
+	}
+	buf_puts(&line, "}");
+	if (!line.failed)
+		journal_write(s->cfg.request_log, line.data, line.len, err,
+			      sizeof(err));
+	buf_free(&line);
+}
+
+/* Queues an answer of len bytes (owned by MHD per mode), counts it and
+ * logs it in the request log. */
 static enum MHD_Result send_body(struct server *s, struct MHD_Connection *conn,
 				 enum endpoint ep, unsigned status,
 				 const char *body, size_t len,
@@ -84,6 +132,7 @@ static enum MHD_Result send_body(struct server *s, struct MHD_Connection *conn,
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	stats_count(s->cfg.stats, ep, status);
+	log_request(s, conn, ep, status);
 	return ret;
 }
 
@@ -233,6 +282,12 @@ static enum MHD_Result serve_call(struct server *s, struct MHD_Connection *conn,
 	if (parse_call(root, ep, &name, &message, why, sizeof(why)) != 0) {
 		ret = send_error(s, conn, ep, MHD_HTTP_BAD_REQUEST, NULL, "%s",
 				 why);
+		goto out;
+	}
+	if (faults_reject(cfg->faults, ep)) {
+		ret = send_error(s, conn, ep, MHD_HTTP_BAD_REQUEST, NULL,
+				 "rejected %s of \"%s\" (injected)",
+				 ep == EP_NOTIFY ? "notify" : "resolve", name);
 		goto out;
 	}
 	if (cfg->record != NULL) {
