@@ -79,13 +79,19 @@ static const char *endpoint_name(enum endpoint ep)
 	}
 }
 
-/* Appends {"us": ..., "ep": ..., "status": ..., "target": ...} to the
- * request log (target only for /query). A lost line is not worth failing
- * the request for. */
+/* The body of the POST being answered on this thread, for the request
+ * log (an answer is queued on the thread that handles the request). */
+static _Thread_local const struct buf *answering_body;
+
+/* Appends {"us": ..., "ep": ..., "status": ..., "target"|"alert": ...} to
+ * the request log: the target of a /query, the alertName of a notify or
+ * resolve whose body names one (whatever the answer). A lost line is not
+ * worth failing the request for. */
 static void log_request(struct server *s, struct MHD_Connection *conn,
 			enum endpoint ep, unsigned status)
 {
 	const char *target = NULL;
+	cJSON *root = NULL;
 	struct buf line;
 	char err[256];
 
@@ -101,11 +107,25 @@ static void log_request(struct server *s, struct MHD_Connection *conn,
 		buf_puts(&line, ",\"target\":");
 		buf_json_string(&line, target, strlen(target));
 	}
+	if (is_post(ep) && answering_body != NULL &&
+	    answering_body->data != NULL) {
+		const cJSON *n;
+
+		root = cJSON_ParseWithLength(answering_body->data,
+					     answering_body->len);
+		n = cJSON_GetObjectItemCaseSensitive(root, "alertName");
+		if (cJSON_IsString(n)) {
+			buf_puts(&line, ",\"alert\":");
+			buf_json_string(&line, n->valuestring,
+					strlen(n->valuestring));
+		}
+	}
 	buf_puts(&line, "}");
 	if (!line.failed)
 		journal_write(s->cfg.request_log, line.data, line.len, err,
 			      sizeof(err));
 	buf_free(&line);
+	cJSON_Delete(root);
 }
 
 /* Queues an answer of len bytes (owned by MHD per mode), counts it and
@@ -347,9 +367,11 @@ static enum MHD_Result serve_stats(struct server *s, struct MHD_Connection *conn
 
 /* Answers a complete request (for POSTs: once the body is in, or at once
  * when it is too large). */
-static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
-				enum endpoint ep, const char *url,
-				const char *method, const struct upload *up)
+static enum MHD_Result dispatch_request(struct server *s,
+					struct MHD_Connection *conn,
+					enum endpoint ep, const char *url,
+					const char *method,
+					const struct upload *up)
 {
 	struct faults *f = s->cfg.faults;
 
@@ -384,6 +406,18 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
 	default:
 		return serve_call(s, conn, ep, up);
 	}
+}
+
+static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
+				enum endpoint ep, const char *url,
+				const char *method, const struct upload *up)
+{
+	enum MHD_Result ret;
+
+	answering_body = up != NULL ? &up->body : NULL;
+	ret = dispatch_request(s, conn, ep, url, method, up);
+	answering_body = NULL;
+	return ret;
 }
 
 static int declared_too_large(struct MHD_Connection *conn)

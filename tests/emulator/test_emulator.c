@@ -1378,8 +1378,10 @@ static void test_http_reject_and_request_log(void **state)
 	text = read_text(rlog);
 	assert_non_null(text);
 	assert_int_equal(lines_with(text, "\"us\":"), 5);
-	assert_int_equal(lines_with(text, "\"ep\":\"notify\",\"status\":400"), 3);
-	assert_int_equal(lines_with(text, "\"ep\":\"resolve\",\"status\":200"), 1);
+	assert_int_equal(lines_with(text, "\"ep\":\"notify\",\"status\":400,"
+				    "\"alert\":\"alert-1\""), 3);
+	assert_int_equal(lines_with(text, "\"ep\":\"resolve\",\"status\":200,"
+				    "\"alert\":\"alert-1\""), 1);
 	assert_int_equal(lines_with(text, "\"ep\":\"query\",\"status\":200,"
 				    "\"target\":\"test-query-2\""), 1);
 	assert_int_equal(lines_with(text, "stats"), 0);
