@@ -436,15 +436,6 @@ def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval
 
 def check_no_sanitizer_reports(wd):
     """No AddressSanitizer, ThreadSanitizer or UBSan report in any log of
-    the work directory: a killed daemon's report is only there (under a
-    sanitizer build; a plain build never writes one)."""
-    import glob
-    import os
-    found = []
-    for path in sorted(glob.glob(os.path.join(wd.path, "*.log"))):
-        with open(path, errors="replace") as f:
-            for line in f:
-                if "Sanitizer" in line or ": runtime error: " in line:
-                    found.append("%s: %s" % (os.path.basename(path), line.rstrip()))
-                    break
+    the work directory (Workdir.cleanup checks it too)."""
+    found = wd.sanitizer_reports()
     check(not found, "sanitizer reports:\n" + "\n".join(found))
