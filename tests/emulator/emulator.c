@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 	printf("listening on 127.0.0.1:%u\n", server_port(server));
 	fflush(stdout);
 
-	run(&set, &tb, opt.faults.latency_ms, query_log, validator);
+	run(&set, &tb, faults_max_latency_ms(&opt.faults), query_log, validator);
 
 	server_stop(server);
 	server = NULL;

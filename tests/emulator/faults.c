@@ -15,6 +15,7 @@ void faults_init(struct faults *f, uint64_t seed)
 
 	memset(f, 0, sizeof(*f));
 	f->seed = seed;
+	f->query_latency_ms = -1;
 	for (i = 0; i < EP_COUNT; i++) {
 		atomic_init(&f->draws[i], 0);
 		atomic_init(&f->reject_draws[i], 0);
@@ -80,6 +81,19 @@ int faults_add_down(struct faults *f, const char *spec, char *err,
 	f->down_to[f->down_count] = b;
 	f->down_count++;
 	return 0;
+}
+
+long faults_latency_ms(const struct faults *f, enum endpoint ep)
+{
+	if (ep == EP_QUERY && f->query_latency_ms >= 0)
+		return f->query_latency_ms;
+	return f->latency_ms;
+}
+
+long faults_max_latency_ms(const struct faults *f)
+{
+	return f->query_latency_ms > f->latency_ms ? f->query_latency_ms
+						   : f->latency_ms;
 }
 
 int faults_down(const struct faults *f, double elapsed)

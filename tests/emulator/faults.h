@@ -19,6 +19,7 @@ struct faults {
 	double fail_rate[EP_COUNT]; /* probability of a 500, in [0, 1] */
 	double reject_rate[EP_COUNT]; /* of a 400 (notify, resolve), [0, 1] */
 	long latency_ms;
+	long query_latency_ms; /* for /query instead of latency_ms; -1: same */
 	double down_from[FAULTS_MAX_DOWN]; /* [from, to) seconds since start */
 	double down_to[FAULTS_MAX_DOWN];
 	size_t down_count;
@@ -38,6 +39,12 @@ int faults_parse_rate(const char *text, double *rate, char *err,
  * or -1 with the reason in err (malformed, or too many windows). */
 int faults_add_down(struct faults *f, const char *spec, char *err,
 		    size_t errlen);
+
+/* How long a request to ep waits before it is answered, in ms. */
+long faults_latency_ms(const struct faults *f, enum endpoint ep);
+
+/* The longest latency of any endpoint, in ms. */
+long faults_max_latency_ms(const struct faults *f);
 
 /* Whether elapsed seconds since start lie in a down window. */
 int faults_down(const struct faults *f, double elapsed);

@@ -30,6 +30,7 @@ void options_usage(FILE *out)
 "                        probability in [0,1] of HTTP 400 for a well-formed\n"
 "                        notify/resolve (the server rejects the call)\n"
 "  --latency-ms N        wait N ms before answering\n"
+"  --query-latency-ms N  wait N ms before answering a /query instead\n"
 "  --down FROM:TO        answer 503 from FROM to TO seconds after start\n"
 "                        (repeatable)\n"
 "  --record FILE         append one JSON line per accepted notify/resolve\n"
@@ -107,7 +108,7 @@ static const struct {
 	{ "--help", 0 }, { "--validate", 0 }, { "--port", 1 },
 	{ "--profile", 1 }, { "--count", 1 }, { "--alerts", 1 },
 	{ "--timeline", 1 }, { "--cycle", 1 }, { "--seed", 1 },
-	{ "--latency-ms", 1 }, { "--down", 1 }, { "--record", 1 },
+	{ "--latency-ms", 1 }, { "--query-latency-ms", 1 }, { "--down", 1 }, { "--record", 1 },
 	{ "--query-log", 1 }, { "--request-log", 1 }, { "--threads", 1 },
 };
 
@@ -236,6 +237,11 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 		} else if (strcmp(flag, "--latency-ms") == 0) {
 			if (parse_long(flag, val, 0, 600000,
 				       &o->faults.latency_ms, err, errlen) != 0)
+				return -1;
+		} else if (strcmp(flag, "--query-latency-ms") == 0) {
+			if (parse_long(flag, val, 0, 600000,
+				       &o->faults.query_latency_ms, err,
+				       errlen) != 0)
 				return -1;
 		} else if (strcmp(flag, "--down") == 0) {
 			if (faults_add_down(&o->faults, val, err, errlen) != 0)

@@ -377,8 +377,8 @@ static enum MHD_Result dispatch_request(struct server *s,
 
 	if (ep == EP_STATS)
 		return serve_stats(s, conn, method);
-	if (f->latency_ms > 0)
-		sleep_ms(f->latency_ms);
+	if (faults_latency_ms(f, ep) > 0)
+		sleep_ms(faults_latency_ms(f, ep));
 	if (faults_down(f, timebase_secs(s->cfg.time)))
 		return send_error(s, conn, ep, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
 				  "service unavailable (down window)");
@@ -549,7 +549,7 @@ int server_start(struct server **out, const struct server_config *cfg,
 					     CONNECTION_TIMEOUT_SECS, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE,
 					     LISTEN_BACKLOG, NULL };
-	if (cfg->faults->latency_ms > 0) {
+	if (faults_max_latency_ms(cfg->faults) > 0) {
 		/* Sleeping answers must not hold up other connections. */
 		flags |= MHD_USE_THREAD_PER_CONNECTION;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE,

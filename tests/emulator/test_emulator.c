@@ -542,6 +542,16 @@ static void test_options(void **state)
 	assert_true(o.faults.reject_rate[EP_QUERY] == 0);
 	assert_true(o.faults.fail_rate[EP_NOTIFY] == 0);
 	assert_string_equal(o.request_log_path, "r.jsonl");
+	assert_int_equal(faults_latency_ms(&o.faults, EP_QUERY), 0);
+	{
+		const char *lat[] = { "--latency-ms", "10",
+				      "--query-latency-ms", "300", NULL };
+
+		assert_int_equal(parse_args(&o, lat, err, sizeof(err)), 0);
+		assert_int_equal(faults_latency_ms(&o.faults, EP_QUERY), 300);
+		assert_int_equal(faults_latency_ms(&o.faults, EP_ALERTS), 10);
+		assert_int_equal(faults_max_latency_ms(&o.faults), 300);
+	}
 	assert_int_equal(parse_args(&o, badreject, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "bad fail rate \"2\""));
 	assert_int_equal(parse_args(&o, good, err, sizeof(err)), 0);
