@@ -43,6 +43,7 @@ INTERVAL_MS = 1000
 REPEAT_MS = 3000
 RETRIES = 3                 # -r: HTTP requests per delivery attempt
 DRAIN_SECS = 3.0            # after the outage, rows that waited through it are accepted by then
+CALL_DELAY_MS = 2000        # enqueued (or due again) to sent, once the server answers
 MAX_FAILED_ATTEMPTS = 6     # 0.25-0.5, 0.5-1, 1-2, 2-4, 4-8 s apart: six fit in 10 s
 BACKOFF_FIRST_MS = 500      # the engine's schedule: the n-th retry waits 500 * 2^(n-1) ms,
                             # the upper half jittered, so at least half of that
@@ -73,6 +74,7 @@ def main():
         st_to = stats(emu)
         time.sleep(max(0, t_start + RUN_SECS - time.time()))
         drain = stop_drained(eng)
+        drain.check_daemon_sent(CALL_DELAY_MS)
     finally:
         if eng.proc and eng.proc.poll() is None:
             eng.proc.kill()

@@ -5,7 +5,10 @@
    their first interval, spread over it (not all at once: no half-second
    of the interval holds more than a third of them, and most half-seconds
    hold some), then every 5 s at a fixed rate.
-2. a failed query waits for the next interval: alerts that are WARN, then
+2. after a stop longer than an interval (4 s at intervalSecs 1), each
+   alert is evaluated once within an interval of the restart and then
+   every second: the missed evaluations are not replayed.
+3. a failed query waits for the next interval: alerts that are WARN, then
    every query answered 500. Each evaluation makes its -r immediate
    attempts (3 requests within moments) and the next one comes an
    interval later, not sooner; the state stays WARN, the failures and the
@@ -73,6 +76,43 @@ def check_spread(wd):
           % (sum(1 for b in buckets if b), len(buckets), buckets))
 
 
+def check_no_replay(wd):
+    interval, down = 1.0, 4.0
+    alerts = [alert("r%d" % i, interval=int(interval), repeat=300) for i in range(8)]
+    rlog = wd.file("replay-requests.jsonl")
+    emu = Emulator(wd, alerts=alerts, timeline={a["query"]: [[0, 10]] for a in alerts},
+                   name="replay", args=["--request-log", rlog])
+    eng = Engine(wd, emu.url, db=wd.file("replay.db"), name="replay")
+    try:
+        eng.start().wait_started()
+        time.sleep(3)
+        rc, _ = eng.kill(signal.SIGTERM)
+        check(rc == 0, "exit status %d after SIGTERM" % rc)
+        time.sleep(down)
+        restart = time.time()
+        eng.start().wait_started()
+        time.sleep(3.2)
+        rc, _ = eng.kill(signal.SIGTERM)
+        check(rc == 0, "exit status %d after SIGTERM" % rc)
+    finally:
+        if eng.proc and eng.proc.poll() is None:
+            eng.proc.kill()
+        emu.stop()
+    per = query_requests(rlog)
+    for a in alerts:
+        ts = [t for t, _s in per.get(a["query"], []) if t >= restart]
+        check(len(ts) >= 3, "%s queried %d times in the 3 s after the restart" % (a["name"], len(ts)))
+        check(ts[0] - restart <= interval + SLACK_MS / 1000,
+              "%s first queried %.2fs after the restart" % (a["name"], ts[0] - restart))
+        gaps = [b - t for t, b in zip(ts, ts[1:])]
+        check(all(abs(g - interval) <= SLACK_MS / 1000 for g in gaps),
+              "%s: queries after a %gs stop %s s apart: missed evaluations replayed?"
+              % (a["name"], down, [round(g, 2) for g in gaps]))
+    log("no replay: after a %gs stop each alert queried once within %.2fs, then every %gs"
+        % (down, max(min(t for t, _s in per[a["query"]] if t >= restart) - restart
+                     for a in alerts), interval))
+
+
 def check_failed_query_waits(wd):
     interval, attempts = 2.0, 3
     alerts = [alert("w%d" % i, interval=int(interval), repeat=300) for i in range(4)]
@@ -135,6 +175,7 @@ def main():
     wd = Workdir("schedule")
     log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     check_spread(wd)
+    check_no_replay(wd)
     check_failed_query_waits(wd)
     check_no_sanitizer_reports(wd)
     log("schedule: ok (%.1fs)" % (time.time() - t0))
