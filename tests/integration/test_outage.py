@@ -44,6 +44,7 @@ REPEAT_MS = 3000
 RETRIES = 3                 # -r: HTTP requests per delivery attempt
 DRAIN_SECS = 3.0            # after the outage, rows that waited through it are accepted by then
 CALL_DELAY_MS = 2000        # enqueued (or due again) to sent, once the server answers
+IDLE_MS = 200               # a worker between two calls of a backlog, on a busy machine
 MAX_FAILED_ATTEMPTS = 6     # 0.25-0.5, 0.5-1, 1-2, 2-4, 4-8 s apart: six fit in 10 s
 BACKOFF_FIRST_MS = 500      # the engine's schedule: the n-th retry waits 500 * 2^(n-1) ms,
                             # the upper half jittered, so at least half of that
@@ -104,6 +105,19 @@ def main():
     late = [(n, r[1:3], (t - down_to) / 1000) for n, r, t in waited if t > down_to + drain_ms]
     check(not late, "calls accepted more than %gs after the outage (%d waited, %d ms each): %s"
           % (drain_ms / 1000, len(waited), LATENCY_MS, late[:10]))
+    # Retried at once when the server answers again: from the first call
+    # accepted after the outage until the last call that waited through it,
+    # the delivery worker sends back to back (the server's request log), it
+    # does not sit out each call's own backoff.
+    answered = sorted(r["us"] / 1000.0 for r in read_jsonl(wd.file("requests.jsonl"))
+                      if r["ep"] in ("notify", "resolve") and r["status"] == 200)
+    back = [t for t in answered if t >= down_to - 50]
+    idle = [(round((a - down_to) / 1000, 2), round(b - a)) for a, b in zip(back, back[1:])
+            if b <= last and b - a > LATENCY_MS + IDLE_MS]
+    log("after the outage: first call accepted %.2fs after it, the last that waited %.2fs after it"
+        % ((back[0] - down_to) / 1000, (last - down_to) / 1000))
+    check(not idle, "the worker idled while calls waited out their backoff after the outage "
+          "(s after it, ms idle): %s" % idle)
 
     # backoff, from the server's side: the 503 answers to each alert's
     # calls in the outage; answers less than IMMEDIATE_MS apart are the -r
