@@ -16,6 +16,7 @@ exits SKIPPED (77), which ctest reports as a skipped test, never a pass
 (scripts/test.sh fails on it in CI, which runs as root)."""
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -32,6 +33,9 @@ SKIPPED = 77    # SKIP_RETURN_CODE in tests/CMakeLists.txt
 
 # The cases that could not run here, with why.
 skips = []
+# The garbage written over files and pages (DB_FAULTS_SEED replays it).
+SEED = int(os.environ.get("DB_FAULTS_SEED") or time.time_ns() % 1000000007)
+garbage_rng = random.Random(SEED)
 
 
 def skip(case, why):
@@ -137,7 +141,7 @@ def check_corrupt(wd, emu):
     # Garbage bytes.
     garbage = wd.file("garbage.db")
     with open(garbage, "wb") as f:
-        f.write(os.urandom(64 * 1024))
+        f.write(garbage_rng.randbytes(64 * 1024))
     before = file_bytes(garbage)
     eng = Engine(wd, emu.url, db=garbage, name="garbage")
     rc, _, err = eng.once()
@@ -169,7 +173,7 @@ def check_corrupt(wd, emu):
         shutil.copyfile(src.db, db)
         with open(db, "r+b") as f:
             f.seek((pg - 1) * page_size)
-            f.write(os.urandom(page_size))
+            f.write(garbage_rng.randbytes(page_size))
         before = file_bytes(db)
         eng = Engine(wd, emu.url, db=db, name="corrupt-%d" % i)
         if i % 2 == 0:
@@ -437,6 +441,7 @@ def check_disk_full(wd, mounts):
 
 def main():
     t0 = time.time()
+    log("db faults: seed=%d (rerun with DB_FAULTS_SEED=%d)" % (SEED, SEED))
     wd = Workdir("db-faults")
     mounts = Mount()
     # A timeout's SIGTERM still unmounts (the finally below).
