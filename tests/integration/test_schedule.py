@@ -157,12 +157,12 @@ def check_failed_query_waits(wd):
         starts = [e[0] - switched for e in evals]
         log("%s: evaluations at %s s after the switch, %s requests each"
             % (a["name"], [round(s, 2) for s in starts], sizes))
-        check(all(k == attempts for k in sizes[:-1]) and 1 <= sizes[-1] <= attempts,
-              "%s: requests per evaluation %s, -r is %d" % (a["name"], sizes, attempts))
         gaps = [b[0] - e[0] for e, b in zip(evals, evals[1:])]
         check(gaps and all(abs(g - interval) <= SLACK_MS / 1000 for g in gaps),
               "%s: failed evaluations %s s apart, intervalSecs %g: a failed query waits for "
               "the next interval" % (a["name"], [round(g, 2) for g in gaps], interval))
+        check(all(k == attempts for k in sizes[:-1]) and 1 <= sizes[-1] <= attempts,
+              "%s: requests per evaluation %s, -r is %d" % (a["name"], sizes, attempts))
     for name, state, failures, last_error in rows:
         check(state == "WARN" and failures >= 3 and last_error and "500" in last_error,
               "%s after failed queries: state %s failures %s last_error %r"
