@@ -11,6 +11,10 @@
 # makes the script exit 1 after both targets ran; the input is saved in
 # build-fuzz/crashes_<target>/ and can be replayed with
 #   build-fuzz/fuzz_<target> build-fuzz/crashes_<target>/crash-...
+# and is also copied into the working corpus build-fuzz/corpus_<target>/,
+# which every run executes first: a rerun fails on it again until the bug
+# is fixed (then copy the input into tests/fuzz/corpus_<target>/ as a seed).
+# Each run prints its libFuzzer seed; FUZZ_SEED=N replays one.
 # Run it under nice on a shared machine: nice scripts/fuzz.sh 300
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,11 +61,13 @@ for t in "${targets[@]}"; do
 	echo "== fuzz_$name: run ${seconds}s (log: $log)" >&2
 
 	rc=0
+	seed=${FUZZ_SEED:-$(( $(date +%s%N) % 2147483647 + 1 ))}
+	echo "fuzz_$name: seed $seed (rerun with FUZZ_SEED=$seed)" >&2
 	start=$SECONDS
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		"$out/fuzz_$name" -max_total_time="$seconds" -max_len="$max_len" \
 		-timeout=10 -rss_limit_mb=2048 -dict=tests/fuzz/json.dict \
-		-print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" \
+		-print_final_stats=1 -seed="$seed" -artifact_prefix="$crashes/" "$corpus" \
 		>"$log" 2>&1 || rc=$?
 	elapsed=$((SECONDS - start))
 
@@ -79,7 +85,8 @@ for t in "${targets[@]}"; do
 			-o -name 'timeout-*' -o -name 'oom-*' \) | sort)
 		if [ -n "$found" ]; then
 			while IFS= read -r f; do
-				echo "fuzz_$name: FOUND $f" >&2
+				cp "$f" "$corpus/"
+				echo "fuzz_$name: FOUND $f (kept in $corpus/: a rerun replays it)" >&2
 			done <<<"$found"
 		else
 			echo "fuzz_$name: failed with exit $rc and no saved input (see $log)" >&2

@@ -438,10 +438,21 @@ static void test_sync_add_change_retire(void **state)
 	assert_int_equal(store_count_alerts(st, &n, &retired, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(retired, 2);
-	/* a retired alert is never due */
+	/* a retired alert is never due: the live one sets the next pick, and a
+	 * pick a hundred years on hands out only the live one */
 	int64_t next = 0;
+	int64_t live_next = query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = "
+				      "(SELECT id FROM alert WHERE name = 'alert-1')");
 	assert_int_equal(store_next_pick(st, NULL, NULL, 0, &next, err, sizeof(err)), 0);
-	assert_true(next < T0 + 2000);
+	assert_int_equal(next, live_next);
+	struct store_due due[4];
+	size_t picked = 9;
+	memset(due, 0, sizeof(due));
+	assert_int_equal(store_pick_due(st, T0 + INT64_C(100) * 365 * 86400000, NULL, NULL, 0, due,
+					4, &picked, err, sizeof(err)), 0);
+	assert_int_equal(picked, 1);
+	assert_string_equal(due[0].def.name, "alert-1");
+	store_due_clear(&due[0]);
 	/* it comes back */
 	sync_defs(st, ds->d, 3, T0 + 20, 1, &s);
 	assert_int_equal(s.revived, 2);

@@ -103,6 +103,7 @@ int main(int argc, char **argv)
 	struct timeline *timeline = NULL;
 	struct journal *record = NULL;
 	struct journal *query_log = NULL;
+	struct journal *request_log = NULL;
 	struct validator *validator = NULL;
 	struct stats *stats = NULL;
 	struct server *server = NULL;
@@ -156,6 +157,9 @@ int main(int argc, char **argv)
 	     journal_open(&record, opt.record_path, 1, err, sizeof(err)) != 0) ||
 	    (opt.query_log_path != NULL &&
 	     journal_open(&query_log, opt.query_log_path, 0, err,
+			  sizeof(err)) != 0) ||
+	    (opt.request_log_path != NULL &&
+	     journal_open(&request_log, opt.request_log_path, 1, err,
 			  sizeof(err)) != 0)) {
 		fprintf(stderr, "alerts-emulator: %s\n", err);
 		status = EX_CANTCREAT;
@@ -187,6 +191,7 @@ int main(int argc, char **argv)
 	cfg.stats = stats;
 	cfg.record = record;
 	cfg.query_log = query_log;
+	cfg.request_log = request_log;
 	cfg.validator = validator;
 	cfg.time = &tb;
 	timebase_init(&tb);
@@ -198,7 +203,7 @@ int main(int argc, char **argv)
 	printf("listening on 127.0.0.1:%u\n", server_port(server));
 	fflush(stdout);
 
-	run(&set, &tb, opt.faults.latency_ms, query_log, validator);
+	run(&set, &tb, faults_max_latency_ms(&opt.faults), query_log, validator);
 
 	server_stop(server);
 	server = NULL;
@@ -213,7 +218,8 @@ int main(int argc, char **argv)
 	}
 out:
 	server_stop(server);
-	if (journal_close(record) != 0 || journal_close(query_log) != 0) {
+	if (journal_close(record) != 0 || journal_close(query_log) != 0 ||
+	    journal_close(request_log) != 0) {
 		fprintf(stderr, "alerts-emulator: closing an output file failed\n");
 		if (status == 0)
 			status = EX_CANTCREAT;

@@ -15,8 +15,11 @@ void faults_init(struct faults *f, uint64_t seed)
 
 	memset(f, 0, sizeof(*f));
 	f->seed = seed;
-	for (i = 0; i < EP_COUNT; i++)
+	f->query_latency_ms = -1;
+	for (i = 0; i < EP_COUNT; i++) {
 		atomic_init(&f->draws[i], 0);
+		atomic_init(&f->reject_draws[i], 0);
+	}
 }
 
 /* Parses a whole string as a finite double. Returns 0 or -1. */
@@ -80,6 +83,19 @@ int faults_add_down(struct faults *f, const char *spec, char *err,
 	return 0;
 }
 
+long faults_latency_ms(const struct faults *f, enum endpoint ep)
+{
+	if (ep == EP_QUERY && f->query_latency_ms >= 0)
+		return f->query_latency_ms;
+	return f->latency_ms;
+}
+
+long faults_max_latency_ms(const struct faults *f)
+{
+	return f->query_latency_ms > f->latency_ms ? f->query_latency_ms
+						   : f->latency_ms;
+}
+
 int faults_down(const struct faults *f, double elapsed)
 {
 	size_t i;
@@ -101,4 +117,17 @@ int faults_fail(struct faults *f, enum endpoint ep)
 	n = atomic_fetch_add_explicit(&f->draws[ep], 1, memory_order_relaxed);
 	return rng_unit(rng_mix(f->seed ^ ((uint64_t)ep << 56)) + n) <
 	       f->fail_rate[ep];
+}
+
+int faults_reject(struct faults *f, enum endpoint ep)
+{
+	uint64_t n;
+
+	assert(ep < EP_COUNT);
+	if (f->reject_rate[ep] <= 0)
+		return 0;
+	n = atomic_fetch_add_explicit(&f->reject_draws[ep], 1,
+				      memory_order_relaxed);
+	return rng_unit(rng_mix(f->seed ^ ((uint64_t)(ep + 16) << 56)) + n) <
+	       f->reject_rate[ep];
 }

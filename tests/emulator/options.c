@@ -26,11 +26,18 @@ void options_usage(FILE *out)
 "  --fail-rate R         probability in [0,1] of HTTP 500 on every endpoint\n"
 "  --fail-rate-alerts R, --fail-rate-query R, --fail-rate-notify R,\n"
 "  --fail-rate-resolve R per-endpoint rates, overriding --fail-rate\n"
+"  --reject-rate-notify R, --reject-rate-resolve R\n"
+"                        probability in [0,1] of HTTP 400 for a well-formed\n"
+"                        notify/resolve (the server rejects the call)\n"
 "  --latency-ms N        wait N ms before answering\n"
+"  --query-latency-ms N  wait N ms before answering a /query instead\n"
 "  --down FROM:TO        answer 503 from FROM to TO seconds after start\n"
 "                        (repeatable)\n"
 "  --record FILE         append one JSON line per accepted notify/resolve\n"
 "  --query-log FILE      append one JSON line per /query answered 200\n"
+"  --request-log FILE    append one JSON line per answered request (all but\n"
+"                        /stats) as it is answered: time, endpoint, status,\n"
+"                        the target of a /query, the alertName of a call\n"
 "  --validate            check notify/resolve calls against served values;\n"
 "                        exit 1 if any ERROR was reported\n"
 "  --threads N           server threads without latency (default 2)\n"
@@ -101,8 +108,8 @@ static const struct {
 	{ "--help", 0 }, { "--validate", 0 }, { "--port", 1 },
 	{ "--profile", 1 }, { "--count", 1 }, { "--alerts", 1 },
 	{ "--timeline", 1 }, { "--cycle", 1 }, { "--seed", 1 },
-	{ "--latency-ms", 1 }, { "--down", 1 }, { "--record", 1 },
-	{ "--query-log", 1 }, { "--threads", 1 },
+	{ "--latency-ms", 1 }, { "--query-latency-ms", 1 }, { "--down", 1 }, { "--record", 1 },
+	{ "--query-log", 1 }, { "--request-log", 1 }, { "--threads", 1 },
 };
 
 static const struct {
@@ -114,6 +121,14 @@ static const struct {
 	{ "--fail-rate-query", EP_QUERY },
 	{ "--fail-rate-notify", EP_NOTIFY },
 	{ "--fail-rate-resolve", EP_RESOLVE },
+};
+
+static const struct {
+	const char *flag;
+	int endpoint;
+} reject_flags[] = {
+	{ "--reject-rate-notify", EP_NOTIFY },
+	{ "--reject-rate-resolve", EP_RESOLVE },
 };
 
 int options_parse(struct options *o, int argc, char **argv, char *err,
@@ -163,6 +178,11 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 		for (k = 0; k < sizeof(rate_flags) / sizeof(rate_flags[0]);
 		     k++) {
 			if (strcmp(flag, rate_flags[k].flag) == 0)
+				takes_value = 1;
+		}
+		for (k = 0; k < sizeof(reject_flags) / sizeof(reject_flags[0]);
+		     k++) {
+			if (strcmp(flag, reject_flags[k].flag) == 0)
 				takes_value = 1;
 		}
 		if (takes_value < 0) {
@@ -218,6 +238,11 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			if (parse_long(flag, val, 0, 600000,
 				       &o->faults.latency_ms, err, errlen) != 0)
 				return -1;
+		} else if (strcmp(flag, "--query-latency-ms") == 0) {
+			if (parse_long(flag, val, 0, 600000,
+				       &o->faults.query_latency_ms, err,
+				       errlen) != 0)
+				return -1;
 		} else if (strcmp(flag, "--down") == 0) {
 			if (faults_add_down(&o->faults, val, err, errlen) != 0)
 				return -1;
@@ -225,6 +250,20 @@ int options_parse(struct options *o, int argc, char **argv, char *err,
 			o->record_path = val;
 		} else if (strcmp(flag, "--query-log") == 0) {
 			o->query_log_path = val;
+		} else if (strcmp(flag, "--request-log") == 0) {
+			o->request_log_path = val;
+		} else if (strncmp(flag, "--reject-rate-", 14) == 0) {
+			for (k = 0; k < sizeof(reject_flags) /
+					    sizeof(reject_flags[0]);
+			     k++) {
+				if (strcmp(flag, reject_flags[k].flag) == 0)
+					break;
+			}
+			if (faults_parse_rate(
+				    val,
+				    &o->faults.reject_rate[reject_flags[k].endpoint],
+				    err, errlen) != 0)
+				return -1;
 		} else if (strcmp(flag, "--threads") == 0) {
 			if (parse_long(flag, val, 1, 64, &o->threads, err,
 				       errlen) != 0)

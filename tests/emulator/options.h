@@ -15,9 +15,11 @@ struct options {
 	const char *timeline_path; /* --timeline FILE, or NULL */
 	double cycle;              /* --cycle SECS, 0: no repetition */
 	uint64_t seed;             /* --seed */
-	struct faults faults;      /* --fail-rate*, --latency-ms, --down */
+	struct faults faults;      /* --fail-rate*, --reject-rate*, --latency-ms,
+				      --down */
 	const char *record_path;   /* --record FILE, or NULL */
 	const char *query_log_path; /* --query-log FILE, or NULL */
+	const char *request_log_path; /* --request-log FILE, or NULL */
 	int validate;              /* --validate */
 	long threads;              /* --threads: server thread pool size */
 	int help;                  /* --help */

@@ -61,7 +61,75 @@ static int method_allowed(enum endpoint ep, const char *method)
 	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-/* Queues an answer of len bytes (owned by MHD per mode) and counts it. */
+static const char *endpoint_name(enum endpoint ep)
+{
+	switch (ep) {
+	case EP_ALERTS:
+		return "alerts";
+	case EP_QUERY:
+		return "query";
+	case EP_NOTIFY:
+		return "notify";
+	case EP_RESOLVE:
+		return "resolve";
+	case EP_STATS:
+		return "stats";
+	default:
+		return "other";
+	}
+}
+
+/* The body of the POST being answered on this thread, for the request
+ * log (an answer is queued on the thread that handles the request). */
+static _Thread_local const struct buf *answering_body;
+
+/* Appends {"us": ..., "ep": ..., "status": ..., "target"|"alert": ...} to
+ * the request log: the target of a /query, the alertName of a notify or
+ * resolve whose body names one (whatever the answer). A lost line is not
+ * worth failing the request for. */
+static void log_request(struct server *s, struct MHD_Connection *conn,
+			enum endpoint ep, unsigned status)
+{
+	const char *target = NULL;
+	cJSON *root = NULL;
+	struct buf line;
+	char err[256];
+
+	if (s->cfg.request_log == NULL || ep == EP_STATS)
+		return;
+	buf_init(&line);
+	buf_printf(&line, "{\"us\":%lld,\"ep\":\"%s\",\"status\":%u",
+		   (long long)timebase_epoch_us(), endpoint_name(ep), status);
+	if (ep == EP_QUERY)
+		target = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+						     "target");
+	if (target != NULL) {
+		buf_puts(&line, ",\"target\":");
+		buf_json_string(&line, target, strlen(target));
+	}
+	if (is_post(ep) && answering_body != NULL &&
+	    answering_body->data != NULL) {
+		const cJSON *n;
+
+		root = cJSON_ParseWithLength(answering_body->data,
+					     answering_body->len);
+		n = cJSON_GetObjectItemCaseSensitive(root, "alertName");
+		if (cJSON_IsString(n)) {
+			buf_puts(&line, ",\"alert\":");
+			buf_json_string(&line, n->valuestring,
+					strlen(n->valuestring));
+		}
+	}
+	buf_puts(&line, "}");
+	if (!line.failed)
+		journal_write(s->cfg.request_log, line.data, line.len, err,
+			      sizeof(err));
+	buf_free(&line);
+	cJSON_Delete(root);
+}
+
+/* Queues an answer of len bytes (owned by MHD per mode), counts it and
+ * logs it in the request log. */
 static enum MHD_Result send_body(struct server *s, struct MHD_Connection *conn,
 				 enum endpoint ep, unsigned status,
 				 const char *body, size_t len,
@@ -84,6 +152,7 @@ static enum MHD_Result send_body(struct server *s, struct MHD_Connection *conn,
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	stats_count(s->cfg.stats, ep, status);
+	log_request(s, conn, ep, status);
 	return ret;
 }
 
@@ -235,6 +304,12 @@ static enum MHD_Result serve_call(struct server *s, struct MHD_Connection *conn,
 				 why);
 		goto out;
 	}
+	if (faults_reject(cfg->faults, ep)) {
+		ret = send_error(s, conn, ep, MHD_HTTP_BAD_REQUEST, NULL,
+				 "rejected %s of \"%s\" (injected)",
+				 ep == EP_NOTIFY ? "notify" : "resolve", name);
+		goto out;
+	}
 	if (cfg->record != NULL) {
 		buf_printf(&line, "{\"t\":%lld,\"kind\":\"%s\",\"alert\":",
 			   (long long)(timebase_epoch_us() / 1000),
@@ -292,16 +367,18 @@ static enum MHD_Result serve_stats(struct server *s, struct MHD_Connection *conn
 
 /* Answers a complete request (for POSTs: once the body is in, or at once
  * when it is too large). */
-static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
-				enum endpoint ep, const char *url,
-				const char *method, const struct upload *up)
+static enum MHD_Result dispatch_request(struct server *s,
+					struct MHD_Connection *conn,
+					enum endpoint ep, const char *url,
+					const char *method,
+					const struct upload *up)
 {
 	struct faults *f = s->cfg.faults;
 
 	if (ep == EP_STATS)
 		return serve_stats(s, conn, method);
-	if (f->latency_ms > 0)
-		sleep_ms(f->latency_ms);
+	if (faults_latency_ms(f, ep) > 0)
+		sleep_ms(faults_latency_ms(f, ep));
 	if (faults_down(f, timebase_secs(s->cfg.time)))
 		return send_error(s, conn, ep, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
 				  "service unavailable (down window)");
@@ -329,6 +406,18 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
 	default:
 		return serve_call(s, conn, ep, up);
 	}
+}
+
+static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *conn,
+				enum endpoint ep, const char *url,
+				const char *method, const struct upload *up)
+{
+	enum MHD_Result ret;
+
+	answering_body = up != NULL ? &up->body : NULL;
+	ret = dispatch_request(s, conn, ep, url, method, up);
+	answering_body = NULL;
+	return ret;
 }
 
 static int declared_too_large(struct MHD_Connection *conn)
@@ -460,7 +549,7 @@ int server_start(struct server **out, const struct server_config *cfg,
 					     CONNECTION_TIMEOUT_SECS, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE,
 					     LISTEN_BACKLOG, NULL };
-	if (cfg->faults->latency_ms > 0) {
+	if (faults_max_latency_ms(cfg->faults) > 0) {
 		/* Sleeping answers must not hold up other connections. */
 		flags |= MHD_USE_THREAD_PER_CONNECTION;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE,

@@ -10,7 +10,8 @@
  * Bodies are read raw as JSON whatever the Content-Type; bad bodies get
  * 400, bodies over 64 KiB 413, unknown paths 404, wrong methods 405, every
  * error a JSON {"error": "..."}. Down windows answer 503 to everything but
- * /stats, then the fail rates answer 500. Accepted notify/resolve calls are
+ * /stats, then the fail rates answer 500, then a well-formed notify or
+ * resolve may be rejected with 400 (the reject rates). Accepted notify/resolve calls are
  * recorded (and flushed) and given to the validator before the 200 goes
  * out; values are given to the validator and the query log before their
  * 200 goes out. */
@@ -41,6 +42,7 @@ struct server_config {
 	struct stats *stats;
 	struct journal *record;         /* optional */
 	struct journal *query_log;      /* optional */
+	struct journal *request_log;    /* optional: every answer but /stats */
 	struct validator *validator;    /* optional */
 	const struct timebase *time;
 };

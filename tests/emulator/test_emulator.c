@@ -490,6 +490,18 @@ static void test_faults(void **state)
 		fails += faults_fail(&f, EP_QUERY);
 	assert_true(fails > 1800 && fails < 2200);
 	assert_int_equal(faults_fail(&f, EP_ALERTS), 0);
+
+	/* Rejections: their own rate and draws, 0 and 1 exact. */
+	assert_int_equal(faults_reject(&f, EP_NOTIFY), 0);
+	f.reject_rate[EP_NOTIFY] = 1;
+	for (i = 0; i < 100; i++)
+		assert_int_equal(faults_reject(&f, EP_NOTIFY), 1);
+	assert_int_equal(faults_reject(&f, EP_RESOLVE), 0);
+	f.reject_rate[EP_RESOLVE] = 0.5;
+	fails = 0;
+	for (i = 0; i < 10000; i++)
+		fails += faults_reject(&f, EP_RESOLVE);
+	assert_true(fails > 4700 && fails < 5300);
 }
 
 static int parse_args(struct options *o, const char *const *args, char *err,
@@ -518,8 +530,30 @@ static void test_options(void **state)
 	const char *badport[] = { "--port", "70000", NULL };
 	const char *conflict[] = { "--alerts", "a.json", "--count", "5", NULL };
 	const char *cycle[] = { "--cycle", "30", NULL };
+	const char *reject[] = { "--reject-rate-notify", "1",
+				 "--reject-rate-resolve=0.25", "--request-log",
+				 "r.jsonl", NULL };
+	const char *badreject[] = { "--reject-rate-notify", "2", NULL };
 
 	(void)state;
+	assert_int_equal(parse_args(&o, reject, err, sizeof(err)), 0);
+	assert_true(o.faults.reject_rate[EP_NOTIFY] == 1);
+	assert_true(o.faults.reject_rate[EP_RESOLVE] == 0.25);
+	assert_true(o.faults.reject_rate[EP_QUERY] == 0);
+	assert_true(o.faults.fail_rate[EP_NOTIFY] == 0);
+	assert_string_equal(o.request_log_path, "r.jsonl");
+	assert_int_equal(faults_latency_ms(&o.faults, EP_QUERY), 0);
+	{
+		const char *lat[] = { "--latency-ms", "10",
+				      "--query-latency-ms", "300", NULL };
+
+		assert_int_equal(parse_args(&o, lat, err, sizeof(err)), 0);
+		assert_int_equal(faults_latency_ms(&o.faults, EP_QUERY), 300);
+		assert_int_equal(faults_latency_ms(&o.faults, EP_ALERTS), 10);
+		assert_int_equal(faults_max_latency_ms(&o.faults), 300);
+	}
+	assert_int_equal(parse_args(&o, badreject, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad fail rate \"2\""));
 	assert_int_equal(parse_args(&o, good, err, sizeof(err)), 0);
 	assert_int_equal(o.port, 0);
 	assert_string_equal(o.profile, "latest");
@@ -1299,6 +1333,79 @@ static void test_http_calls_and_record(void **state)
 	buf_free(&r.body);
 }
 
+/* Counts the lines of text holding needle. */
+static int lines_with(const char *text, const char *needle)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (p != NULL && *p != '\0') {
+		const char *end = strchr(p, '\n');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+		const char *hit = strstr(p, needle);
+
+		if (hit != NULL && hit < p + len)
+			n++;
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return n;
+}
+
+/* --reject-rate-notify 1: every well-formed notify is a 400 and is neither
+ * recorded nor given to the validator; resolves still pass. The request
+ * log has one line per answer (not /stats) with its status. */
+static void test_http_reject_and_request_log(void **state)
+{
+	char record[300], rlog[300];
+	const char *args[] = { "--record", record, "--request-log", rlog,
+			       "--reject-rate-notify", "1", NULL };
+	struct emu e;
+	struct reply r;
+	CURL *h = curl_easy_init();
+	char *text;
+	int i;
+
+	(void)state;
+	path_in_tmp(record, sizeof(record), "reject-record.jsonl");
+	path_in_tmp(rlog, sizeof(rlog), "reject-requests.jsonl");
+	unlink(record);
+	unlink(rlog);
+	buf_init(&r.body);
+	emu_start(&e, args);
+	for (i = 0; i < 3; i++) {
+		post(h, &e, "/notify", "{\"alertName\": \"alert-1\", "
+		     "\"message\": \"warning\"}", NULL, &r);
+		assert_error_reply(&r, 400);
+		assert_non_null(strstr(r.body.data, "rejected notify"));
+	}
+	post(h, &e, "/resolve", "{\"alertName\": \"alert-1\"}", NULL, &r);
+	assert_int_equal(r.status, 200);
+	get(h, &e, "/query?target=test-query-2", &r);
+	assert_int_equal(r.status, 200);
+	get(h, &e, "/stats", &r);
+	assert_int_equal(r.status, 200);
+	/* Flushed before the answer went out. */
+	text = read_text(rlog);
+	assert_non_null(text);
+	assert_int_equal(lines_with(text, "\"us\":"), 5);
+	assert_int_equal(lines_with(text, "\"ep\":\"notify\",\"status\":400,"
+				    "\"alert\":\"alert-1\""), 3);
+	assert_int_equal(lines_with(text, "\"ep\":\"resolve\",\"status\":200,"
+				    "\"alert\":\"alert-1\""), 1);
+	assert_int_equal(lines_with(text, "\"ep\":\"query\",\"status\":200,"
+				    "\"target\":\"test-query-2\""), 1);
+	assert_int_equal(lines_with(text, "stats"), 0);
+	free(text);
+	text = read_text(record);
+	assert_non_null(text);
+	assert_int_equal(lines_with(text, "\"kind\":\"notify\""), 0);
+	assert_int_equal(lines_with(text, "\"kind\":\"resolve\""), 1);
+	free(text);
+	assert_int_equal(emu_stop(&e), 0);
+	curl_easy_cleanup(h);
+	buf_free(&r.body);
+}
+
 static void test_http_fail_rate(void **state)
 {
 	const char *args[] = { "--fail-rate", "0.2", "--seed", "1", NULL };
@@ -1580,6 +1687,7 @@ int main(void)
 		cmocka_unit_test(test_http_alerts_and_query),
 		cmocka_unit_test(test_http_calls_and_record),
 		cmocka_unit_test(test_http_fail_rate),
+		cmocka_unit_test(test_http_reject_and_request_log),
 		cmocka_unit_test(test_http_down_window),
 		cmocka_unit_test(test_http_latency_concurrent),
 		cmocka_unit_test(test_http_timeline_and_validate),

@@ -56,11 +56,33 @@ def undelivered(db):
 class Drain:
     """What stop_drained did: the SIGTERM's exit took `took` s; the daemon
     stopped at `stopped` and the --once runs ended at `drained` (epoch s);
-    `runs` lists (start, end) of each --once run."""
+    `runs` lists (start, end) of each --once run; `left` the outbox rows
+    the daemon left pending, before any --once run:
+    [(id, alert, created, attempts, next_attempt)]."""
 
     def __init__(self):
         self.took = self.stopped = self.drained = None
         self.runs = []
+        self.left = []
+
+    def check_daemon_sent(self, delay_ms):
+        """The daemon itself delivered what it could before it stopped (the
+        --once drain must not hide a call it sat on): a row left pending
+        was created, or became due again after a failed attempt, within
+        delay_ms of the stop, or waits behind an older pending row of its
+        alert (one at a time per alert)."""
+        stop_ms = self.stopped * 1000
+        first_of = {}
+        stuck = []
+        for rid, name, created, attempts, next_attempt in self.left:
+            if name in first_of:
+                continue            # behind first_of[name]
+            first_of[name] = rid
+            if max(created, next_attempt) < stop_ms - delay_ms:
+                stuck.append((name, rid, "created %d ms, due %d ms before the stop, %d attempts"
+                              % (stop_ms - created, stop_ms - next_attempt, attempts)))
+        check(not stuck, "calls the daemon had not sent when it stopped (left to the --once "
+              "drain): %s" % stuck[:10])
 
     def down(self, lo_ms, hi_ms):
         """ms of [lo_ms, hi_ms] between the stop and the end of the drain,
@@ -79,6 +101,8 @@ def stop_drained(eng, tries=20):
     rc, d.took = eng.kill(signal.SIGTERM)
     d.stopped = time.time()
     check(rc == 0, "exit status %d after SIGTERM" % rc)
+    d.left = sql(eng.db, "select o.id, a.name, o.created, o.attempts, o.next_attempt from outbox o "
+                         "join alert a on a.id = o.alert_id where o.status = 'pending' order by o.id")
     for _ in range(tries):
         start = time.time()
         rc, out, err = eng.once()
@@ -313,14 +337,14 @@ def first_acceptances(rows, records):
     return out
 
 
-def enqueued_times(paths):
-    """{alert: [ms, ...]} of the calls the engine logged it enqueued (at
-    debug level), from its log files."""
+def request_times(path, eps=("notify", "resolve")):
+    """{alert: [ms, ...]} of the notify and resolve requests the emulator
+    answered, whatever the answer (--request-log): when each call reached
+    the server, so when the engine had decided it at the latest."""
     out = {}
-    for path in paths:
-        for t, _lvl, text in log_lines(path):
-            if text.startswith("enqueued "):
-                out.setdefault(field(text, "alert"), []).append(round(t * 1000))
+    for r in read_jsonl(path):
+        if r["ep"] in eps and "alert" in r:
+            out.setdefault(r["alert"], []).append(r["us"] / 1000.0)
     for ts in out.values():
         ts.sort()
     return out
@@ -337,7 +361,7 @@ def query_times(path):
 
 
 def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval_ms,
-                 call_delay_ms=None, repeat_slack_ms=2500, allowance=lambda a, b: 0,
+                 call_delay_ms=None, repeat_slack_ms=500, allowance=lambda a, b: 0,
                  answered=None, decide_slack_ms=500, decided=None):
     """The timing of calls, alert by alert:
     - each row is a transition's call or a repeat of the notify row before
@@ -354,10 +378,11 @@ def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval
     repeat is instead due decide_slack_ms after the first answered query of
     its alert that came repeat_ms (+ 250 ms) after the notify: a failed query (a 500
     from a flaky server) decides nothing, so it cannot make a repeat late.
-    With decided ({alert: [ms]} of the calls the engine logged it enqueued,
-    enqueued_times), the next call after a notify is decided at the first
-    of them after its acceptance, even when its row is gone: a repeat
-    whose attempts failed is deleted when a state change supersedes it."""
+    With decided ({alert: [ms]} of the notify/resolve requests the server
+    answered for the alert, whatever the answer: request_times), the next
+    call after a notify was decided by the first of them after its
+    acceptance, even when its row is gone: a repeat whose attempts failed
+    is deleted when a state change supersedes it."""
     firsts = first_acceptances(rows, records)
     for name, rs in rows.items():
         first_t = firsts[name]
@@ -411,15 +436,6 @@ def check_timing(rows, records, trans, defs, copies, end_ms, repeat_ms, interval
 
 def check_no_sanitizer_reports(wd):
     """No AddressSanitizer, ThreadSanitizer or UBSan report in any log of
-    the work directory: a killed daemon's report is only there (under a
-    sanitizer build; a plain build never writes one)."""
-    import glob
-    import os
-    found = []
-    for path in sorted(glob.glob(os.path.join(wd.path, "*.log"))):
-        with open(path, errors="replace") as f:
-            for line in f:
-                if "Sanitizer" in line or ": runtime error: " in line:
-                    found.append("%s: %s" % (os.path.basename(path), line.rstrip()))
-                    break
+    the work directory (Workdir.cleanup checks it too)."""
+    found = wd.sanitizer_reports()
     check(not found, "sanitizer reports:\n" + "\n".join(found))

@@ -46,7 +46,27 @@ class Workdir:
             json.dump(obj, f)
         return p
 
+    def sanitizer_reports(self):
+        """The first AddressSanitizer, ThreadSanitizer or UBSan line of each
+        log in the directory (engine, --once and emulator logs): a killed
+        daemon's report is only there, whatever its exit status."""
+        import glob
+        found = []
+        for path in sorted(glob.glob(os.path.join(self.path, "*.log"))):
+            with open(path, errors="replace") as f:
+                for line in f:
+                    if "Sanitizer" in line or ": runtime error: " in line:
+                        found.append("%s: %s" % (os.path.basename(path), line.rstrip()))
+                        break
+        return found
+
     def cleanup(self):
+        """The end of a passing test: fails on a sanitizer report in any log
+        (the directory is then kept), else removes the directory."""
+        found = self.sanitizer_reports()
+        if found:
+            raise AssertionError("sanitizer reports (logs kept in %s):\n%s"
+                                 % (self.path, "\n".join(found)))
         if not os.environ.get("KEEP_TEST_DIR"):
             subprocess.run(["rm", "-rf", self.path])
 

@@ -196,6 +196,11 @@ def check_entries(srv, wd):
         wait_until(lambda: {n for _, n, _ in srv.calls()} >= set(GOOD), 20,
                    "notifies of the good alerts")
         check(eng.proc.poll() is None, "daemon died: %s" % eng.log_text()[-2000:])
+        # One fetch (at start, --refresh 1h): one warning per bad entry
+        # below means one per fetch.
+        with srv.lock:
+            fetches = srv.hits["alerts"]
+        check(fetches == 1, "/alerts fetched %d times, expected once" % fetches)
         names = sorted(n for (n,) in eng.sql("select name from alert"))
         check(names == GOOD, "stored alerts %s, expected %s" % (names, GOOD))
         text = eng.log_text()
@@ -259,10 +264,17 @@ def check_bad_bodies(srv, wd):
         for label, body, ctype, why in BAD_BODIES:
             srv.set_alerts(body, ctype)
             failed = count_in(eng.log_text(), "fetch alerts failed")
-            evals = len(eng.sql("select 1 from alert_state where last_eval is not null"))
+            with srv.lock:
+                fetches = srv.hits["alerts"]
             eng.proc.send_signal(signal.SIGHUP)
             wait_until(lambda: count_in(eng.log_text(), "fetch alerts failed") > failed, 15,
                        "the fetch of the %s body to fail" % label)
+            # the failure is that of the body the server served: one fetch
+            # per SIGHUP (a bad body is not a transport error to retry at once,
+            # or is retried with -r: at most 3 requests)
+            with srv.lock:
+                got = srv.hits["alerts"] - fetches
+            check(1 <= got <= 3, "%s body: %d fetches of /alerts for one SIGHUP" % (label, got))
             line = [l for l in eng.log_text().splitlines() if "fetch alerts failed" in l][-1]
             check(why in line, "%s body: %r not in %s" % (label, why, line))
             check(" WARN " in line, "%s body: not a warning: %s" % (label, line))
@@ -332,10 +344,17 @@ def check_bad_queries(srv, wd):
                    20, "every alert WARN and notified")
         calls_before = srv.calls()
         transitions = eng.sql("select count(*) from transition")[0][0]
+        with srv.lock:
+            queries_before = srv.hits["query"]
         for label, body, ctype, _ in BAD_QUERIES:
             srv.set_query("q-" + label, body, ctype)
         wait_until(lambda: eng.sql("select min(failures) from alert_status")[0][0] >= 3, 20,
                    "three failed evaluations of every alert")
+        # the failures are answers the server gave: a request each at least
+        with srv.lock:
+            served = srv.hits["query"] - queries_before
+        check(served >= 3 * len(names), "%d /query requests for %d alerts failing 3 times"
+              % (served, len(names)))
         check(eng.proc.poll() is None, "daemon died on bad query answers")
         rows = {r[0]: r[1:] for r in eng.sql(
             "select name, state, failures, last_error, last_value from alert_status")}

@@ -106,9 +106,14 @@ def settle():
     time.sleep(1.3)
 
 
+SLACK = 0.3     # a query against its fixed-rate schedule, on a busy machine
+
+
 def check_steady(qlog, t0, t1, what):
-    """Every alert queried with no gap over ~2 intervals, none in a burst,
-    and the total rate never over ~2x the normal one."""
+    """The README's "no stall, no burst": every alert is queried at its
+    fixed rate throughout, no gap over an interval (+ SLACK), no two
+    queries of an alert within an interval (- SLACK), so no window shorter
+    than that holds more queries than there are alerts."""
     per = queries(qlog, t0, t1)
     names = ["q-" + n for n in QUIET + FIRING]
     worst_gap = 0.0
@@ -118,30 +123,31 @@ def check_steady(qlog, t0, t1, what):
               "%s: %s queried %d times in %.1fs" % (what, n, len(ts), t1 - t0))
         edges = [t0] + ts + [t1]
         gaps = [b - a for a, b in zip(edges, edges[1:])]
-        check(max(gaps) <= 2 * INTERVAL + 0.5,
+        check(max(gaps) <= INTERVAL + SLACK,
               "%s: %s not queried for %.2fs (interval %.0fs)" % (what, n, max(gaps), INTERVAL))
         worst_gap = max(worst_gap, max(gaps))
         inner = [b - a for a, b in zip(ts, ts[1:])]
-        check(not inner or min(inner) >= 0.4 * INTERVAL,
+        check(not inner or min(inner) >= INTERVAL - SLACK,
               "%s: %s queried twice within %.2fs (interval %.0fs)" % (what, n, min(inner), INTERVAL))
     everything = sorted(t for n in names for t in per.get(n, []))
-    normal = len(names) / INTERVAL
+    window = INTERVAL - SLACK
     busiest = 0
     j = 0
     for i, t in enumerate(everything):
-        while everything[j] < t - 1.0:
+        while everything[j] <= t - window:
             j += 1
         busiest = max(busiest, i - j + 1)
-    check(busiest <= 2 * normal + 2, "%s: %d queries in one second, normal is %.0f"
-          % (what, busiest, normal))
+    check(busiest <= len(names), "%s: %d queries within %.1fs, %d alerts at one per %.0fs"
+          % (what, busiest, window, len(names), INTERVAL))
     return worst_gap, busiest
 
 
 def check_repeats(emu, t0, t1, what, restarted=False):
     """Repeats of each firing alert that arrive in [t0, t1): at least REPEAT
     after the one before (which may be earlier), and never more than a
-    repeat plus two intervals without one, from t0 (or the one before, when
-    the daemon ran all along) up to t1."""
+    repeat plus one interval (the evaluation that sees it due) plus SLACK
+    without one, from t0 (or the one before, when the daemon ran all
+    along) up to t1."""
     worst = []
     for n in FIRING:
         ts = [r["t"] / 1000.0 for r in emu.records() if r["alert"] == n and r["kind"] == "notify"]
@@ -155,7 +161,7 @@ def check_repeats(emu, t0, t1, what, restarted=False):
               % (what, n, min(gaps), REPEAT, [round(t - t0, 3) for t in seq]))
         waits = gaps[1:] if before and restarted else gaps
         waits = waits + [t1 - seq[-1], inside[0] - t0]
-        check(max(waits) <= REPEAT + 2 * INTERVAL + 1.0,
+        check(max(waits) <= REPEAT + INTERVAL + SLACK,
               "%s: no repeat of %s for %.2fs: %s" % (what, n, max(waits), [round(t - t0, 3) for t in seq]))
         worst.append(min(gaps or [REPEAT]))
     return min(worst)
@@ -206,9 +212,10 @@ def main():
         t_end = time.time()
         settle()
         check(eng.proc.poll() is None, "daemon died after the restart:\n" + eng.log_text()[-3000:])
-        # The first evaluations come within an interval or two of the start.
-        gap, busiest = check_steady(qlog, t_restart + 1.0, t_end, "restart a day back")
-        rep = check_repeats(emu, t_restart + 1.0, t_end, "restart a day back", restarted=True)
+        # The first evaluations come within an interval of the start (half a
+        # second for the start itself).
+        gap, busiest = check_steady(qlog, t_restart + 0.5, t_end, "restart a day back")
+        rep = check_repeats(emu, t_restart + 0.5, t_end, "restart a day back", restarted=True)
         log("restart a day back: longest gap %.2fs, busiest second %d queries, closest repeats %.2fs"
             % (gap, busiest, rep))
         rc, _ = eng.kill(signal.SIGTERM)

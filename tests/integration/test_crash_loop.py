@@ -9,7 +9,9 @@ times (default 30) and restarted on the same database within a second.
 The moments come from random.Random(CRASH_SEED) (default: the time;
 printed): half of the kills (CRASH_ON_CALL) right after the server accepted
 a call, when the engine has most likely not yet written it delivered, the
-others anywhere. Then the daemon is stopped with SIGTERM, and --once
+others anywhere. A timed kill waits (polling, not spinning) for the record
+to grow; at least half of the timed kills must land within ON_CALL_MS of an
+accepted call, or the test did not test what it says. Then the daemon is stopped with SIGTERM, and --once
 runs deliver what the evaluations in flight at the stop enqueued.
 
 What is judged, and from what:
@@ -27,14 +29,20 @@ What is judged, and from what:
   kill overall, and at most one per delivery worker in any one kill (the
   default is one worker: one call in flight when the process dies);
 - repeats: none earlier than repeatIntervalSecs after the previous
-  delivered notify, none later than repeat + interval (+ slack, + the
-  time the engine was down); change calls accepted within 2 s (+ down);
+  delivered notify, none later than repeat + interval + REPEAT_SLACK_MS
+  plus the downtime that overlaps that very wait (from a kill to the
+  restarted daemon's "definitions loaded" line); change calls accepted
+  within CALL_DELAY_MS plus the downtime overlapping them;
+- before the --once drain, the last daemon itself sent every call but
+  those enqueued or due again in its last CALL_DELAY_MS;
 - the emulator's validator (--validate) judges the calls against the
-  values it served; it does not know about the kills, so its complaints
-  must each be about one of the duplicates above (whatever it calls it:
-  duplicate, early repeat, unexpected, wrong message), or about a call it
-  expected from a value served to a run that was killed before committing
-  it (or while the engine was down after such a kill).
+  values it served; it does not know about the kills, so each complaint
+  must be explained on its own: a call that arrived (duplicate, early
+  repeat, unexpected, wrong message) must be one of the duplicates found
+  above, at its arrival time; a call that did not come by its deadline
+  must either come from a value that only a query cut short by a kill was
+  served (the served-at time is that query's), or have arrived later by
+  no more than the downtime overlapping its wait plus REPEAT_SLACK_MS.
 
 Summary line: crash-loop: seed=.. kills=.. expected=.. delivered=.. lost=..
 duplicated=..
@@ -60,11 +68,11 @@ NALERTS = int(os.environ.get("CRASH_ALERTS", "60"))
 ALERTS, TIMELINE = cycling_alerts(NALERTS, CYCLE, INTERVAL_MS // 1000, REPEAT_MS // 1000)
 DEFS = {a["name"]: a for a in ALERTS}
 QUERY = {a["name"]: a["query"] for a in ALERTS}
-REPEAT_SLACK_MS = 2500     # a repeat may come this much after repeat + interval
+REPEAT_SLACK_MS = 500      # a repeat may come this much after repeat + interval (+ downtime)
 CALL_DELAY_MS = 2000      # enqueued to accepted, engine up
 DELIVERERS = 1             # the default: one call in flight, so at most one duplicate per kill
 ON_CALL_SHARE = float(os.environ.get("CRASH_ON_CALL", "0.5"))  # share of kills timed to an accepted call
-RESTART_COST_MS = 1500     # what a kill adds to that: start, definitions, first claim
+ON_CALL_MS = 50            # a timed kill lands this soon after the record grew
 
 
 def served_in_window(steps, value, lo, hi):
@@ -93,6 +101,7 @@ def main():
                          args=["--validate", "--cycle", str(CYCLE), "--query-log", qlog])
     eng = Engine(wd, emu.url, args=["--deliverers", str(DELIVERERS)])
     runs = []   # [start, end, killed] of every run, epoch seconds
+    timed = on_call = 0
     t0 = time.time()
     try:
         for _ in range(nkills):
@@ -101,14 +110,22 @@ def main():
             if rng.random() < ON_CALL_SHARE:
                 # Right after the server accepted a call: most likely before
                 # the engine wrote it delivered, so it is sent again.
+                timed += 1
                 time.sleep(rng.uniform(0.3, 1.5))
                 size = os.path.getsize(emu.record_path)
                 deadline = time.time() + 2.0
-                while os.path.getsize(emu.record_path) == size and time.time() < deadline:
-                    pass
+                grew = None
+                while time.time() < deadline:
+                    if os.path.getsize(emu.record_path) != size:
+                        grew = time.time()
+                        break
+                    time.sleep(0.002)
             else:
+                grew = None
                 time.sleep(rng.uniform(0.3, 2.5))
             end = time.time()
+            if grew is not None and end - grew <= ON_CALL_MS / 1000:
+                on_call += 1
             rc, _ = eng.kill(signal.SIGKILL)
             check(rc == -signal.SIGKILL, "engine exited with %s before it was killed:\n%s"
                   % (rc, eng.log_text()[-3000:]))
@@ -120,6 +137,7 @@ def main():
         eng.start()
         time.sleep(4.0)
         drain = stop_drained(eng)
+        drain.check_daemon_sent(CALL_DELAY_MS)
         runs.append([start, drain.stopped, False])
         runs.extend([a, b, False] for a, b in drain.runs)
     finally:
@@ -128,6 +146,9 @@ def main():
             eng.proc.wait()
         emu_rc = emu.stop()
     took_all = time.time() - t0
+    # The premise of the timed kills: they did land right after a call.
+    check(timed == 0 or on_call * 2 >= timed,
+          "only %d of %d timed kills came within %d ms of an accepted call" % (on_call, timed, ON_CALL_MS))
     emu_start = (emu.start_lo + emu.started) / 2        # the validator's time zero
     emu_slack = (emu.started - emu.start_lo) / 2 + 0.05
 
@@ -136,16 +157,15 @@ def main():
     check_chain(trans, DEFS)
     rows = outbox_rows(eng.db)
     change_calls_present(trans, rows, DEFS)
-    leased = sql(eng.db, "select (select count(*) from alert_state where lease_until is not null),"
-                         " (select count(*) from outbox where lease_until is not null)")
-    check(leased == [(0, 0)], "leases left after SIGTERM (alerts, calls): %s" % leased)
+    leased = sql(eng.db, "select count(*) from outbox where lease_until is not null")
+    check(leased == [(0,)], "calls left leased after SIGTERM: %s" % leased)
 
     served = {}             # target -> [epoch seconds of each 200 answer]
     for q in read_jsonl(qlog):
         served.setdefault(q["target"], []).append(q["us"] / 1e6)
     evaluations = 0
     cut_short = 0
-    kill_windows = {}       # alert -> [(from, to)] epoch seconds the validator may find calls missing
+    cut_short_at = {}       # alert -> [epoch s of answers no evaluation committed, the run killed]
     for i, (start, end, killed) in enumerate(runs):
         upto = runs[i + 1][0] if i + 1 < len(runs) else float("inf")
         committed = {}
@@ -189,10 +209,10 @@ def main():
             check(0 <= d <= 1, "run %d (%s): %d answers to %s, %d evaluations committed"
                   % (i + 1, "killed" if killed else "stopped", len(answers), q, committed.get(name, 0)))
             cut_short += d
-            if killed:
-                nxt = [t for t in served.get(q, []) if t >= upto]
-                kill_windows.setdefault(name, []).append(
-                    (answers[-1] if d else end, nxt[0] if nxt else float("inf")))
+            if d:
+                check(killed, "run %d: an answer to %s was not committed, yet the run was stopped "
+                      "cleanly" % (i + 1, q))
+                cut_short_at.setdefault(name, []).append(answers[-1])
 
     # -- what the server accepted ----------------------------------------------
     records = emu.records()
@@ -214,16 +234,33 @@ def main():
           "more duplicates in one kill than delivery workers: %s" % per_kill)
     check(sum(per_kill) <= len(kills), "%d duplicates for %d kills" % (sum(per_kill), len(kills)))
 
-    # repeats: never early, never (much) late
+    # Downtime of each kill: from the kill until the restarted daemon had
+    # loaded its definitions (its log), or until the next kill when it
+    # never got that far.
+    down_windows = []
+    for i, r in enumerate(runs):
+        if not r[2]:
+            continue
+        ready = runs[i + 1][1]
+        for t, _lvl, text in log_lines(wd.file("engine-%d.log" % (i + 2))):
+            if text.startswith("definitions loaded") or text.startswith("using stored definitions"):
+                ready = t
+                break
+        down_windows.append((r[1] * 1000, ready * 1000))
+
+    # repeats: never early, never late by more than the downtime that
+    # overlaps the wait, plus a fixed slack
     def downtime(lo, hi):
-        return drain.down(lo, hi) + sum((restart - kt) * 1000 + RESTART_COST_MS
-                                        for kt, restart in kills if lo < kt * 1000 < hi)
+        return drain.down(lo, hi) + sum(max(0, min(hi, b) - max(lo, a)) for a, b in down_windows)
     check_timing(rows, records, trans, DEFS, j.copies, runs[-1][1] * 1000, REPEAT_MS, INTERVAL_MS,
                  call_delay_ms=CALL_DELAY_MS, repeat_slack_ms=REPEAT_SLACK_MS, allowance=downtime)
 
     # -- the validator's view --------------------------------------------------
     unexplained = []
     explained = 0
+    recs_of = {}
+    for r in records:
+        recs_of.setdefault(r["alert"], []).append((r["t"], r["kind"], r.get("message", "")))
     for line in validator_errors(emu):
         name = re.match(r"ERROR alert=(\S+):", line).group(1)
         # A complaint about a call that arrived (a duplicate, an early repeat,
@@ -231,14 +268,23 @@ def main():
         # time: it is explained when that call is a duplicate found above.
         m = re.search(r'(?:(?:duplicate|early repeat|unexpected) (?:notify "[^"]*"|resolve)|'
                       r'came notify "[^"]*") at ([\d.]+) s', line)
+        ok = False
         if m:
             at = (emu_start + float(m.group(1))) * 1000
             ok = any(c[0] == name and abs(c[2] - at) <= emu_slack * 1000 + 100 for c in j.copies)
-        else:
-            m = re.search(r"served at ([\d.]+) s\) by ([\d.]+) s, none came", line)
-            ok = bool(m) and any(lo - emu_slack <= emu_start + float(m.group(2)) and
-                                 emu_start + float(m.group(1)) <= hi + emu_slack
-                                 for lo, hi in kill_windows.get(name, []))
+        m2 = re.search(r'expected (?:(?:change|repeat) notify "((?:[^"\\]|\\.)*)"|resolve) '
+                       r'\((\w+) served at ([\d.]+) s\) by ([\d.]+) s, none came', line)
+        if m2:
+            since = emu_start + float(m2.group(3))
+            due = (emu_start + float(m2.group(4))) * 1000
+            # Only a query cut short by a kill was served it (the level
+            # started with that answer): nothing was committed to call.
+            ok = any(abs(t - since) <= emu_slack + 0.05 for t in cut_short_at.get(name, []))
+            # Or it came late, by no more than the downtime in its way.
+            want = ("notify", m2.group(1)) if m2.group(1) is not None else ("resolve", "")
+            arrived = [t for t, k, msg in recs_of.get(name, []) if (k, msg) == want and t >= since * 1000]
+            if not ok and arrived:
+                ok = arrived[0] - due <= downtime(since * 1000, arrived[0]) + REPEAT_SLACK_MS
         if ok:
             explained += 1
         else:
@@ -249,10 +295,10 @@ def main():
 
     log("crash-loop: seed=%d kills=%d expected=%d delivered=%d lost=%d duplicated=%d "
         "(most in one kill=%d; evaluations=%d cut-short-by-kill=%d "
-        "validator-errors-explained=%d runs=%d %.1fs)"
+        "validator-errors-explained=%d timed-kills=%d on-a-call=%d runs=%d %.1fs)"
         % (seed, len(kills), j.expected, j.delivered, len(j.lost) + len(j.not_delivered),
            len(j.copies), max(per_kill, default=0), evaluations, cut_short, explained,
-           len(runs), took_all))
+           timed, on_call, len(runs), took_all))
     check_no_sanitizer_reports(wd)
     wd.cleanup()
 

@@ -6,8 +6,8 @@ retired when that evaluation is abandoned by a stop. Stored definitions are
 used when the server is down at start; with none stored, --once exits 69."""
 
 import json
-
 import signal
+import time
 
 from harness import (Emulator, Engine, Workdir, alert, alert_state, calls, check, log, now_ms,
                      wait_until)
@@ -31,31 +31,57 @@ def queried(emu, target):
         return [json.loads(l) for l in f if json.loads(l)["target"] == target]
 
 
+def requests(path):
+    """[(answered at, epoch s; target)] of the /query answers in a request log."""
+    try:
+        with open(path) as f:
+            rs = [json.loads(l) for l in f if l.strip()]
+    except FileNotFoundError:
+        return []
+    return [(r["us"] / 1e6, r.get("target")) for r in rs if r["ep"] == "query"]
+
+
 def retired_in_flight(wd):
-    """Every request takes 1.5 s and one evaluation worker queries p then q
-    back to back, so q is always claimed: the SIGHUP that retires q lands
-    while q's evaluation is in flight, and the SIGTERM that follows at once
-    abandons it. q must stay retired: never queried again."""
-    slow = ["--latency-ms", "1500"]
+    """Every query takes 1.5 s (/alerts is fast) and one evaluation worker
+    queries p then q back to back: the moment the server answers p, the
+    query of q is on its way. The SIGHUP that retires q is sent then, and
+    the SIGTERM as soon as q is retired, so both land while q's query is in
+    flight: the server's request log must show a query of q that arrived
+    before the SIGHUP and was answered after the SIGTERM (else the test did
+    not test what it says). q must stay retired: never queried again."""
+    latency = 1.5
+    slow = ["--query-latency-ms", str(int(latency * 1000))]
     timeline = {"q-p": [[0, 50]], "q-q": [[0, 50]]}
-    emu = Emulator(wd, alerts=[alert("p"), alert("q")], timeline=timeline, args=slow,
-                   name="slow1")
+    rlog = wd.file("slow-requests.jsonl")
+    emu = Emulator(wd, alerts=[alert("p"), alert("q")], timeline=timeline,
+                   args=slow + ["--request-log", rlog], name="slow1")
     emus = [emu]
     eng = Engine(wd, emu.url, db=wd.file("retire.db"), args=["-c", "1"], name="retire")
     eng.start().wait_started()
     try:
         wait_until(lambda: eng.sql("select count(*) from alert_state where last_eval is not null")
                    [0][0] == 2, 12, "p and q evaluated")
+        # The same server without q, on the same port; the engine's
+        # connection to the first one is cut, it reconnects.
         emu.stop()
-        emu = Emulator(wd, alerts=[alert("p")], timeline=timeline, args=slow, name="slow2",
-                       port=emu.port)
+        emu = Emulator(wd, alerts=[alert("p")], timeline=timeline, name="slow2", port=emu.port,
+                       args=slow + ["--request-log", rlog])
         emus.append(emu)
+        seen = len(requests(rlog))
+        wait_until(lambda: any(t == "q-p" for _a, t in requests(rlog)[seen:]), 3 * latency + 2,
+                   "an answer to p from the second server")
+        t_hup = time.time()
         eng.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: eng.sql("select retired from alert where name = 'q'")[0][0], 6,
                    "q retired")
+        t_term = time.time()
         rc, _ = eng.kill(signal.SIGTERM)
         check(rc == 0, "exit status %d after SIGTERM" % rc)
         emu.stop()
+        in_flight = [(a, t) for a, t in requests(rlog)[seen:]
+                     if t == "q-q" and a - latency < t_hup and a > t_term]
+        check(in_flight, "no query of q was in flight from the SIGHUP (%.3f) to the SIGTERM "
+              "(%.3f): %s" % (t_hup, t_term, requests(rlog)[seen:]))
         emu = Emulator(wd, alerts=[alert("p")], timeline=timeline, name="fast", port=emu.port,
                        args=["--query-log", wd.file("fast-queries.jsonl")])
         emu.query_log = wd.file("fast-queries.jsonl")
@@ -70,7 +96,8 @@ def retired_in_flight(wd):
             eng.proc.kill()
         for e in emus:
             e.stop()
-    log("retired in flight: q queried %d times after restart; %s" % (len(queried(emu, "q-q")), q))
+    log("retired in flight: q's query in flight across SIGHUP and SIGTERM; queried %d times "
+        "after restart; %s" % (len(queried(emu, "q-q")), q))
     check(queried(emu, "q-q") == [], "retired q evaluated after restart: %s" % queried(emu, "q-q"))
     check(q["retired"] == 1 and q["state"] == "PASS", "alert_status of q: %s" % q)
 

@@ -8,15 +8,21 @@ the emulator's validator finds nothing wrong with what it received.
 Each rate runs on its own emulator (seeded faults: FLAKY_SEED, default
 the time; printed) and database, with alerts whose values change on a
 cycling timeline (interval 1 s, repeat 3 s), for one cycle; then the
-daemon is stopped with SIGTERM and --once runs deliver what is left."""
+daemon is stopped with SIGTERM and --once runs deliver what is left.
 
-import glob
+Timing is judged from the server's side: a repeat is due with the first
+query the server answered repeatIntervalSecs after the notify before it
+was accepted (--query-log), and the next call was decided at the latest
+when it first reached the server, answered or refused (--request-log).
+Before the --once drain, the daemon itself must have sent every call but
+those enqueued or due again in its last CALL_DELAY_MS."""
+
 import os
 import time
 
 from fault_helpers import (Judgement, change_calls_present, check_chain,
                            check_no_sanitizer_reports, check_timing, count, cycling_alerts,
-                           enqueued_times, query_times,
+                           query_times, request_times,
                            outbox_rows, start_emulator, stats, stop_drained, transitions,
                            validator_errors, validator_summary)
 from harness import Engine, Workdir, check, log
@@ -26,6 +32,7 @@ CYCLE = 24
 RUN_SECS = 20
 INTERVAL_MS = 1000
 REPEAT_MS = 3000
+CALL_DELAY_MS = 2000      # enqueued (or due again) to sent, daemon up
 ALERTS, TIMELINE = cycling_alerts(30, CYCLE, INTERVAL_MS // 1000, REPEAT_MS // 1000)
 DEFS = {a["name"]: a for a in ALERTS}
 
@@ -34,7 +41,8 @@ def run(wd, rate, seed):
     tag = "rate-%g" % rate
     emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE, name="emu-" + tag,
                          args=["--validate", "--cycle", str(CYCLE), "--fail-rate", str(rate),
-                               "--seed", str(seed), "--query-log", wd.file(tag + "-queries.jsonl")])
+                               "--seed", str(seed), "--query-log", wd.file(tag + "-queries.jsonl"),
+                               "--request-log", wd.file(tag + "-requests.jsonl")])
     eng = Engine(wd, emu.url, db=wd.file(tag + ".db"), name="engine-" + tag)
     try:
         eng.start()
@@ -47,6 +55,7 @@ def run(wd, rate, seed):
             eng.proc.wait()
         emu_rc = emu.stop()
     end_ms = drain.drained * 1000
+    drain.check_daemon_sent(CALL_DELAY_MS)
 
     trans = transitions(eng.db)
     check_chain(trans, DEFS)
@@ -59,7 +68,7 @@ def run(wd, rate, seed):
     check_timing(rows, records, trans, DEFS, j.copies, end_ms, REPEAT_MS, INTERVAL_MS,
                  call_delay_ms=10000, allowance=drain.down,
                  answered=query_times(wd.file(tag + "-queries.jsonl")),
-                 decided=enqueued_times(glob.glob(wd.file("engine-%s-*.log" % tag))))
+                 decided=request_times(wd.file(tag + "-requests.jsonl")))
     log(validator_summary(emu))
     errors = validator_errors(emu)
     check(emu_rc == 0 and not errors, "%s: validator (exit %d):\n%s" % (tag, emu_rc, "\n".join(errors)))

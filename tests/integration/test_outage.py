@@ -17,18 +17,18 @@ Checked:
 - rows that waited through the outage are all accepted within
   DRAIN_SECS after it ends, plus LATENCY_MS for each of them (one delivery
   worker sends one call at a time);
-- per row, at most MAX_FAILED_ATTEMPTS failed attempts during the outage,
-  each retried no sooner than the backoff schedule allows (the engine's
-  log), and the HTTP requests to /notify and /resolve answered 503
-  (the emulator's /stats) are no more than -r times those attempts (and
-  the attempts that went through as it ended);
+- per alert, at most MAX_FAILED_ATTEMPTS failed attempts during the
+  outage, each retried no sooner than the backoff schedule allows, judged
+  from the server's request log (--request-log: the 503 answers to the
+  alert's calls; -r requests in a row are one attempt), never from the
+  delays the engine logged; each attempt is at most -r requests;
 - no repeat earlier than repeatIntervalSecs after the notify before it."""
 
 import time
 
 from fault_helpers import (Judgement, change_calls_present, check_chain,
-                           check_no_sanitizer_reports, check_timing, count, field,
-                           first_acceptances, log_lines, outbox_rows, start_emulator, stats,
+                           check_no_sanitizer_reports, check_timing, count,
+                           first_acceptances, outbox_rows, read_jsonl, start_emulator, stats,
                            stop_drained, transitions, validator_errors, validator_summary)
 from harness import Engine, Workdir, alert, check, log
 
@@ -43,6 +43,8 @@ INTERVAL_MS = 1000
 REPEAT_MS = 3000
 RETRIES = 3                 # -r: HTTP requests per delivery attempt
 DRAIN_SECS = 3.0            # after the outage, rows that waited through it are accepted by then
+CALL_DELAY_MS = 2000        # enqueued (or due again) to sent, once the server answers
+IDLE_MS = 200               # a worker between two calls of a backlog, on a busy machine
 MAX_FAILED_ATTEMPTS = 6     # 0.25-0.5, 0.5-1, 1-2, 2-4, 4-8 s apart: six fit in 10 s
 BACKOFF_FIRST_MS = 500      # the engine's schedule: the n-th retry waits 500 * 2^(n-1) ms,
                             # the upper half jittered, so at least half of that
@@ -60,7 +62,8 @@ def main():
     log("workdir: %s (kept with KEEP_TEST_DIR=1)" % wd.path)
     emu = start_emulator(wd, alerts=ALERTS, timeline=TIMELINE,
                          args=["--validate", "--down", "%g:%g" % (DOWN_FROM, DOWN_TO),
-                               "--latency-ms", str(LATENCY_MS)])
+                               "--latency-ms", str(LATENCY_MS),
+                               "--request-log", wd.file("requests.jsonl")])
     t_start = emu.started
     eng = Engine(wd, emu.url, args=["-c", "8", "-r", str(RETRIES)])
     t0 = time.time()
@@ -72,6 +75,7 @@ def main():
         st_to = stats(emu)
         time.sleep(max(0, t_start + RUN_SECS - time.time()))
         drain = stop_drained(eng)
+        drain.check_daemon_sent(CALL_DELAY_MS)
     finally:
         if eng.proc and eng.proc.poll() is None:
             eng.proc.kill()
@@ -101,39 +105,57 @@ def main():
     late = [(n, r[1:3], (t - down_to) / 1000) for n, r, t in waited if t > down_to + drain_ms]
     check(not late, "calls accepted more than %gs after the outage (%d waited, %d ms each): %s"
           % (drain_ms / 1000, len(waited), LATENCY_MS, late[:10]))
+    # Retried at once when the server answers again: from the first call
+    # accepted after the outage until the last call that waited through it,
+    # the delivery worker sends back to back (the server's request log), it
+    # does not sit out each call's own backoff.
+    answered = sorted(r["us"] / 1000.0 for r in read_jsonl(wd.file("requests.jsonl"))
+                      if r["ep"] in ("notify", "resolve") and r["status"] == 200)
+    back = [t for t in answered if t >= down_to - 50]
+    idle = [(round((a - down_to) / 1000, 2), round(b - a)) for a, b in zip(back, back[1:])
+            if b <= last and b - a > LATENCY_MS + IDLE_MS]
+    log("after the outage: first call accepted %.2fs after it, the last that waited %.2fs after it"
+        % ((back[0] - down_to) / 1000, (last - down_to) / 1000))
+    check(not idle, "the worker idled while calls waited out their backoff after the outage "
+          "(s after it, ms idle): %s" % idle)
 
-    # backoff: failed attempts per row, and their spacing
-    failures = {}           # (alert, kind) -> [(t, attempts, retry_in_ms)]
-    lines = [l for run in range(1, eng.runs + 1)
-             for l in log_lines(wd.file("engine-%d.log" % run))]
-    for t, _lvl, text in lines:
-        if text.startswith("delivery failed "):
-            key = (field(text, "alert"), field(text, "kind"))
-            failures.setdefault(key, []).append((t * 1000, int(field(text, "attempts")),
-                                                 int(field(text, "retry_in_ms"))))
-    check(failures, "no delivery failed during the outage")
-    most = 0
-    for key, fs in failures.items():
-        in_outage = [f for f in fs if down_from - 500 <= f[0] <= down_to + 500]
-        most = max(most, len(in_outage))
-        check(len(in_outage) <= MAX_FAILED_ATTEMPTS,
-              "%s: %d failed attempts during the outage: %s" % (key, len(in_outage), in_outage))
-        for (t1, n1, wait1), (t2, n2, _w) in zip(fs, fs[1:]):
-            if n2 != n1 + 1:
-                continue        # another row of the alert
-            floor = BACKOFF_FIRST_MS * 2 ** (n1 - 1) / 2
-            check(wait1 >= floor, "%s: attempt %d set a retry in %d ms, under %d"
-                  % (key, n1, wait1, floor))
-            check(t2 - t1 >= wait1 - 20, "%s: attempt %d came %d ms after attempt %d, "
-                  "which set a retry in %d ms" % (key, n2, t2 - t1, n1, wait1))
-    failed_attempts = sum(len(fs) for fs in failures.values())
-    down_calls = (count(st_to, "notify", 503) + count(st_to, "resolve", 503)
-                  - count(st_from, "notify", 503) - count(st_from, "resolve", 503))
-    # each failed attempt made up to RETRIES requests; so did the attempt of
-    # a waiting row that went through as the outage ended
-    check(down_calls <= RETRIES * (failed_attempts + len(waited)),
-          "%d requests to /notify and /resolve during the outage for %d failed attempts"
-          % (down_calls, failed_attempts))
+    # backoff, from the server's side: the 503 answers to each alert's
+    # calls in the outage; answers less than IMMEDIATE_MS apart are the -r
+    # immediate requests of one attempt. One call per alert at a time, so
+    # an alert's failed attempts in the outage are those of its first
+    # waiting call, numbered from 1.
+    IMMEDIATE_MS = 2 * LATENCY_MS
+    refused = {}
+    for r in read_jsonl(wd.file("requests.jsonl")):
+        if r["ep"] in ("notify", "resolve") and r["status"] == 503:
+            refused.setdefault(r["alert"], []).append(r["us"] / 1000.0)
+    check(refused, "no call was refused during the outage")
+    most = failed_attempts = 0
+    for name, ts in refused.items():
+        attempts = [[ts[0]]]
+        for a, b in zip(ts, ts[1:]):
+            if b - a < IMMEDIATE_MS:
+                attempts[-1].append(b)
+            else:
+                attempts.append([b])
+        failed_attempts += len(attempts)
+        most = max(most, len(attempts))
+        check(len(attempts) <= MAX_FAILED_ATTEMPTS,
+              "%s: %d failed attempts during the outage" % (name, len(attempts)))
+        check(all(len(a) <= RETRIES for a in attempts),
+              "%s: more than -r %d requests in one attempt: %s" % (name, RETRIES, [len(a) for a in attempts]))
+        for n, (a1, a2) in enumerate(zip(attempts, attempts[1:]), 1):
+            # the n-th wait is 500 * 2^(n-1) ms, its upper half jittered;
+            # the next answer comes LATENCY_MS after the request
+            floor = BACKOFF_FIRST_MS * 2 ** (n - 1) / 2 + LATENCY_MS
+            check(a2[0] - a1[-1] >= floor - 20,
+                  "%s: attempt %d came %d ms after attempt %d was refused, the backoff allows "
+                  "no less than %d ms" % (name, n + 1, a2[0] - a1[-1], n, floor))
+    down_calls = sum(len(ts) for ts in refused.values())
+    # the /stats counters agree with the request log
+    stats_503 = (count(st_to, "notify", 503) + count(st_to, "resolve", 503)
+                 - count(st_from, "notify", 503) - count(st_from, "resolve", 503))
+    check(stats_503 <= down_calls, "%d refused calls counted, %d logged" % (stats_503, down_calls))
 
     check_timing(rows, records, trans, DEFS, j.copies, drain.drained * 1000, REPEAT_MS,
                  INTERVAL_MS, allowance=lambda a, b: drain.down(a, b) + max(

@@ -6,6 +6,7 @@ that happens while the daemon is down is notified once after restart."""
 import signal
 import sys
 
+from fault_helpers import check_no_sanitizer_reports
 from harness import Emulator, Engine, Workdir, alert, calls, check, log, now_ms, wait_until
 
 REPEAT_MS = 4000
@@ -40,8 +41,9 @@ def restart_keeps_repeat(eng, emu, sig):
     it again at once and checks when the next notify of a arrives."""
     before = notify_times(emu, "a")
     rc, took = eng.kill(sig)
-    if sig == signal.SIGTERM:
-        check(rc == 0, "exit status %d after SIGTERM" % rc)
+    # SIGTERM: a clean exit; SIGKILL: killed by it, not dead before
+    check(rc == (0 if sig == signal.SIGTERM else -signal.SIGKILL),
+          "exit status %d after %s:\n%s" % (rc, signal.Signals(sig).name, eng.log_text()[-2000:]))
     eng.start()
     log("%s: daemon down %.2fs, restarted" % (signal.Signals(sig).name, took))
     wait_until(lambda: len(notify_times(emu, "a")) > len(before), LATE_MS / 1000 + 3,
@@ -70,7 +72,9 @@ def main():
 
         # b was evaluated PASS; it goes WARN while the daemon is down.
         wait_until(lambda: row(eng, "b")[2] == 50, 5, "b evaluated PASS")
-        eng.kill(signal.SIGKILL)
+        rc, _ = eng.kill(signal.SIGKILL)
+        check(rc == -signal.SIGKILL, "exit status %d before the SIGKILL:\n%s"
+              % (rc, eng.log_text()[-2000:]))
         emu.stop()
         emu2 = Emulator(wd, alerts=ALERTS, timeline={"q-a": [[0, 150]], "q-b": [[0, 150]]},
                         name="emu2")
@@ -99,6 +103,7 @@ def main():
     check(b_calls == [("notify", "b", "warning")], "calls of b: %s" % b_calls)
     check(transitions == [("PASS", "WARN")], "transitions of b: %s" % transitions)
     check(emu_rc == 0, "emulator validator found errors:\n" + emu.read_stderr())
+    check_no_sanitizer_reports(wd)
     log("restart: ok")
     wd.cleanup()
 

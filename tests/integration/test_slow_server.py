@@ -9,14 +9,19 @@ through, before the resolve that follows it.
    its notify waits in the outbox. Alert b is PASS.
 2. The same port, a server answering after 1.5 s whose values would make
    a PASS: nothing changes, queries and the notify time out.
-3. SIGTERM while queries and calls are in flight: measured.
+3. SIGTERM while queries and calls are in flight: measured. The slow
+   server took every notify the engine gave up on (it answers after the
+   engine's timeout): those are the at-least-once copies, and each
+   timed-out attempt was one request, not -r of them (a notify that may
+   have reached the server is not sent again at once), judged from its
+   request log against the attempts the outbox counts.
 4. Fast, healthy server: after a restart the notify of a goes through,
    then its resolve."""
 
 import signal
 import time
 
-from fault_helpers import check_no_sanitizer_reports, sql, undelivered
+from fault_helpers import check_no_sanitizer_reports, read_jsonl, sql, undelivered
 from harness import Emulator, Engine, Workdir, alert, alert_state, calls, check, log, wait_until
 
 TIMEOUT_MS = 500
@@ -42,8 +47,10 @@ def main():
                    "the notify of a failing")
         emu.stop()
 
+        rlog = wd.file("slow-requests.jsonl")
         slow = Emulator(wd, alerts=ALERTS, timeline={"q-a": [[0, 50]], "q-b": [[0, 50]]},
-                        args=["--latency-ms", str(LATENCY_MS)], name="slow", port=port)
+                        args=["--latency-ms", str(LATENCY_MS), "--request-log", rlog],
+                        name="slow", port=port)
         switched = time.time()
         attempts_before = sql(eng.db, "select attempts from outbox")[0][0]
         failures_before = dict(sql(eng.db, "select name, failures from alert_status"))
@@ -74,14 +81,24 @@ def main():
         log("SIGTERM: exit %d in %.3fs (bound %.3fs)" % (rc, took, TIMEOUT_MS / 1000 + 1))
         check(rc == 0, "exit status %d after SIGTERM" % rc)
         check(took <= TIMEOUT_MS / 1000 + 1, "stopped in %.3fs, over --timeout + 1 s" % took)
-        leased = sql(eng.db, "select (select count(*) from alert_state where lease_until is not null),"
-                             " (select count(*) from outbox where lease_until is not null)")
-        check(leased == [(0, 0)], "leases left after SIGTERM (alerts, calls): %s" % leased)
+        leased = sql(eng.db, "select count(*) from outbox where lease_until is not null")
+        check(leased == [(0,)], "calls left leased after SIGTERM: %s" % leased)
         check(undelivered(eng.db) == 1, "the notify of a is still waiting")
+        attempts_after = sql(eng.db, "select attempts from outbox")[0][0]
         slow.stop()
         late = [c for c in calls(slow.records())]
-        log("the slow server accepted %d calls after the engine had given up on them "
-            "(at-least-once: they are retried)" % len(late))
+        reqs = [r for r in read_jsonl(rlog) if r["ep"] == "notify"]
+        made = attempts_after - attempts_before
+        log("the slow server got %d notify requests for %d failed attempts and accepted %d "
+            "(after the engine had given up on them: at-least-once, they are retried)"
+            % (len(reqs), made, len(late)))
+        check(late and all(c == ("notify", "a", "critical") for c in late),
+              "the slow server accepted no notify the engine gave up on: %s" % late)
+        # one request per attempt; one more may have been cut short by the
+        # stop (released, not counted as an attempt)
+        check(made <= len(reqs) <= made + 1,
+              "%d notify requests for %d timed-out attempts (-r 3 would resend at once)"
+              % (len(reqs), made))
 
         healthy = Emulator(wd, alerts=ALERTS, timeline={"q-a": [[0, 50]], "q-b": [[0, 50]]},
                            name="healthy", port=port)
