@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh clang libclang-rt-14-dev faketime
+scripts/install-deps.sh clang libclang-rt-14-dev clang-format faketime
 
 jobs=$(nproc)
 run_suite() {
@@ -34,6 +34,9 @@ run_suite() {
 	fi
 }
 
+# The daemon's sources are laid out as .clang-format says.
+echo "== format: src/ against .clang-format" >&2
+clang-format --dry-run --Werror src/*.c src/*.h
 # The daemon alone builds with SQLite, libcurl and cJSON (no test libraries).
 scripts/build-daemon-alone.sh build-alone
 run_suite build

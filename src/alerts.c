@@ -59,8 +59,7 @@ void alert_defs_free(struct alert_def *defs, size_t n)
 
 /* ---- /query body --------------------------------------------------------- */
 
-int alerts_parse_value_z(const char *body, size_t len, double *value, char *err,
-			 size_t errlen)
+int alerts_parse_value_z(const char *body, size_t len, double *value, char *err, size_t errlen)
 {
 	cJSON *root = NULL;
 	const cJSON *v = NULL;
@@ -74,8 +73,7 @@ int alerts_parse_value_z(const char *body, size_t len, double *value, char *err,
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
-		set_err(err, errlen, "body is not a JSON object (it is %s)",
-			json_type(root));
+		set_err(err, errlen, "body is not a JSON object (it is %s)", json_type(root));
 		goto out;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "value");
@@ -84,8 +82,7 @@ int alerts_parse_value_z(const char *body, size_t len, double *value, char *err,
 		goto out;
 	}
 	if (!cJSON_IsNumber(v)) {
-		set_err(err, errlen, "value is not a number (it is %s)",
-			json_type(v));
+		set_err(err, errlen, "value is not a number (it is %s)", json_type(v));
 		goto out;
 	}
 	/* cJSON rejects NaN/Infinity literals, but 1e999 parses to inf. */
@@ -100,8 +97,7 @@ out:
 	return rc;
 }
 
-int alerts_parse_value(const char *body, size_t len, double *value, char *err,
-		       size_t errlen)
+int alerts_parse_value(const char *body, size_t len, double *value, char *err, size_t errlen)
 {
 	char *copy = NULL;
 	int rc;
@@ -125,9 +121,8 @@ int alerts_parse_value(const char *body, size_t len, double *value, char *err,
 
 /* Checks the string member key of obj (shown as label). Returns 0 with
  * *out borrowed from obj, or -1 with the reason in why. */
-static int check_string(const cJSON *obj, const char *key, const char *label,
-			size_t max, int flags, const char **out, char *why,
-			size_t whylen)
+static int check_string(const cJSON *obj, const char *key, const char *label, size_t max, int flags,
+			const char **out, char *why, size_t whylen)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
 	size_t len;
@@ -137,8 +132,7 @@ static int check_string(const cJSON *obj, const char *key, const char *label,
 		return -1;
 	}
 	if (!cJSON_IsString(item) || item->valuestring == NULL) {
-		set_err(why, whylen, "%s is not a string (it is %s)", label,
-			json_type(item));
+		set_err(why, whylen, "%s is not a string (it is %s)", label, json_type(item));
 		return -1;
 	}
 	len = strlen(item->valuestring);
@@ -169,8 +163,8 @@ static int check_string(const cJSON *obj, const char *key, const char *label,
  * alone otherwise). Returns 0 with
  * *secs, 1 when an optional member is absent, or -1 with the reason in
  * why. */
-static int check_secs(const cJSON *obj, const char *key, int optional,
-		      double *clamped, double *secs, char *why, size_t whylen)
+static int check_secs(const cJSON *obj, const char *key, int optional, double *clamped,
+		      double *secs, char *why, size_t whylen)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
 	double d;
@@ -182,8 +176,7 @@ static int check_secs(const cJSON *obj, const char *key, int optional,
 		return -1;
 	}
 	if (!cJSON_IsNumber(item)) {
-		set_err(why, whylen, "%s is not a number (it is %s)", key,
-			json_type(item));
+		set_err(why, whylen, "%s is not a number (it is %s)", key, json_type(item));
 		return -1;
 	}
 	d = item->valuedouble;
@@ -196,8 +189,7 @@ static int check_secs(const cJSON *obj, const char *key, int optional,
 		d = (double)ALERTS_MAX_SECS;
 	}
 	if (d > (double)ALERTS_MAX_SECS) {
-		set_err(why, whylen, "%s is over %lld (%g)", key,
-			(long long)ALERTS_MAX_SECS, d);
+		set_err(why, whylen, "%s is over %lld (%g)", key, (long long)ALERTS_MAX_SECS, d);
 		return -1;
 	}
 	*secs = d;
@@ -205,8 +197,8 @@ static int check_secs(const cJSON *obj, const char *key, int optional,
 }
 
 /* Checks the level object key ("warn" / "critical"). */
-static int check_level(const cJSON *entry, const char *key, double *value,
-		       const char **message, char *why, size_t whylen)
+static int check_level(const cJSON *entry, const char *key, double *value, const char **message,
+		       char *why, size_t whylen)
 {
 	const cJSON *level = cJSON_GetObjectItemCaseSensitive(entry, key);
 	const cJSON *v = NULL;
@@ -217,8 +209,7 @@ static int check_level(const cJSON *entry, const char *key, double *value,
 		return -1;
 	}
 	if (!cJSON_IsObject(level)) {
-		set_err(why, whylen, "%s is not an object (it is %s)", key,
-			json_type(level));
+		set_err(why, whylen, "%s is not an object (it is %s)", key, json_type(level));
 		return -1;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(level, "value");
@@ -227,8 +218,7 @@ static int check_level(const cJSON *entry, const char *key, double *value,
 		return -1;
 	}
 	if (!cJSON_IsNumber(v)) {
-		set_err(why, whylen, "%s.value is not a number (it is %s)", key,
-			json_type(v));
+		set_err(why, whylen, "%s.value is not a number (it is %s)", key, json_type(v));
 		return -1;
 	}
 	if (!isfinite(v->valuedouble)) {
@@ -238,8 +228,7 @@ static int check_level(const cJSON *entry, const char *key, double *value,
 	*value = v->valuedouble;
 	snprintf(label, sizeof(label), "%s.message", key);
 	/* An empty message is accepted: see alerts.h. */
-	return check_string(level, "message", label, ALERTS_MAX_MESSAGE, 0,
-			    message, why, whylen);
+	return check_string(level, "message", label, ALERTS_MAX_MESSAGE, 0, message, why, whylen);
 }
 
 /* The fields of one valid entry, borrowed from the cJSON tree. */
@@ -253,15 +242,14 @@ struct entry {
 	const char *warn_message;
 	double crit_value;
 	const char *crit_message;
-	double repeat_sent;     /* > ALERTS_MAX_SECS when repeat was clamped, else 0 */
-	double sustain_sent;    /* likewise for sustain */
+	double repeat_sent;  /* > ALERTS_MAX_SECS when repeat was clamped, else 0 */
+	double sustain_sent; /* likewise for sustain */
 };
 
 /* Validates one array element. On success fills *e and returns 0; on
  * failure returns -1 with the reason in why; e->name is set as soon as
  * the name is known to be usable, so that the warning can show it. */
-static int check_entry(const cJSON *item, struct entry *e, char *why,
-		       size_t whylen)
+static int check_entry(const cJSON *item, struct entry *e, char *why, size_t whylen)
 {
 	int r;
 
@@ -269,54 +257,44 @@ static int check_entry(const cJSON *item, struct entry *e, char *why,
 	e->repeat_sent = 0;
 	e->sustain_sent = 0;
 	if (!cJSON_IsObject(item)) {
-		set_err(why, whylen, "entry is not an object (it is %s)",
-			json_type(item));
+		set_err(why, whylen, "entry is not an object (it is %s)", json_type(item));
 		return -1;
 	}
-	if (check_string(item, "name", "name", ALERTS_MAX_NAME,
-			 STR_NONEMPTY | STR_NOCONTROL, &e->name, why,
+	if (check_string(item, "name", "name", ALERTS_MAX_NAME, STR_NONEMPTY | STR_NOCONTROL,
+			 &e->name, why, whylen) != 0)
+		return -1;
+	if (check_string(item, "query", "query", ALERTS_MAX_QUERY, STR_NONEMPTY, &e->query, why,
 			 whylen) != 0)
 		return -1;
-	if (check_string(item, "query", "query", ALERTS_MAX_QUERY, STR_NONEMPTY,
-			 &e->query, why, whylen) != 0)
-		return -1;
 
-	if (check_secs(item, "intervalSecs", 0, NULL, &e->interval, why,
-		       whylen) != 0)
+	if (check_secs(item, "intervalSecs", 0, NULL, &e->interval, why, whylen) != 0)
 		return -1;
 	if (e->interval <= 0) {
-		set_err(why, whylen,
-			"intervalSecs is not a positive integer (%g)",
-			e->interval);
+		set_err(why, whylen, "intervalSecs is not a positive integer (%g)", e->interval);
 		return -1;
 	}
 
 	/* A server may send a huge repeat or sustain to mean "never": the
 	 * alert is kept with the longest one accepted. */
-	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat_sent, &e->repeat,
-		       why, whylen);
+	r = check_secs(item, "repeatIntervalSecs", 1, &e->repeat_sent, &e->repeat, why, whylen);
 	if (r < 0)
 		return -1;
 	if (r > 0 || e->repeat <= 0)
 		e->repeat = DEFAULT_REPEAT_SECS;
 
-	r = check_secs(item, "sustainSecs", 1, &e->sustain_sent, &e->sustain, why,
-		       whylen);
+	r = check_secs(item, "sustainSecs", 1, &e->sustain_sent, &e->sustain, why, whylen);
 	if (r < 0)
 		return -1;
 	if (r > 0)
 		e->sustain = 0;
 	if (e->sustain < 0) {
-		set_err(why, whylen, "sustainSecs is negative (%g)",
-			e->sustain);
+		set_err(why, whylen, "sustainSecs is negative (%g)", e->sustain);
 		return -1;
 	}
 
-	if (check_level(item, "warn", &e->warn_value, &e->warn_message, why,
-			whylen) != 0)
+	if (check_level(item, "warn", &e->warn_value, &e->warn_message, why, whylen) != 0)
 		return -1;
-	if (check_level(item, "critical", &e->crit_value, &e->crit_message,
-			why, whylen) != 0)
+	if (check_level(item, "critical", &e->crit_value, &e->crit_message, why, whylen) != 0)
 		return -1;
 	return 0;
 }
@@ -328,8 +306,8 @@ static int def_from_entry(struct alert_def *def, const struct entry *e)
 	def->query = strdup(e->query);
 	def->warn_message = strdup(e->warn_message);
 	def->crit_message = strdup(e->crit_message);
-	if (def->name == NULL || def->query == NULL ||
-	    def->warn_message == NULL || def->crit_message == NULL) {
+	if (def->name == NULL || def->query == NULL || def->warn_message == NULL ||
+	    def->crit_message == NULL) {
 		alert_def_clear(def);
 		return -1;
 	}
@@ -359,25 +337,25 @@ static int count_element(const cJSON *item, const char *raw, size_t rawlen, void
 /* What a parse of a /alerts body has kept and counted so far. */
 struct parse_state {
 	struct alert_def *list;
-	size_t cap;             /* room in list */
-	struct hash_set names;  /* of the kept names */
+	size_t cap;            /* room in list */
+	struct hash_set names; /* of the kept names */
 	size_t kept;
 	size_t index;
-	char **skipped;         /* names of invalid entries */
+	char **skipped; /* names of invalid entries */
 	size_t nskipped;
 	size_t skipped_cap;
-	int want_skipped;       /* 0: skipped names are not collected */
-	size_t warnings;        /* warnings about entries, logged or not */
-	size_t nskips;          /* entries skipped */
-	size_t nclamps;         /* values clamped */
+	int want_skipped; /* 0: skipped names are not collected */
+	size_t warnings;  /* warnings about entries, logged or not */
+	size_t nskips;    /* entries skipped */
+	size_t nclamps;   /* values clamped */
 };
 
 /* Logs a warning about entry index unless ALERTS_MAX_ENTRY_WARNINGS were
  * logged already: a body of a million bad entries must not write a
  * million lines at every refresh (alerts_parse_full_z sums up
  * the rest). */
-static void warn_entry(struct parse_state *p, size_t index, const char *name,
-		       const char *what, const char *why)
+static void warn_entry(struct parse_state *p, size_t index, const char *name, const char *what,
+		       const char *why)
 {
 	char quoted[WHAT_MAX];
 
@@ -390,8 +368,7 @@ static void warn_entry(struct parse_state *p, size_t index, const char *name,
 		log_msg(LOG_WARN, "alerts: %s entry %zu: %s", what, index, why);
 }
 
-static void warn_skip(struct parse_state *p, size_t index, const char *name,
-		      const char *why)
+static void warn_skip(struct parse_state *p, size_t index, const char *name, const char *why)
 {
 	p->nskips++;
 	warn_entry(p, index, name, "skipping", why);
@@ -411,8 +388,8 @@ static void warn_clamps(struct parse_state *p, size_t index, const struct entry 
 		if (v[i].sent <= 0)
 			continue;
 		p->nclamps++;
-		snprintf(why, sizeof(why), "%s %g is over %lld, using %lld", v[i].key,
-			 v[i].sent, (long long)ALERTS_MAX_SECS, (long long)ALERTS_MAX_SECS);
+		snprintf(why, sizeof(why), "%s %g is over %lld, using %lld", v[i].key, v[i].sent,
+			 (long long)ALERTS_MAX_SECS, (long long)ALERTS_MAX_SECS);
 		warn_entry(p, index, e->name, "keeping", why);
 	}
 }
@@ -504,8 +481,10 @@ static int keep_element(const cJSON *item, const char *raw, size_t rawlen, void 
 
 	if (c >= 0) {
 		/* Which string holds it is not known: the name is not trusted. */
-		snprintf(why, sizeof(why), "a string holds the raw control byte 0x%02x "
-			 "(not JSON)", (unsigned)c);
+		snprintf(why, sizeof(why),
+			 "a string holds the raw control byte 0x%02x "
+			 "(not JSON)",
+			 (unsigned)c);
 		warn_skip(p, index, NULL, why);
 		return 0;
 	}
@@ -532,8 +511,7 @@ static int keep_element(const cJSON *item, const char *raw, size_t rawlen, void 
 
 /* Checks the whole body before a single entry is taken or warned about:
  * 0, or -1 with the message in err. */
-static int check_alerts_body(const char *body, size_t len, size_t *open, char *err,
-			     size_t errlen)
+static int check_alerts_body(const char *body, size_t len, size_t *open, char *err, size_t errlen)
 {
 	size_t count = 0;
 	char why[256];
@@ -563,7 +541,8 @@ static int check_alerts_body(const char *body, size_t len, size_t *open, char *e
 		return -1;
 	}
 	if (json_has_nul_escape(body, len)) {
-		set_err(err, errlen, "alerts: body holds a \\u0000 escape (a NUL byte in a string)");
+		set_err(err, errlen,
+			"alerts: body holds a \\u0000 escape (a NUL byte in a string)");
 		return -1;
 	}
 	return 0;
@@ -595,7 +574,8 @@ int alerts_parse_full_z(const char *body, size_t len, struct alert_def **defs, s
 		goto out;
 	}
 	if (p.warnings > ALERTS_MAX_ENTRY_WARNINGS)
-		log_msg(LOG_WARN, "alerts: more warnings not logged more=%zu entries_skipped=%zu "
+		log_msg(LOG_WARN,
+			"alerts: more warnings not logged more=%zu entries_skipped=%zu "
 			"values_clamped=%zu",
 			p.warnings - ALERTS_MAX_ENTRY_WARNINGS, p.nskips, p.nclamps);
 	*defs = p.list;
@@ -623,8 +603,8 @@ void alerts_names_free(char **names, size_t n)
 	free(names);
 }
 
-int alerts_parse(const char *body, size_t len, struct alert_def **defs, size_t *n,
-		 char *err, size_t errlen)
+int alerts_parse(const char *body, size_t len, struct alert_def **defs, size_t *n, char *err,
+		 size_t errlen)
 {
 	return alerts_parse_full(body, len, defs, n, NULL, NULL, err, errlen);
 }

@@ -20,9 +20,9 @@
 struct alert_def {
 	char *name;
 	char *query;
-	int64_t interval_ms;        /* > 0 */
-	int64_t repeat_ms;          /* > 0 (300 s when the server sent <= 0) */
-	int64_t sustain_ms;         /* >= 0 */
+	int64_t interval_ms; /* > 0 */
+	int64_t repeat_ms;   /* > 0 (300 s when the server sent <= 0) */
+	int64_t sustain_ms;  /* >= 0 */
 	double warn_value;
 	char *warn_message;
 	double crit_value;
@@ -88,8 +88,8 @@ void alert_defs_free(struct alert_def *defs, size_t n);
  * warnings not logged (in all: entries skipped=1000000 values
  * clamped=0)"). Of entries with the same name the first kept one wins.
  * Times come out in ms. */
-int alerts_parse(const char *body, size_t len, struct alert_def **defs, size_t *n,
-		 char *err, size_t errlen);
+int alerts_parse(const char *body, size_t len, struct alert_def **defs, size_t *n, char *err,
+		 size_t errlen);
 
 /* alerts_parse, also returning in *skipped (malloc'd, free with
  * alerts_names_free) the *nskipped names of the entries that were skipped
@@ -115,12 +115,10 @@ void alerts_names_free(char **names, size_t n);
  * \"value\"", "value is not a number (it is null)", "value is not finite"
  * (1e999), "body is not JSON (a string holds the raw control byte 0x00)"
  * (cJSON would read the key "value<NUL>x" as "value"). */
-int alerts_parse_value(const char *body, size_t len, double *value, char *err,
-		       size_t errlen);
+int alerts_parse_value(const char *body, size_t len, double *value, char *err, size_t errlen);
 
 /* alerts_parse_value of a body the caller has NUL-terminated
  * (body[len] == '\0'): it is not copied. */
-int alerts_parse_value_z(const char *body, size_t len, double *value, char *err,
-			 size_t errlen);
+int alerts_parse_value_z(const char *body, size_t len, double *value, char *err, size_t errlen);
 
 #endif

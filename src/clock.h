@@ -41,9 +41,9 @@ extern const struct clock_source clock_system;
 #define CLOCK_STEP_MS 100
 
 enum clock_move {
-	CLOCK_STEADY = 0,   /* nothing to do */
-	CLOCK_FOLLOW,       /* a slew: move the engine's clock by the drift */
-	CLOCK_STEP,         /* a jump: move the stored times and the clock by it */
+	CLOCK_STEADY = 0, /* nothing to do */
+	CLOCK_FOLLOW,     /* a slew: move the engine's clock by the drift */
+	CLOCK_STEP,       /* a jump: move the stored times and the clock by it */
 };
 
 /* Compares a wall-clock reading with the engine's clock read at the same

@@ -64,8 +64,8 @@ int config_parse_duration(const char *text, int64_t *ms)
 	static const struct {
 		const char *suffix;
 		double ms;
-	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-		     {"d", 86400000}};
+	} units[] = {{"", 1000},   {"ms", 1},      {"s", 1000},
+		     {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
 	char *end = NULL;
 	double v;
 
@@ -117,12 +117,14 @@ enum {
 	OPT_DELIVERERS,
 };
 
-static int duration_opt(const char *name, const char *arg, int64_t lo, int64_t *out,
-			char *err, size_t errlen)
+static int duration_opt(const char *name, const char *arg, int64_t lo, int64_t *out, char *err,
+			size_t errlen)
 {
 	if (config_parse_duration(arg, out) != 0) {
-		snprintf(err, errlen, "%s: '%s' is not a duration (seconds, or a number with "
-			 "ms, s, m, h or d)", name, arg);
+		snprintf(err, errlen,
+			 "%s: '%s' is not a duration (seconds, or a number with "
+			 "ms, s, m, h or d)",
+			 name, arg);
 		return -1;
 	}
 	if (*out < lo) {
@@ -152,7 +154,7 @@ static const struct duration_option {
 	int opt;
 	const char *name;
 	int64_t min_ms;
-	size_t field;           /* offsetof(struct config, ...) */
+	size_t field; /* offsetof(struct config, ...) */
 } duration_options[] = {
 	{'i', "-i/--interval", 10, offsetof(struct config, resolution_ms)},
 	{OPT_REFRESH, "--refresh", 1000, offsetof(struct config, refresh_ms)},
@@ -184,8 +186,8 @@ static int table_opt(struct config *cfg, int opt, const char *arg, char *err, si
 		const struct duration_option *d = &duration_options[i];
 
 		if (d->opt == opt)
-			return duration_opt(d->name, arg, d->min_ms, (int64_t *)(base + d->field), err,
-					    errlen);
+			return duration_opt(d->name, arg, d->min_ms, (int64_t *)(base + d->field),
+					    err, errlen);
 	}
 	for (size_t i = 0; i < sizeof(int_options) / sizeof(int_options[0]); i++) {
 		const struct int_option *o = &int_options[i];
@@ -194,8 +196,8 @@ static int table_opt(struct config *cfg, int opt, const char *arg, char *err, si
 			continue;
 		if (parse_int(arg, o->lo, o->hi, (int *)(base + o->field)) == 0)
 			return 0;
-		snprintf(err, errlen, "%s: '%s' is not a whole number from %ld to %ld", o->name, arg,
-			 o->lo, o->hi);
+		snprintf(err, errlen, "%s: '%s' is not a whole number from %ld to %ld", o->name,
+			 arg, o->lo, o->hi);
 		return -1;
 	}
 	return 1;
@@ -220,8 +222,10 @@ static int other_opt(struct config *cfg, int opt, const char *arg, char *err, si
 	case 'l':
 		if (log_parse_level(arg, &cfg->log_level) == 0)
 			return CONFIG_OK;
-		snprintf(err, errlen, "-l/--log: unknown level '%s' (critical, error, warn, "
-			 "warning, info, debug)", arg);
+		snprintf(err, errlen,
+			 "-l/--log: unknown level '%s' (critical, error, warn, "
+			 "warning, info, debug)",
+			 arg);
 		return CONFIG_USAGE;
 	case OPT_SYNC:
 		if (strcmp(arg, "normal") != 0 && strcmp(arg, "full") != 0) {

@@ -15,29 +15,29 @@
 #define CONFIG_SERVER_REDACTED_MAX 512
 
 struct config {
-	const char *server;          /* --server, base URL: checked by http_check_url */
+	const char *server; /* --server, base URL: checked by http_check_url */
 	/* server as every log line and message shows it: its userinfo (a
 	 * password) hidden by http_redact_url. */
 	char server_redacted[CONFIG_SERVER_REDACTED_MAX];
-	const char *db_path;         /* --db */
-	int once;                    /* --once: cron mode */
-	int concurrency;             /* -c: parallel evaluations */
-	int deliverers;              /* --deliverers: parallel deliveries */
-	int64_t resolution_ms;       /* -i: longest sleep of the scheduler */
-	int attempts;                /* -r: immediate attempts per HTTP call */
-	enum log_level log_level;    /* -l */
-	int64_t refresh_ms;          /* --refresh: re-fetch definitions */
-	int64_t give_up_ms;          /* --give-up-after: a call older is dead */
-	int64_t retention_ms;        /* --retention: keep delivered rows and history */
-	int64_t connect_timeout_ms;  /* --connect-timeout */
-	int64_t timeout_ms;          /* --timeout: whole HTTP call */
-	int sync_full;               /* --sync full */
+	const char *db_path;        /* --db */
+	int once;                   /* --once: cron mode */
+	int concurrency;            /* -c: parallel evaluations */
+	int deliverers;             /* --deliverers: parallel deliveries */
+	int64_t resolution_ms;      /* -i: longest sleep of the scheduler */
+	int attempts;               /* -r: immediate attempts per HTTP call */
+	enum log_level log_level;   /* -l */
+	int64_t refresh_ms;         /* --refresh: re-fetch definitions */
+	int64_t give_up_ms;         /* --give-up-after: a call older is dead */
+	int64_t retention_ms;       /* --retention: keep delivered rows and history */
+	int64_t connect_timeout_ms; /* --connect-timeout */
+	int64_t timeout_ms;         /* --timeout: whole HTTP call */
+	int sync_full;              /* --sync full */
 };
 
 enum config_result {
-	CONFIG_OK = 0,      /* run */
-	CONFIG_EXIT = 1,    /* --help or --version was printed: exit 0 */
-	CONFIG_USAGE = -1,  /* bad command line: message in err, exit 64 */
+	CONFIG_OK = 0,     /* run */
+	CONFIG_EXIT = 1,   /* --help or --version was printed: exit 0 */
+	CONFIG_USAGE = -1, /* bad command line: message in err, exit 64 */
 };
 
 /* Fills *cfg with the defaults. */

@@ -6,8 +6,8 @@
 #include "engine.h"
 #include "log.h"
 
-#define CALL_BATCH 8             /* outbox rows claimed per delivery claim */
-#define CLIENT_ERROR_ATTEMPTS 3  /* a 4xx is dead after this many attempts */
+#define CALL_BATCH 8              /* outbox rows claimed per delivery claim */
+#define CLIENT_ERROR_ATTEMPTS 3   /* a 4xx is dead after this many attempts */
 #define RETRY_AFTER_CAP_MS 600000 /* the longest Retry-After honoured */
 
 static uint64_t next_random(uint64_t *s)
@@ -32,15 +32,14 @@ int64_t deliver_backoff_ms(int attempts, uint64_t *rng)
 	return d / 2 + (int64_t)(next_random(rng) % (uint64_t)(d / 2 + 1));
 }
 
-
 struct delivery {
 	struct engine *e;
 	const struct store_call *call;
-	int rc;                 /* the client's status */
-	int dropped;            /* a failed repeat whose state is over: deleted */
-	int64_t at_steady;        /* engine_steady(e) when the answer came */
-	int64_t retry_in;       /* backoff before the next attempt */
-	int asked;              /* the server asked for the wait (Retry-After) */
+	int rc;            /* the client's status */
+	int dropped;       /* a failed repeat whose state is over: deleted */
+	int64_t at_steady; /* engine_steady(e) when the answer came */
+	int64_t retry_in;  /* backoff before the next attempt */
+	int asked;         /* the server asked for the wait (Retry-After) */
 	struct store_failure failure;
 	enum store_outcome outcome;
 };
@@ -160,8 +159,10 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 	log_quote(name, sizeof(name), c->name);
 	log_quote(quoted, sizeof(quoted), error);
 	if (d->dropped) {
-		log_msg(LOG_INFO, "dropped repeat after a failed attempt, the state changed "
-			"alert=%s error=%s", name, quoted);
+		log_msg(LOG_INFO,
+			"dropped repeat after a failed attempt, the state changed "
+			"alert=%s error=%s",
+			name, quoted);
 		return 0;
 	}
 	switch (d->outcome) {
@@ -177,19 +178,23 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 		return 1;
 	case STORE_CALL_DEAD:
 		atomic_fetch_add(&e->dead, 1);
-		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=%s",
-			kind, name, c->attempts + 1, d->failure.rejected ? "rejected" : "too-old",
+		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=%s", kind,
+			name, c->attempts + 1, d->failure.rejected ? "rejected" : "too-old",
 			quoted);
 		return 0;
 	case STORE_CALL_LOST:
-		log_msg(LOG_WARN, "lease lost, the call was claimed again while this worker "
-			"stalled: its outcome is not written kind=%s alert=%s", kind, name);
+		log_msg(LOG_WARN,
+			"lease lost, the call was claimed again while this worker "
+			"stalled: its outcome is not written kind=%s alert=%s",
+			kind, name);
 		return 0;
 	case STORE_CALL_WAITS:
 		break;
 	}
-	log_msg(LOG_WARN, "delivery failed kind=%s alert=%s attempts=%d retry_in_ms=%lld "
-		"error=%s", kind, name, c->attempts + 1, (long long)d->retry_in, quoted);
+	log_msg(LOG_WARN,
+		"delivery failed kind=%s alert=%s attempts=%d retry_in_ms=%lld "
+		"error=%s",
+		kind, name, c->attempts + 1, (long long)d->retry_in, quoted);
 	return 0;
 }
 
@@ -228,7 +233,8 @@ static int deliver_one(struct worker *w, struct store *st, struct sender *sn,
 	if (d.rc != HTTP_OK) {
 		d.failure.error = error;
 		d.failure.give_up_ms = e->cfg->give_up_ms;
-		d.failure.rejected = d.rc == HTTP_ERR_CLIENT && c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
+		d.failure.rejected = d.rc == HTTP_ERR_CLIENT &&
+				     c->attempts + 1 >= CLIENT_ERROR_ATTEMPTS;
 		d.failure.maybe_sent = sn->maybe_sent(sn->ctx);
 		d.asked = sn->retry_after_ms(sn->ctx) > 0;
 		d.retry_in = retry_delay(w, sn, c->attempts + 1);

@@ -13,15 +13,15 @@
 #include "scheduler.h"
 
 #define PRUNE_EVERY_MS (3600 * 1000)
-#define PRUNE_BATCH 5000         /* rows per table per prune transaction */
+#define PRUNE_BATCH 5000 /* rows per table per prune transaction */
 #define FETCH_RETRY_FIRST_MS 1000
-#define SIGNAL_POLL_MS 250       /* the main loop's tick */
+#define SIGNAL_POLL_MS 250 /* the main loop's tick */
 
 struct sync_arg {
 	struct engine *e;
 	const struct alert_def *defs;
 	size_t n;
-	const char *const *keep;  /* invalid entries: keep their stored definitions */
+	const char *const *keep; /* invalid entries: keep their stored definitions */
 	size_t nkeep;
 	int64_t now;
 	int due_now;
@@ -33,8 +33,8 @@ static int write_sync(struct store *st, void *arg, char *err, size_t errlen)
 	struct sync_arg *a = arg;
 
 	a->now = engine_now(a->e);
-	return store_sync_defs(st, a->defs, a->n, a->keep, a->nkeep, a->now, a->due_now,
-			       &a->stats, err, errlen);
+	return store_sync_defs(st, a->defs, a->n, a->keep, a->nkeep, a->now, a->due_now, &a->stats,
+			       err, errlen);
 }
 
 /* Fetches the definitions and stores them. Returns 0, -1 when the server
@@ -64,9 +64,10 @@ static int refresh_defs(struct engine *e, struct store *st, struct http *client,
 		goto out;
 	}
 	ret = 0;
-	log_msg(LOG_INFO, "definitions loaded alerts=%zu added=%zu changed=%zu retired=%zu "
-		"revived=%zu", n, a.stats.added, a.stats.changed, a.stats.retired,
-		a.stats.revived);
+	log_msg(LOG_INFO,
+		"definitions loaded alerts=%zu added=%zu changed=%zu retired=%zu "
+		"revived=%zu",
+		n, a.stats.added, a.stats.changed, a.stats.retired, a.stats.revived);
 	engine_wake(e, 1, a.stats.retired > 0);
 out:
 	alert_defs_free(defs, n);
@@ -90,7 +91,6 @@ static int write_shift(struct store *st, void *arg, char *err, size_t errlen)
 	return 0;
 }
 
-
 /* The signals, taken by a thread of their own so that they are seen
  * whatever the main thread is doing (fetching definitions, --once):
  * SIGTERM and SIGINT stop the engine, SIGHUP asks the main loop to
@@ -99,7 +99,7 @@ struct signals {
 	struct engine *e;
 	pthread_t thread;
 	int started;
-	atomic_int done;        /* set before the thread is sent a signal to end */
+	atomic_int done; /* set before the thread is sent a signal to end */
 };
 
 static void *signal_thread(void *arg)
@@ -120,7 +120,8 @@ static void *signal_thread(void *arg)
 			break;
 		if (sig == SIGTERM || sig == SIGINT) {
 			if (!engine_stopping(e))
-				log_msg(LOG_INFO, "stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+				log_msg(LOG_INFO, "stopping signal=%s",
+					sig == SIGTERM ? "TERM" : "INT");
 			engine_stop(e, 0);
 		} else if (sig == SIGHUP && !e->cfg->once) {
 			atomic_store(&e->reload, 1);
@@ -138,7 +139,8 @@ static void signals_start(struct engine *e, struct signals *sg)
 	atomic_init(&sg->done, 0);
 	rc = pthread_create(&sg->thread, NULL, signal_thread, sg);
 	if (rc != 0)
-		log_msg(LOG_ERROR, "start signal thread: %s: SIGTERM, SIGINT and SIGHUP are ignored",
+		log_msg(LOG_ERROR,
+			"start signal thread: %s: SIGTERM, SIGINT and SIGHUP are ignored",
 			strerror(rc));
 	sg->started = rc == 0;
 }
@@ -164,7 +166,8 @@ static int prepare_db(struct engine *e, struct store_lock **lock, struct store *
 		return rc == STORE_ERR_LOCKED ? ENGINE_EXIT_TEMPFAIL : ENGINE_EXIT_DB;
 	}
 	if (store_open(cfg->db_path, cfg->sync_full, st, err, sizeof(err)) != 0 ||
-	    store_release_leases(*st, engine_wall_clock(e), BACKOFF_CAP_MS, err, sizeof(err)) != 0) {
+	    store_release_leases(*st, engine_wall_clock(e), BACKOFF_CAP_MS, err, sizeof(err)) !=
+		    0) {
 		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
 		return ENGINE_EXIT_DB;
 	}
@@ -211,7 +214,8 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 	 * out the backoff of an earlier run is tried now; one that fails
 	 * in this run waits for the next. */
 	if (deliver_retry_now(e, st, &n) == 0 && n > 0)
-		log_msg(LOG_INFO, "retrying the calls an earlier run left calls=%lld", (long long)n);
+		log_msg(LOG_INFO, "retrying the calls an earlier run left calls=%lld",
+			(long long)n);
 	e->once_cutoff = engine_now(e);
 	if (engine_start_workers(e, w + EVAL_THREADS, nw, deliver_thread, EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_OSERR);
@@ -236,7 +240,8 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 		return ENGINE_EXIT_DB;
 	}
 	if (alerts == 0 && retired == 0 && !engine_stopping(e)) {
-		log_msg(LOG_ERROR, "no alert definitions: the server gave none and none are stored");
+		log_msg(LOG_ERROR,
+			"no alert definitions: the server gave none and none are stored");
 		return ENGINE_EXIT_NO_ALERTS;
 	}
 	w = calloc((size_t)(EVAL_THREADS + e->cfg->deliverers), sizeof(*w));
@@ -261,8 +266,10 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 	if (pending > 0)
 		return ENGINE_EXIT_TEMPFAIL;
 	if (alerts == 0 && !engine_stopping(e)) {
-		log_msg(LOG_ERROR, "no alert definitions: the server gave none, and the calls of "
-			"the retired alerts are delivered retired_alerts=%lld", (long long)retired);
+		log_msg(LOG_ERROR,
+			"no alert definitions: the server gave none, and the calls of "
+			"the retired alerts are delivered retired_alerts=%lld",
+			(long long)retired);
 		return ENGINE_EXIT_NO_ALERTS;
 	}
 	return ENGINE_EXIT_OK;
@@ -327,13 +334,14 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 		engine_stop(e, ENGINE_EXIT_DB);
 		return -1;
 	}
-	if (sched_start(e, w) != 0 ||
-	    engine_start_workers(e, w + EVAL_THREADS, cfg->deliverers, deliver_thread,
-			  EVAL_THREADS) != 0)
+	if (sched_start(e, w) != 0 || engine_start_workers(e, w + EVAL_THREADS, cfg->deliverers,
+							   deliver_thread, EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_OSERR);
-	log_msg(LOG_INFO, "started db=%s server=%s stored_alerts=%lld concurrency=%d "
-		"deliverers=%d", cfg->db_path, cfg->server_redacted, (long long)alerts,
-		cfg->concurrency, cfg->deliverers);
+	log_msg(LOG_INFO,
+		"started db=%s server=%s stored_alerts=%lld concurrency=%d "
+		"deliverers=%d",
+		cfg->db_path, cfg->server_redacted, (long long)alerts, cfg->concurrency,
+		cfg->deliverers);
 	loaded = refresh_defs(e, st, client, 0);
 	if (loaded == -2)
 		engine_stop(e, ENGINE_EXIT_DB);
@@ -390,7 +398,8 @@ static int run_daemon(struct engine *e, struct store *st, struct http *client)
 	free(w);
 	if (atomic_load(&e->fatal))
 		return atomic_load(&e->fatal);
-	log_msg(LOG_INFO, "stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld "
+	log_msg(LOG_INFO,
+		"stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld "
 		"eval_commits=%ld eval_rows=%ld call_commits=%ld call_rows=%ld",
 		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
 		atomic_load(&e->failed), atomic_load(&e->dead), atomic_load(&e->eval_commits),
@@ -433,4 +442,3 @@ out:
 	store_unlock(lock);
 	return status;
 }
-

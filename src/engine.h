@@ -15,7 +15,7 @@ enum engine_exit {
 	ENGINE_EXIT_OK = 0,
 	ENGINE_EXIT_USAGE = 64,
 	ENGINE_EXIT_NO_ALERTS = 69,
-	ENGINE_EXIT_OSERR = 71,     /* out of memory, a thread or a library that cannot start */
+	ENGINE_EXIT_OSERR = 71, /* out of memory, a thread or a library that cannot start */
 	ENGINE_EXIT_DB = 74,
 	ENGINE_EXIT_TEMPFAIL = 75,
 };

@@ -112,7 +112,7 @@ unsigned long engine_generation(struct engine *e, const unsigned long *gen)
  * waits on after the stop (the scheduler, for the evaluations the query
  * thread hands back) sleeps until woken rather than spinning. */
 void engine_wait(struct engine *e, pthread_cond_t *cond, const unsigned long *gen,
-		     unsigned long seen, int64_t wait_ms)
+		 unsigned long seen, int64_t wait_ms)
 {
 	struct timespec deadline;
 	int64_t ns;
@@ -131,7 +131,7 @@ void engine_wait(struct engine *e, pthread_cond_t *cond, const unsigned long *ge
 }
 
 int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *arg, int own_tx,
-		       const char *what)
+		 const char *what)
 {
 	char err[512] = "";
 	char quoted[1100];
@@ -168,7 +168,8 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 	return -1;
 }
 
-int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void *arg, const char *what)
+int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void *arg,
+		    const char *what)
 {
 	return engine_write(e, st, fn, arg, 0, what);
 }
@@ -180,8 +181,10 @@ void engine_claim_failed(struct engine *e, int *failures, const char *what, cons
 	log_quote(quoted, sizeof(quoted), err);
 	log_msg(LOG_ERROR, "database claim failed what=%s error=%s", what, quoted);
 	if (++*failures >= DB_WRITE_ATTEMPTS) {
-		engine_fatal(e, ENGINE_EXIT_DB, "database claims keep failing, stopping what=%s "
-			     "error=%s", what, quoted);
+		engine_fatal(e, ENGINE_EXIT_DB,
+			     "database claims keep failing, stopping what=%s "
+			     "error=%s",
+			     what, quoted);
 		return;
 	}
 	engine_sleep_ms(100 * *failures);
@@ -220,7 +223,6 @@ struct http *engine_http_new(struct engine *e, char *err, size_t errlen)
 	return http_new(&opts, err, errlen);
 }
 
-
 int engine_start_workers(struct engine *e, struct worker *w, int n, void *(*fn)(void *),
 			 int first_index)
 {
@@ -229,7 +231,8 @@ int engine_start_workers(struct engine *e, struct worker *w, int n, void *(*fn)(
 
 		w[i].e = e;
 		w[i].index = first_index + i;
-		w[i].rng = (uint64_t)engine_steady(e) * 2654435761u + (uint64_t)(first_index + i) * 97 + 1;
+		w[i].rng = (uint64_t)engine_steady(e) * 2654435761u +
+			   (uint64_t)(first_index + i) * 97 + 1;
 		rc = pthread_create(&w[i].thread, NULL, fn, &w[i]);
 		if (rc != 0) {
 			log_msg(LOG_CRITICAL, "start worker %d: %s", first_index + i, strerror(rc));
@@ -298,4 +301,3 @@ void engine_destroy(struct engine *e)
 	pthread_mutex_destroy(&e->write_lock);
 	pthread_mutex_destroy(&e->wake_lock);
 }
-

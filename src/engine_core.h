@@ -25,10 +25,10 @@
  * no thread waits in SQLite's busy handler.
  */
 
-#define BACKOFF_FIRST_MS 500     /* the first wait of a backoff ... */
-#define BACKOFF_CAP_MS 60000     /* ... doubling up to this */
-#define DB_WRITE_ATTEMPTS 4      /* a failing write is tried this often, then fatal */
-#define EVAL_THREADS 2           /* the evaluation scheduler and the query thread */
+#define BACKOFF_FIRST_MS 500 /* the first wait of a backoff ... */
+#define BACKOFF_CAP_MS 60000 /* ... doubling up to this */
+#define DB_WRITE_ATTEMPTS 4  /* a failing write is tried this often, then fatal */
+#define EVAL_THREADS 2       /* the evaluation scheduler and the query thread */
 
 struct eval_queue;
 
@@ -36,18 +36,18 @@ struct engine {
 	const struct config *cfg;
 	const struct clock_source *clock;
 	atomic_int stop;
-	atomic_int fatal;                /* exit status of a fatal error, 0 if none */
-	pthread_mutex_t write_lock;      /* serialises write transactions */
+	atomic_int fatal;           /* exit status of a fatal error, 0 if none */
+	pthread_mutex_t write_lock; /* serialises write transactions */
 	pthread_mutex_t wake_lock;
 	pthread_cond_t eval_cond;
 	pthread_cond_t deliver_cond;
-	pthread_cond_t main_cond;        /* wakes the main loop (a signal, a stop) */
-	unsigned long eval_gen;          /* bumped to wake the scheduler */
-	unsigned long deliver_gen;       /* bumped to wake delivery workers */
+	pthread_cond_t main_cond;  /* wakes the main loop (a signal, a stop) */
+	unsigned long eval_gen;    /* bumped to wake the scheduler */
+	unsigned long deliver_gen; /* bumped to wake delivery workers */
 	unsigned long main_gen;
-	int64_t once_cutoff;             /* --once: nothing later than this is claimed */
-	atomic_int reload;               /* SIGHUP: re-fetch the definitions */
-	atomic_llong claims;             /* outbox claims made: each one's lease token */
+	int64_t once_cutoff; /* --once: nothing later than this is claimed */
+	atomic_int reload;   /* SIGHUP: re-fetch the definitions */
+	atomic_llong claims; /* outbox claims made: each one's lease token */
 	/* The engine's wall clock is the steady clock + clock_offset
 	 * (engine_now). It follows the wall clock, but a jump of the wall
 	 * clock reaches it only together with the shift of the stored times,
@@ -62,13 +62,13 @@ struct engine {
 	atomic_int server_back;
 	/* Retrying every waiting call at once is itself backed off (under
 	 * wake_lock): not before retry_all_at, then retry_all_gap later. */
-	int64_t retry_all_at;            /* engine_steady() */
+	int64_t retry_all_at; /* engine_steady() */
 	int64_t retry_all_gap;
 	atomic_long evaluated, failed, notified, resolved, dead;
 	/* Commits that wrote rows, and the rows: of the evaluation scheduler
 	 * and of the delivery workers. */
 	atomic_long eval_commits, eval_rows, call_commits, call_rows;
-	struct eval_queue *queue;        /* between the scheduler and the query thread */
+	struct eval_queue *queue; /* between the scheduler and the query thread */
 };
 
 /* One thread of the engine. */
@@ -77,7 +77,7 @@ struct worker {
 	int index;
 	pthread_t thread;
 	int started;
-	uint64_t rng;                    /* the backoff's jitter */
+	uint64_t rng; /* the backoff's jitter */
 };
 
 /* Sets up an engine for cfg reading time from clock (clock_system, or a

@@ -26,14 +26,14 @@ uint64_t hash_u64(uint64_t x);
  */
 struct hash_slot {
 	uint64_t hash;
-	uint64_t entry;         /* 0: empty */
+	uint64_t entry; /* 0: empty */
 };
 
 struct hash_set {
 	struct hash_slot *slot;
 	size_t mask;
-	size_t n;               /* entries held */
-	size_t max;             /* entries it has room for */
+	size_t n;   /* entries held */
+	size_t max; /* entries it has room for */
 };
 
 /* Room for max entries. 0, or -1 when out of memory. */

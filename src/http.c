@@ -80,9 +80,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 
 static int is_unreserved(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	       c == '~';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 /* Builds base + path [+ "?target=" + percent-encoded target] in http->url.
@@ -116,8 +115,7 @@ static int build_url(struct http *http, const char *path, const char *target)
 	if (target != NULL) {
 		memcpy(p, param, sizeof(param) - 1);
 		p += sizeof(param) - 1;
-		for (const unsigned char *t = (const unsigned char *)target;
-		     *t != '\0'; t++) {
+		for (const unsigned char *t = (const unsigned char *)target; *t != '\0'; t++) {
 			if (is_unreserved(*t)) {
 				*p++ = (char)*t;
 			} else {
@@ -134,8 +132,7 @@ static int build_url(struct http *http, const char *path, const char *target)
 static int stopped(const struct http *http)
 {
 	/* Other threads set the flag: read it atomically. */
-	return http->stop != NULL &&
-	       atomic_load(http->stop) != 0;
+	return http->stop != NULL && atomic_load(http->stop) != 0;
 }
 
 /* libcurl calls this during a transfer, about once a second at the
@@ -144,8 +141,8 @@ static int stopped(const struct http *http)
  * stop must not wait out a slow /alerts. A POST runs to its end (or its
  * timeout): cut off, it might have been taken or not, and a graceful stop
  * must know which. */
-static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
-		       curl_off_t ultotal, curl_off_t ulnow)
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
 {
 	const struct http *http = userdata;
 
@@ -190,7 +187,7 @@ static int status_error(const struct http *http, const struct http_request *req,
 		 * (the caller has http_retry_after_ms). */
 		if (http->retry_after_ms > 0)
 			http_append_err(err, errlen, " (retry after %lld ms)",
-				   (long long)http->retry_after_ms);
+					(long long)http->retry_after_ms);
 		return HTTP_ERR_SERVER;
 	}
 	if (code >= 400 && code <= 499)
@@ -201,15 +198,14 @@ static int status_error(const struct http *http, const struct http_request *req,
 
 /* The outcome of an attempt that ended with cc. Sets *retry when another
  * attempt may succeed. */
-int http_attempt_end(struct http *http, const struct http_request *req, CURLcode cc,
-		     int *retry, char *err, size_t errlen)
+int http_attempt_end(struct http *http, const struct http_request *req, CURLcode cc, int *retry,
+		     char *err, size_t errlen)
 {
 	long code = 0;
 	int over;
 
 	*retry = 0;
-	if (curl_easy_getinfo(http->curl, CURLINFO_RESPONSE_CODE, &code) !=
-	    CURLE_OK)
+	if (curl_easy_getinfo(http->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
 		code = 0;
 	over = http->over || cc == CURLE_FILESIZE_EXCEEDED;
 	if (code != 0)
@@ -234,15 +230,13 @@ int http_attempt_end(struct http *http, const struct http_request *req, CURLcode
 		*retry = req->post == NULL || unsent;
 		http->maybe_sent = !unsent;
 		http_set_err(err, errlen, "%s: transport error: %s", req->what,
-			http->curl_err[0] != '\0' ? http->curl_err
-						 : curl_easy_strerror(cc));
+			     http->curl_err[0] != '\0' ? http->curl_err : curl_easy_strerror(cc));
 		return HTTP_ERR_TRANSPORT;
 	}
 	if ((code >= 200 && code <= 299) || (over && code == 0)) {
 		if (over) {
 			/* A body that big comes back as big: no retry. */
-			http_set_err(err, errlen, "%s: body over %zu bytes",
-				req->what, req->limit);
+			http_set_err(err, errlen, "%s: body over %zu bytes", req->what, req->limit);
 			return HTTP_ERR_BODY;
 		}
 		if (req->check != NULL && req->check(http, req, err, errlen) != 0) {
@@ -257,8 +251,7 @@ int http_attempt_end(struct http *http, const struct http_request *req, CURLcode
 }
 
 /* Sets up the handle for req. */
-int http_request_setup(struct http *http, const struct http_request *req, char *err,
-		       size_t errlen)
+int http_request_setup(struct http *http, const struct http_request *req, char *err, size_t errlen)
 {
 	CURLcode cc = CURLE_OK;
 
@@ -275,15 +268,12 @@ int http_request_setup(struct http *http, const struct http_request *req, char *
 				      (curl_off_t)req->limit);
 	if (req->post != NULL) {
 		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(http->curl, CURLOPT_HTTPHEADER,
-					      http->json_headers);
+			cc = curl_easy_setopt(http->curl, CURLOPT_HTTPHEADER, http->json_headers);
 		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(http->curl,
-					      CURLOPT_POSTFIELDSIZE_LARGE,
+			cc = curl_easy_setopt(http->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 					      (curl_off_t)strlen(req->post));
 		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(http->curl, CURLOPT_POSTFIELDS,
-					      req->post);
+			cc = curl_easy_setopt(http->curl, CURLOPT_POSTFIELDS, req->post);
 	} else {
 		if (cc == CURLE_OK)
 			cc = curl_easy_setopt(http->curl, CURLOPT_HTTPHEADER,
@@ -292,16 +282,14 @@ int http_request_setup(struct http *http, const struct http_request *req, char *
 			cc = curl_easy_setopt(http->curl, CURLOPT_HTTPGET, 1L);
 	}
 	if (cc != CURLE_OK) {
-		http_set_err(err, errlen, "%s: curl setup: %s", req->what,
-			curl_easy_strerror(cc));
+		http_set_err(err, errlen, "%s: curl setup: %s", req->what, curl_easy_strerror(cc));
 		return HTTP_ERR_INTERNAL;
 	}
 	return HTTP_OK;
 }
 
 /* Sets up the handle for req and makes up to http->attempts attempts. */
-static int call(struct http *http, const struct http_request *req, char *err,
-		size_t errlen)
+static int call(struct http *http, const struct http_request *req, char *err, size_t errlen)
 {
 	int rc = http_request_setup(http, req, err, errlen);
 	int made = 0;
@@ -328,7 +316,8 @@ static int call(struct http *http, const struct http_request *req, char *err,
 			break;
 		}
 		http_attempt_begin(http);
-		rc = http_attempt_end(http, req, curl_easy_perform(http->curl), &retry, err, errlen);
+		rc = http_attempt_end(http, req, curl_easy_perform(http->curl), &retry, err,
+				      errlen);
 		if (rc == HTTP_OK || !retry) {
 			made++;
 			break;
@@ -435,8 +424,10 @@ int http_check_url(const char *url, char *err, size_t errlen)
 	/* Paths are appended to the URL as it is written. */
 	if (curl_url_get(u, CURLUPART_QUERY, &extra, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_FRAGMENT, &extra, 0) == CURLUE_OK) {
-		http_set_err(err, errlen, "'%s' has a query or fragment; the server's base URL "
-			"takes none", shown);
+		http_set_err(err, errlen,
+			     "'%s' has a query or fragment; the server's base URL "
+			     "takes none",
+			     shown);
 		goto out;
 	}
 	rc = 0;
@@ -479,21 +470,18 @@ static CURLcode setup_handle(struct http *http, const struct http_opts *opts)
 		cc = curl_easy_setopt(http->curl, CURLOPT_CONNECTTIMEOUT_MS,
 				      opts->connect_timeout_ms);
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(http->curl, CURLOPT_TIMEOUT_MS,
-				      opts->timeout_ms);
+		cc = curl_easy_setopt(http->curl, CURLOPT_TIMEOUT_MS, opts->timeout_ms);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(http->curl, CURLOPT_PROTOCOLS_STR,
-				      "http,https");
+		cc = curl_easy_setopt(http->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_USERAGENT,
 				      "alert-exec/" ALERT_EXEC_VERSION);
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(http->curl, CURLOPT_ERRORBUFFER,
-				      http->curl_err);
+		cc = curl_easy_setopt(http->curl, CURLOPT_ERRORBUFFER, http->curl_err);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_WRITEFUNCTION, on_body);
 	if (cc == CURLE_OK)
@@ -518,7 +506,7 @@ static int check_opts(const struct http_opts *opts, char *err, size_t errlen)
 	}
 	if (opts->attempts < 1) {
 		http_set_err(err, errlen, "api: attempts is %d, must be at least 1",
-			opts->attempts);
+			     opts->attempts);
 		return -1;
 	}
 	if (opts->connect_timeout_ms < 0 || opts->timeout_ms < 0) {
@@ -547,7 +535,7 @@ struct http *http_new(const struct http_opts *opts, char *err, size_t errlen)
 	http->attempts = opts->attempts;
 	http->stop = opts->stop;
 	http->alerts_max_body = opts->alerts_max_body ? opts->alerts_max_body
-						    : HTTP_ALERTS_MAX_BODY;
+						      : HTTP_ALERTS_MAX_BODY;
 	http->base_url = strdup(opts->base_url);
 	if (http->base_url == NULL)
 		goto oom;
@@ -597,8 +585,7 @@ struct alerts_out {
 	size_t *n;
 };
 
-static int check_alerts(struct http *http, const struct http_request *req,
-			char *err, size_t errlen)
+static int check_alerts(struct http *http, const struct http_request *req, char *err, size_t errlen)
 {
 	struct alerts_out *o = req->ctx;
 	char **skipped = NULL;
@@ -633,8 +620,8 @@ void http_skipped_names(const struct http *http, const char *const **names, size
 	*n = http->nskipped;
 }
 
-int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n,
-		      char *err, size_t errlen)
+int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n, char *err,
+		      size_t errlen)
 {
 	struct alerts_out o = {defs, n};
 	struct http_request req = {
@@ -651,8 +638,7 @@ int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n,
 	return call(http, &req, err, errlen);
 }
 
-static int check_value(struct http *http, const struct http_request *req,
-		       char *err, size_t errlen)
+static int check_value(struct http *http, const struct http_request *req, char *err, size_t errlen)
 {
 	char why[160];
 
@@ -680,9 +666,8 @@ struct http_request http_query_request(char *what, const char *target, double *v
 }
 
 /* POSTs {"alertName": name[, "message": message]} to path. */
-static int post_alert(struct http *http, const char *path, const char *verb,
-		      const char *name, const char *message, char *err,
-		      size_t errlen)
+static int post_alert(struct http *http, const char *path, const char *verb, const char *name,
+		      const char *message, char *err, size_t errlen)
 {
 	char what[HTTP_WHAT_MAX];
 	char quoted[HTTP_WHAT_MAX - 8];
@@ -690,18 +675,14 @@ static int post_alert(struct http *http, const char *path, const char *verb,
 	char *body = NULL;
 	int rc = HTTP_ERR_INTERNAL;
 	struct http_request req = {
-		.what = what,
-		.path = path,
-		.limit = 0, /* any 2xx will do: the body is not read */
+		.what = what, .path = path, .limit = 0, /* any 2xx will do: the body is not read */
 	};
 
-	snprintf(what, sizeof(what), "%s %s", verb,
-		 log_quote(quoted, sizeof(quoted), name));
+	snprintf(what, sizeof(what), "%s %s", verb, log_quote(quoted, sizeof(quoted), name));
 	root = cJSON_CreateObject();
 	if (root == NULL || cJSON_AddStringToObject(root, "alertName", name) == NULL)
 		goto oom;
-	if (message != NULL &&
-	    cJSON_AddStringToObject(root, "message", message) == NULL)
+	if (message != NULL && cJSON_AddStringToObject(root, "message", message) == NULL)
 		goto oom;
 	body = cJSON_PrintUnformatted(root);
 	if (body == NULL)
@@ -717,8 +698,7 @@ out:
 	return rc;
 }
 
-int http_notify(struct http *http, const char *name, const char *message,
-		char *err, size_t errlen)
+int http_notify(struct http *http, const char *name, const char *message, char *err, size_t errlen)
 {
 	assert(http != NULL && name != NULL && message != NULL);
 	return post_alert(http, "/notify", "notify", name, message, err, errlen);

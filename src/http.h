@@ -73,13 +73,13 @@ enum http_status {
 #define HTTP_QUERY_MAX_BODY (64 * 1024)
 
 struct http_opts {
-	const char *base_url;      /* e.g. "http://localhost:9001", no trailing / needed */
-	long connect_timeout_ms;   /* CURLOPT_CONNECTTIMEOUT_MS; 0: curl's default */
-	long timeout_ms;           /* CURLOPT_TIMEOUT_MS, whole transfer; 0: none */
-	int attempts;              /* immediate attempts per call (-r), >= 1 */
-	const atomic_int *stop;    /* when non-NULL and set, no further attempt is
+	const char *base_url;    /* e.g. "http://localhost:9001", no trailing / needed */
+	long connect_timeout_ms; /* CURLOPT_CONNECTTIMEOUT_MS; 0: curl's default */
+	long timeout_ms;         /* CURLOPT_TIMEOUT_MS, whole transfer; 0: none */
+	int attempts;            /* immediate attempts per call (-r), >= 1 */
+	const atomic_int *stop;  /* when non-NULL and set, no further attempt is
 				    * made (read before every attempt) */
-	size_t alerts_max_body;    /* cap of a /alerts body; 0: HTTP_ALERTS_MAX_BODY */
+	size_t alerts_max_body;  /* cap of a /alerts body; 0: HTTP_ALERTS_MAX_BODY */
 };
 
 struct http;
@@ -111,8 +111,8 @@ void http_free(struct http *http);
  * definitions (free with alert_defs_free); invalid entries are skipped
  * with a warning logged (see alerts_parse). A body that is not a JSON
  * array is HTTP_ERR_BODY. On error *defs is NULL and *n 0. */
-int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n,
-		      char *err, size_t errlen);
+int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n, char *err,
+		      size_t errlen);
 
 /* GET /query?target=<target>, from one thread, up to n at a time, each
  * slot with its own handle and keep-alive connection (the libcurl multi
@@ -133,8 +133,7 @@ struct http_multi;
 typedef void (*http_done_fn)(void *tag, int rc, double value, const char *err, void *arg);
 
 /* n >= 1 slots; opts as for http_new. NULL with a message in err. */
-struct http_multi *http_multi_new(const struct http_opts *opts, size_t n, char *err,
-				  size_t errlen);
+struct http_multi *http_multi_new(const struct http_opts *opts, size_t n, char *err, size_t errlen);
 void http_multi_free(struct http_multi *m);
 
 /* Slots free for http_multi_start / queries in flight. */
@@ -144,8 +143,7 @@ size_t http_multi_busy(const struct http_multi *m);
 /* Starts a query of target in an idle slot (target is copied); tag is
  * handed to done. HTTP_OK, or an error (no idle slot, stopped, setup) with
  * a message in err, and then done will not be called for it. */
-int http_multi_start(struct http_multi *m, const char *target, void *tag, char *err,
-		     size_t errlen);
+int http_multi_start(struct http_multi *m, const char *target, void *tag, char *err, size_t errlen);
 
 /* Waits up to timeout_ms for network activity or http_multi_wakeup, moves
  * the transfers on, and calls done for every query that ended. 0, or -1
@@ -167,8 +165,7 @@ void http_multi_cancel(struct http_multi *m, http_done_fn done, void *arg);
  * times at once on transport and server errors (not on 4xx). The last
  * error is in err. A call that fails may still have reached the server
  * (a timeout after the request was sent): delivery is at-least-once. */
-int http_notify(struct http *http, const char *name, const char *message,
-		char *err, size_t errlen);
+int http_notify(struct http *http, const char *name, const char *message, char *err, size_t errlen);
 int http_resolve(struct http *http, const char *name, char *err, size_t errlen);
 
 /* The Retry-After of the last answer of the last call made with http, in

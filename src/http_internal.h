@@ -26,15 +26,15 @@ struct http {
 	size_t base_len;
 	int attempts;
 	const atomic_int *stop;
-	int cut_on_stop;                 /* the stop flag ends the transfer in flight */
-	int64_t retry_after_ms;          /* Retry-After of the last answer, 0: none */
-	int maybe_sent;                  /* the last attempt failed after the request
+	int cut_on_stop;        /* the stop flag ends the transfer in flight */
+	int64_t retry_after_ms; /* Retry-After of the last answer, 0: none */
+	int maybe_sent;         /* the last attempt failed after the request
 					  * may have reached the server */
 	size_t alerts_max_body;
-	char **skipped;                  /* invalid entries of the last /alerts */
+	char **skipped; /* invalid entries of the last /alerts */
 	size_t nskipped;
 
-	char *url;                       /* reused: base + path + query */
+	char *url; /* reused: base + path + query */
 	size_t url_cap;
 
 	/* The response body of the current transfer, NUL-terminated. The
@@ -42,18 +42,18 @@ struct http {
 	char *buf;
 	size_t len;
 	size_t cap;
-	size_t limit;                    /* body cap of this transfer */
-	int keep_body;                   /* 0: the body is counted, not kept */
-	int over;                        /* the body went over limit */
-	int oom;                         /* growing buf failed */
+	size_t limit;  /* body cap of this transfer */
+	int keep_body; /* 0: the body is counted, not kept */
+	int over;      /* the body went over limit */
+	int oom;       /* growing buf failed */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
 struct http_request;
 
 /* Validates a 2xx body in http->buf; 0, or -1 with a message in err. */
-typedef int (*http_body_check)(struct http *http, const struct http_request *req,
-			       char *err, size_t errlen);
+typedef int (*http_body_check)(struct http *http, const struct http_request *req, char *err,
+			       size_t errlen);
 
 /* One call: what to send and how to judge the answer. */
 struct http_request {
@@ -78,12 +78,11 @@ void http_attempt_begin(struct http *http);
 
 /* The outcome of an attempt that ended with cc: an enum http_status with
  * the message in err. Sets *retry when another attempt may succeed. */
-int http_attempt_end(struct http *http, const struct http_request *req, CURLcode cc,
-		     int *retry, char *err, size_t errlen);
+int http_attempt_end(struct http *http, const struct http_request *req, CURLcode cc, int *retry,
+		     char *err, size_t errlen);
 
 /* Sets up the handle for req. HTTP_OK or HTTP_ERR_INTERNAL. */
-int http_request_setup(struct http *http, const struct http_request *req, char *err,
-		       size_t errlen);
+int http_request_setup(struct http *http, const struct http_request *req, char *err, size_t errlen);
 
 /* The request of a query of target, its value into *value; what
  * (HTTP_WHAT_MAX bytes) holds its context ("query \"cpu load\""). */

@@ -12,9 +12,9 @@
  */
 
 struct query_slot {
-	struct http *http;      /* its handle, buffers and connection */
+	struct http *http; /* its handle, buffers and connection */
 	int busy;
-	int made;               /* attempts made */
+	int made; /* attempts made */
 	void *tag;
 	double value;
 	struct http_request req;
@@ -31,8 +31,7 @@ struct http_multi {
 	const atomic_int *stop;
 };
 
-struct http_multi *http_multi_new(const struct http_opts *opts, size_t n, char *err,
-				  size_t errlen)
+struct http_multi *http_multi_new(const struct http_opts *opts, size_t n, char *err, size_t errlen)
 {
 	struct http_multi *m;
 
@@ -59,8 +58,8 @@ struct http_multi *http_multi_new(const struct http_opts *opts, size_t n, char *
 	for (size_t i = 0; i < n; i++) {
 		m->slot[i].http = http_new(opts, err, errlen);
 		if (m->slot[i].http == NULL ||
-		    curl_easy_setopt(m->slot[i].http->curl, CURLOPT_PRIVATE,
-				     (void *)&m->slot[i]) != CURLE_OK) {
+		    curl_easy_setopt(m->slot[i].http->curl, CURLOPT_PRIVATE, (void *)&m->slot[i]) !=
+			    CURLE_OK) {
 			if (m->slot[i].http != NULL)
 				http_set_err(err, errlen, "api: curl setup failed");
 			http_multi_free(m);
@@ -106,14 +105,14 @@ static int slot_attempt(struct http_multi *m, struct query_slot *q)
 	q->made++;
 	mc = curl_multi_add_handle(m->multi, q->http->curl);
 	if (mc != CURLM_OK) {
-		http_set_err(q->err, sizeof(q->err), "%s: curl: %s", q->what, curl_multi_strerror(mc));
+		http_set_err(q->err, sizeof(q->err), "%s: curl: %s", q->what,
+			     curl_multi_strerror(mc));
 		return HTTP_ERR_INTERNAL;
 	}
 	return HTTP_OK;
 }
 
-int http_multi_start(struct http_multi *m, const char *target, void *tag, char *err,
-		     size_t errlen)
+int http_multi_start(struct http_multi *m, const char *target, void *tag, char *err, size_t errlen)
 {
 	struct query_slot *q = NULL;
 	int rc;
@@ -131,7 +130,7 @@ int http_multi_start(struct http_multi *m, const char *target, void *tag, char *
 	q->tag = tag;
 	q->err[0] = '\0';
 	rc = http_request_setup(q->http, &q->req, err, errlen);
-	q->req.target = NULL;   /* the caller's; the URL holds it now */
+	q->req.target = NULL; /* the caller's; the URL holds it now */
 	if (rc == HTTP_OK && m->stop != NULL && atomic_load(m->stop) != 0) {
 		http_set_err(err, errlen, "%s: stopped", q->what);
 		rc = HTTP_ERR_TRANSPORT;

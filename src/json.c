@@ -147,15 +147,16 @@ cJSON *json_parse(const char *body, size_t len, char *why, size_t whylen)
 	}
 	c = json_raw_control(body, len);
 	if (c >= 0) {
-		snprintf(why, whylen, "body is not JSON (a string holds the raw control byte "
-			 "0x%02x)", (unsigned)c);
+		snprintf(why, whylen,
+			 "body is not JSON (a string holds the raw control byte "
+			 "0x%02x)",
+			 (unsigned)c);
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	if (root != NULL) {
 		for (; end < body + len; end++) {
-			if (*end != ' ' && *end != '\t' && *end != '\n' &&
-			    *end != '\r')
+			if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
 				break;
 		}
 		if (end == body + len)
@@ -231,8 +232,7 @@ static size_t value_end(const char *b, size_t i, size_t len)
 	return SIZE_MAX;
 }
 
-int json_for_each_element(const char *body, size_t len, size_t open, json_element_fn fn,
-			  void *arg)
+int json_for_each_element(const char *body, size_t len, size_t open, json_element_fn fn, void *arg)
 {
 	size_t i = skip_space(body, open, len);
 
@@ -246,8 +246,7 @@ int json_for_each_element(const char *body, size_t len, size_t open, json_elemen
 		size_t stop;
 		int rc;
 
-		if (i >= len || body[i] == '\0' ||
-		    strchr("{[\"-0123456789tfn", body[i]) == NULL)
+		if (i >= len || body[i] == '\0' || strchr("{[\"-0123456789tfn", body[i]) == NULL)
 			return -1;
 		stop = value_end(body, i, len);
 		if (stop == SIZE_MAX)

@@ -75,7 +75,6 @@ typedef int (*json_element_fn)(const cJSON *item, const char *raw, size_t rawlen
  * is not JSON (an element, a separator, or what follows the ']' is wrong;
  * only JSON whitespace may follow the array, as json_parse allows).
  * body[len] must be '\0'. */
-int json_for_each_element(const char *body, size_t len, size_t open, json_element_fn fn,
-			  void *arg);
+int json_for_each_element(const char *body, size_t len, size_t open, json_element_fn fn, void *arg);
 
 #endif

@@ -10,11 +10,8 @@
 static enum log_level threshold = LOG_INFO;
 
 static const char *const level_names[] = {
-	[LOG_CRITICAL] = "CRITICAL",
-	[LOG_ERROR] = "ERROR",
-	[LOG_WARN] = "WARN",
-	[LOG_INFO] = "INFO",
-	[LOG_DEBUG] = "DEBUG",
+	[LOG_CRITICAL] = "CRITICAL", [LOG_ERROR] = "ERROR", [LOG_WARN] = "WARN",
+	[LOG_INFO] = "INFO",         [LOG_DEBUG] = "DEBUG",
 };
 
 int log_parse_level(const char *name, enum log_level *out)
@@ -23,9 +20,8 @@ int log_parse_level(const char *name, enum log_level *out)
 		const char *name;
 		enum log_level level;
 	} names[] = {
-		{"critical", LOG_CRITICAL}, {"error", LOG_ERROR},
-		{"warn", LOG_WARN},         {"warning", LOG_WARN},
-		{"info", LOG_INFO},         {"debug", LOG_DEBUG},
+		{"critical", LOG_CRITICAL}, {"error", LOG_ERROR}, {"warn", LOG_WARN},
+		{"warning", LOG_WARN},      {"info", LOG_INFO},   {"debug", LOG_DEBUG},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -61,8 +57,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
-		     ts.tv_nsec / 1000000L, level_names[level]);
+	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000L,
+		     level_names[level]);
 	if (r > 0)
 		n += (size_t)r;
 	va_start(ap, fmt);

@@ -31,8 +31,7 @@ void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
 
 /* Writes one line at level when it passes the threshold. */
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes s into buf (size n) as a log value: unchanged when it has no
  * space, '=', quote, backslash or control character, else in double

@@ -53,8 +53,7 @@ enum rules_level rules_level(const struct alert_def *def, double v)
  * "More than 2 x interval" is tested as gap - interval > interval so that
  * a huge interval cannot overflow the doubling.
  */
-static int run_broken(const struct alert_def *def, int64_t last_ok,
-		      int64_t now)
+static int run_broken(const struct alert_def *def, int64_t last_ok, int64_t now)
 {
 	int64_t gap;
 
@@ -86,8 +85,7 @@ static int sustained(int64_t since, int64_t sustain_ms, int64_t now)
 	return elapsed(now, since) >= sustain_ms;
 }
 
-static const char *level_message(const struct alert_def *def,
-				 enum rules_level level)
+static const char *level_message(const struct alert_def *def, enum rules_level level)
 {
 	switch (level) {
 	case LEVEL_WARN:
@@ -120,8 +118,8 @@ static enum rules_level next_level(const struct alert_def *def, enum rules_level
 }
 
 /* The call of a step from prev to next. */
-static void decide_call(const struct alert_def *def, const struct rules_state *prev,
-			int64_t now, struct rules_result *out)
+static void decide_call(const struct alert_def *def, const struct rules_state *prev, int64_t now,
+			struct rules_result *out)
 {
 	const struct rules_state *next = &out->next;
 
@@ -140,8 +138,8 @@ static void decide_call(const struct alert_def *def, const struct rules_state *p
 	out->message = level_message(def, next->state);
 }
 
-void rules_step(const struct alert_def *def, const struct rules_state *s,
-		double v, int64_t now, struct rules_result *out)
+void rules_step(const struct alert_def *def, const struct rules_state *s, double v, int64_t now,
+		struct rules_result *out)
 {
 	struct rules_state prev;
 	struct rules_state next;
@@ -153,8 +151,7 @@ void rules_step(const struct alert_def *def, const struct rules_state *s,
 	assert(def->interval_ms > 0);
 	assert(def->repeat_ms > 0);
 	assert(def->sustain_ms >= 0);
-	assert(s->state == LEVEL_PASS || s->state == LEVEL_WARN ||
-	       s->state == LEVEL_CRITICAL);
+	assert(s->state == LEVEL_PASS || s->state == LEVEL_WARN || s->state == LEVEL_CRITICAL);
 
 	/* Copy first: the caller may pass &out->next as s. */
 	prev = *s;

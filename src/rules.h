@@ -22,11 +22,11 @@ enum rules_level {
 /* The stored state of one alert that the rules read and write. */
 struct rules_state {
 	enum rules_level state;
-	int64_t warn_since;     /* start of the unbroken run of values > warn */
-	int64_t crit_since;     /* start of the unbroken run of values > critical */
-	int64_t last_ok;        /* time of the last successful evaluation */
-	int64_t last_notified;  /* time of the last DELIVERED notify */
-	int notify_pending;     /* a notify of this alert waits in the outbox */
+	int64_t warn_since;    /* start of the unbroken run of values > warn */
+	int64_t crit_since;    /* start of the unbroken run of values > critical */
+	int64_t last_ok;       /* time of the last successful evaluation */
+	int64_t last_notified; /* time of the last DELIVERED notify */
+	int notify_pending;    /* a notify of this alert waits in the outbox */
 };
 
 enum rules_call {
@@ -37,9 +37,9 @@ enum rules_call {
 
 struct rules_result {
 	struct rules_state next;
-	int changed;            /* next.state != previous state */
+	int changed; /* next.state != previous state */
 	enum rules_call call;
-	const char *message;    /* for NOTIFY: borrowed from the definition */
+	const char *message; /* for NOTIFY: borrowed from the definition */
 };
 
 /* Level of value v: CRITICAL if v > critical, else WARN if v > warn,
@@ -61,8 +61,8 @@ enum rules_level rules_level(const struct alert_def *def, double v);
  * - WARN/CRITICAL -> PASS -> RESOLVE.
  * next.last_ok = now; last_notified and notify_pending are copied (the
  * engine updates them when a notify is delivered or enqueued). */
-void rules_step(const struct alert_def *def, const struct rules_state *s,
-		double v, int64_t now, struct rules_result *out);
+void rules_step(const struct alert_def *def, const struct rules_state *s, double v, int64_t now,
+		struct rules_result *out);
 
 /* The state of an alert never evaluated: PASS, no clocks, nothing sent. */
 void rules_state_init(struct rules_state *s);
@@ -78,7 +78,7 @@ int64_t rules_first_eval(const char *name, int64_t interval_ms, int64_t now);
  * interval behind), then now + interval: missed runs are not replayed. */
 int64_t rules_next_eval(int64_t scheduled, int64_t interval_ms, int64_t now);
 
-const char *rules_level_name(enum rules_level level);    /* "PASS" ... */
+const char *rules_level_name(enum rules_level level); /* "PASS" ... */
 /* Parses "PASS"/"WARN"/"CRITICAL"; returns 0, or -1 when unknown. */
 int rules_level_parse(const char *name, enum rules_level *out);
 

@@ -10,11 +10,11 @@
 #include "log.h"
 #include "rules.h"
 
-#define EVAL_POOL 512            /* evaluations picked and not yet written, at most */
-#define WRITE_BATCH 128          /* finished evaluations that make a write due at once */
-#define WRITE_DELAY_MS 5         /* the longest a finished evaluation waits for its write */
-#define SERVER_DOWN_QUERIES 3    /* failed queries in a row that mean the server is down */
-#define QUERY_POLL_MS 100        /* the longest the query thread waits for the network */
+#define EVAL_POOL 512         /* evaluations picked and not yet written, at most */
+#define WRITE_BATCH 128       /* finished evaluations that make a write due at once */
+#define WRITE_DELAY_MS 5      /* the longest a finished evaluation waits for its write */
+#define SERVER_DOWN_QUERIES 3 /* failed queries in a row that mean the server is down */
+#define QUERY_POLL_MS 100     /* the longest the query thread waits for the network */
 
 /* Notes the outcome of a query. Queries run every interval whatever the
  * outbox holds, so they are the first to see a server come back: one it
@@ -43,15 +43,15 @@ void sched_query_answered(struct engine *e, int rc)
  * them in done; the scheduler writes the done ones in one transaction. */
 struct eval_queue {
 	pthread_mutex_t lock;
-	pthread_cond_t work;             /* the idle query thread waits for todo */
-	struct http_multi *queries;       /* the query thread's, woken when todo grows */
-	struct eval **todo;              /* ring of cap: picked, not yet queried */
+	pthread_cond_t work;        /* the idle query thread waits for todo */
+	struct http_multi *queries; /* the query thread's, woken when todo grows */
+	struct eval **todo;         /* ring of cap: picked, not yet queried */
 	size_t todo_head, todo_len;
-	struct eval **done;              /* cap: queried or abandoned, not yet written */
+	struct eval **done; /* cap: queried or abandoned, not yet written */
 	size_t done_len;
-	int64_t first_done;              /* engine_steady() when done last became non-empty */
+	int64_t first_done; /* engine_steady() when done last became non-empty */
 	size_t cap;
-	int closed;                      /* the scheduler has finished: the query thread exits */
+	int closed; /* the scheduler has finished: the query thread exits */
 };
 
 struct eval_queue *sched_queue_new(int concurrency)
@@ -114,8 +114,7 @@ static void push_done(struct eval_queue *q, struct eval *x, int64_t now_steady)
  * crash, leaves its alert due. One whose definition changed while its
  * query ran is written as abandoned: its alert, still due, is evaluated
  * again at once with the new definition (thresholds, messages, interval). */
-static int write_eval(struct engine *e, struct store *st, struct eval *ev, char *err,
-		      size_t errlen)
+static int write_eval(struct engine *e, struct store *st, struct eval *ev, char *err, size_t errlen)
 {
 	struct rules_result *r = &ev->result;
 	int64_t id = ev->due.alert_id;
@@ -130,8 +129,8 @@ static int write_eval(struct engine *e, struct store *st, struct eval *ev, char 
 	if (ev->ok && rules_level(&ev->due.def, ev->value) == LEVEL_PASS) {
 		int written = 0;
 
-		if (store_eval_stays_pass(st, &ev->due, ev->value, ev->at, &written, err,
-					  errlen) != 0)
+		if (store_eval_stays_pass(st, &ev->due, ev->value, ev->at, &written, err, errlen) !=
+		    0)
 			return -1;
 		if (written) {
 			r->next.state = LEVEL_PASS;
@@ -188,8 +187,10 @@ static int report_eval(struct engine *e, const struct eval *ev)
 	if (ev->abandoned)
 		return 0;
 	if (ev->check == STORE_EVAL_CHANGED) {
-		log_msg(LOG_DEBUG, "evaluation discarded, the definition changed while its query "
-			"ran alert=%s", name);
+		log_msg(LOG_DEBUG,
+			"evaluation discarded, the definition changed while its query "
+			"ran alert=%s",
+			name);
 		return 0;
 	}
 	atomic_fetch_add(&e->evaluated, 1);
@@ -205,7 +206,8 @@ static int report_eval(struct engine *e, const struct eval *ev)
 		log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f", name,
 			rules_level_name(ev->from), state, ev->value);
 	else
-		log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f", name, state, ev->value);
+		log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f", name, state,
+			ev->value);
 	if (ev->result.call == RULES_CALL_NONE)
 		return 0;
 	log_msg(LOG_DEBUG, "enqueued kind=%s alert=%s",
@@ -259,8 +261,8 @@ long sched_pick(struct engine *e, struct store *st, struct hash_set *in_flight,
 	return rc == 0 ? (long)n : -1;
 }
 
-int sched_write_due(size_t done, int64_t first_done, int64_t now_steady, size_t room,
-		    size_t todo, int stop)
+int sched_write_due(size_t done, int64_t first_done, int64_t now_steady, size_t room, size_t todo,
+		    int stop)
 {
 	if (done == 0)
 		return 0;
@@ -289,14 +291,14 @@ struct scheduler {
 	struct engine *e;
 	struct eval_queue *q;
 	struct store *st;
-	struct eval *pool;               /* q->cap evaluations ... */
-	struct eval **free_list;         /* ... nfree of them not in flight */
+	struct eval *pool;       /* q->cap evaluations ... */
+	struct eval **free_list; /* ... nfree of them not in flight */
 	size_t nfree;
-	struct eval **batch;             /* the one being written */
-	struct store_due *due;           /* the one being picked */
-	struct hash_set in_flight;       /* ids of the alerts in flight */
-	int64_t next;                    /* when the next alert falls due */
-	int once_done;                   /* --once: nothing due is left */
+	struct eval **batch;       /* the one being written */
+	struct store_due *due;     /* the one being picked */
+	struct hash_set in_flight; /* ids of the alerts in flight */
+	int64_t next;              /* when the next alert falls due */
+	int once_done;             /* --once: nothing due is left */
 	int pick_failures;
 };
 
@@ -558,12 +560,14 @@ void *sched_query_thread(void *arg)
 
 			if (engine_stopping(e))
 				query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
-			else if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) != HTTP_OK)
+			else if ((rc = http_multi_start(m, x->due.def.query, x, err,
+							sizeof(err))) != HTTP_OK)
 				query_done(x, rc, 0, err, e);
 		}
 		if (engine_stopping(e))
 			http_multi_cancel(m, query_done, e);
-		else if (http_multi_busy(m) > 0 && http_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
+		else if (http_multi_busy(m) > 0 &&
+			 http_multi_run(m, QUERY_POLL_MS, query_done, e) != 0)
 			engine_sleep_ms(QUERY_POLL_MS); /* logged; do not spin */
 	}
 	http_multi_free(m);
@@ -577,4 +581,3 @@ int sched_start(struct engine *e, struct worker *w)
 		return -1;
 	return engine_start_workers(e, w + 1, 1, sched_query_thread, 1);
 }
-

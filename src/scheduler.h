@@ -23,14 +23,14 @@
 /* An evaluation in flight. */
 struct eval {
 	struct store_due due;
-	int abandoned;          /* not evaluated: give it back */
+	int abandoned; /* not evaluated: give it back */
 	int ok;
 	double value;
-	int64_t at_steady;      /* engine_steady() when the answer came */
-	int64_t at;             /* its wall time, set by the write */
+	int64_t at_steady; /* engine_steady() when the answer came */
+	int64_t at;        /* its wall time, set by the write */
 	char error[256];
 	/* outcome, filled by the write */
-	enum store_eval_check check;    /* not CURRENT: nothing was written */
+	enum store_eval_check check; /* not CURRENT: nothing was written */
 	enum rules_level from;
 	struct rules_result result;
 };
@@ -55,8 +55,8 @@ void sched_wake_queries(struct engine *e);
 /* Whether the finished evaluations make a write due now: a full batch,
  * the oldest waited long enough, the engine stops, or the query thread
  * has nothing left while there is no room to pick more. */
-int sched_write_due(size_t done, int64_t first_done, int64_t now_steady, size_t room,
-		    size_t todo, int stop);
+int sched_write_due(size_t done, int64_t first_done, int64_t now_steady, size_t room, size_t todo,
+		    int stop);
 
 /* Picks up to max due alerts not in in_flight (a set of alert ids, see
  * sched_in_flight_*) into due[]. Returns how many, or -1 with a message. */

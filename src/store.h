@@ -23,9 +23,9 @@ struct store;
 /* What store_prepare found. */
 enum store_status {
 	STORE_OK = 0,
-	STORE_ERR = -1,          /* cannot open, corrupt, I/O, read-only */
-	STORE_ERR_NEWER = -2,    /* written by a newer version */
-	STORE_ERR_LOCKED = -3,   /* another engine holds it: the message names it */
+	STORE_ERR = -1,        /* cannot open, corrupt, I/O, read-only */
+	STORE_ERR_NEWER = -2,  /* written by a newer version */
+	STORE_ERR_LOCKED = -3, /* another engine holds it: the message names it */
 };
 
 /* The hold of one engine on its database, from store_prepare to
@@ -37,8 +37,8 @@ struct store_lock;
  * owner only), checks that it is not corrupt, and migrates it to the
  * schema this binary knows. An enum store_status, the message in err;
  * on STORE_OK *lock is set. */
-int store_prepare(const char *location, int sync_full, struct store_lock **lock,
-		  char *err, size_t errlen);
+int store_prepare(const char *location, int sync_full, struct store_lock **lock, char *err,
+		  size_t errlen);
 void store_unlock(struct store_lock *lock);
 
 enum store_kind {
@@ -47,8 +47,7 @@ enum store_kind {
 };
 
 /* Opens a connection to a database store_prepare readied. */
-int store_open(const char *location, int sync_full, struct store **out,
-	       char *err, size_t errlen);
+int store_open(const char *location, int sync_full, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* What this connection's transactions wrote: commits that changed at
@@ -98,14 +97,13 @@ struct store_sync_stats {
  * named in keep[0..nkeep) (entries the server sent but that failed
  * validation) keep their stored definition and state. */
 int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
-		    const char *const *keep, size_t nkeep,
-		    int64_t now, int due_now, struct store_sync_stats *stats,
-		    char *err, size_t errlen);
+		    const char *const *keep, size_t nkeep, int64_t now, int due_now,
+		    struct store_sync_stats *stats, char *err, size_t errlen);
 
 /* A picked evaluation. def's strings are owned (store_due_clear). */
 struct store_due {
 	int64_t alert_id;
-	int64_t version;        /* of the definition: it changes with every change of it */
+	int64_t version; /* of the definition: it changes with every change of it */
 	struct alert_def def;
 };
 void store_due_clear(struct store_due *due);
@@ -117,15 +115,14 @@ void store_due_clear(struct store_due *due);
  * (store_eval_put_ok / _failed move next_eval on), so one picked but never
  * written is due at once at the next start. def's strings are owned. In
  * or out of a transaction. */
-int store_pick_due(struct store *st, int64_t now,
-		   int (*skip)(int64_t alert_id, void *arg), void *arg,
-		   size_t in_flight, struct store_due *out, size_t max, size_t *n,
+int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
 		   char *err, size_t errlen);
 
 /* Earliest next_eval of an alert not skipped (INT64_MAX when none): when
  * the next pick falls due. in_flight as for store_pick_due. */
-int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg),
-		    void *arg, size_t in_flight, int64_t *at, char *err, size_t errlen);
+int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), void *arg,
+		    size_t in_flight, int64_t *at, char *err, size_t errlen);
 
 /* Whether a picked evaluation may still be written: its alert was
  * retired since the pick, or its definition changed (an evaluation made
@@ -155,23 +152,20 @@ int store_eval_get(struct store *st, const struct store_due *due, struct rules_s
  * *written is 1. Otherwise nothing is written and *written is 0: the
  * caller takes the full path (store_eval_get, rules_step, ...). Most
  * evaluations of most alerts are this one. */
-int store_eval_stays_pass(struct store *st, const struct store_due *due, double value,
-			  int64_t at, int *written, char *err, size_t errlen);
+int store_eval_stays_pass(struct store *st, const struct store_due *due, double value, int64_t at,
+			  int *written, char *err, size_t errlen);
 
 /* In a transaction: record a successful or a failed evaluation of a
  * picked alert (a failure keeps the state, counts it and stores the
  * error) and move next_eval on to next_eval. */
-int store_eval_put_ok(struct store *st, int64_t alert_id,
-		      const struct rules_state *s, double value, int64_t at,
-		      int64_t next_eval, char *err, size_t errlen);
-int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at,
-			  const char *error, int64_t next_eval, char *err,
-			  size_t errlen);
+int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *s, double value,
+		      int64_t at, int64_t next_eval, char *err, size_t errlen);
+int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at, const char *error,
+			  int64_t next_eval, char *err, size_t errlen);
 
 /* In a transaction: appends to the history of state changes. */
-int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
-			 enum rules_level from, enum rules_level to, double value,
-			 char *err, size_t errlen);
+int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum rules_level from,
+			 enum rules_level to, double value, char *err, size_t errlen);
 
 /* In a transaction: enqueues the call of a state change of the alert
  * (message NULL for a resolve). The alert's repeat notifies still pending
@@ -179,12 +173,12 @@ int store_transition_add(struct store *st, int64_t alert_id, int64_t at,
  * left, and the change's own call says what holds now. A claimed one may
  * be on its way to the server; its delivery worker deletes it with
  * store_call_drop_superseded unless it is sent or being sent. */
-int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind,
-		     const char *message, int64_t now, char *err, size_t errlen);
+int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind, const char *message,
+		   int64_t now, char *err, size_t errlen);
 
 /* In a transaction: enqueues a repeat notify of the alert's firing state. */
-int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message,
-			    int64_t now, char *err, size_t errlen);
+int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message, int64_t now,
+			  char *err, size_t errlen);
 
 /* A claimed outbox row. name and message are owned (store_call_clear). */
 struct store_call {
@@ -192,10 +186,10 @@ struct store_call {
 	int64_t alert_id;
 	enum store_kind kind;
 	char *name;
-	char *message;      /* NULL for a resolve */
-	int attempts;       /* attempts made before this one */
+	char *message; /* NULL for a resolve */
+	int attempts;  /* attempts made before this one */
 	int64_t created;
-	int repeat;         /* a repeat notify: dropped once its state is over */
+	int repeat;          /* a repeat notify: dropped once its state is over */
 	int64_t lease_token; /* the claim's: every write of the outcome names it */
 };
 void store_call_clear(struct store_call *call);
@@ -206,16 +200,16 @@ void store_call_clear(struct store_call *call);
  * gets lease_until = now + lease_ms and the claim's token, which must
  * differ from every other claim's of the process (a counter will do: the
  * tokens of an earlier process are cleared at start). */
-int store_claim_calls(struct store *st, int64_t now, int64_t not_after,
-		      int64_t lease_ms, int64_t token, struct store_call *out, size_t max,
-		      size_t *n, char *err, size_t errlen);
+int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t lease_ms,
+		      int64_t token, struct store_call *out, size_t max, size_t *n, char *err,
+		      size_t errlen);
 
 /* In a transaction: deletes a claimed repeat notify when a state change
  * of its alert was enqueued after it (*dropped 1): the state it repeats
  * is over. Called before sending it, and after an attempt that failed.
  * Nothing is deleted once the claim's lease is lost. */
-int store_call_drop_superseded(struct store *st, const struct store_call *call,
-			       int *dropped, char *err, size_t errlen);
+int store_call_drop_superseded(struct store *st, const struct store_call *call, int *dropped,
+			       char *err, size_t errlen);
 
 /* Earliest next_attempt among the unleased heads of the alerts' queues
  * (INT64_MAX when none). */
@@ -226,25 +220,25 @@ int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen);
  * LOST: its write changes nothing, so it cannot undo the newer claim's. */
 enum store_outcome {
 	STORE_CALL_DELIVERED = 0,
-	STORE_CALL_WAITS,       /* due again at its next attempt */
-	STORE_CALL_DEAD,        /* given up */
-	STORE_CALL_LOST,        /* the lease was lost: nothing written */
+	STORE_CALL_WAITS, /* due again at its next attempt */
+	STORE_CALL_DEAD,  /* given up */
+	STORE_CALL_LOST,  /* the lease was lost: nothing written */
 };
 
 /* In a transaction: the call was accepted at `at`: status delivered; a
  * notify also sets the alert's last_notified. DELIVERED or LOST. */
-int store_call_delivered(struct store *st, const struct store_call *call,
-			 int64_t at, enum store_outcome *outcome, char *err, size_t errlen);
+int store_call_delivered(struct store *st, const struct store_call *call, int64_t at,
+			 enum store_outcome *outcome, char *err, size_t errlen);
 
 /* An attempt that failed. */
 struct store_failure {
-	int64_t at;             /* when it failed */
-	int64_t next_attempt;   /* when it is due again, unless given up */
-	int64_t give_up_ms;     /* given up when created this long before at */
-	int rejected;           /* given up now: the server refused it for good */
-	int maybe_sent;         /* it may have reached the server: a repeat is no
+	int64_t at;           /* when it failed */
+	int64_t next_attempt; /* when it is due again, unless given up */
+	int64_t give_up_ms;   /* given up when created this long before at */
+	int rejected;         /* given up now: the server refused it for good */
+	int maybe_sent;       /* it may have reached the server: a repeat is no
 				 * longer dropped by a state change */
-	int64_t not_before;     /* the server asked for no attempt before this
+	int64_t not_before;   /* the server asked for no attempt before this
 				 * (Retry-After), 0 when it did not */
 	const char *error;
 };
@@ -255,21 +249,20 @@ struct store_failure {
  * against the stored created, in the database's timebase. WAITS, DEAD or
  * LOST. */
 int store_call_failed(struct store *st, const struct store_call *call,
-		      const struct store_failure *f, enum store_outcome *outcome,
-		      char *err, size_t errlen);
+		      const struct store_failure *f, enum store_outcome *outcome, char *err,
+		      size_t errlen);
 
 /* In a transaction: gives a claimed call back without counting an
  * attempt. maybe_sent: the request was cut short and may have reached the
  * server, so a repeat is no longer dropped by a state change. */
-int store_call_release(struct store *st, const struct store_call *call, int maybe_sent,
-		       char *err, size_t errlen);
+int store_call_release(struct store *st, const struct store_call *call, int maybe_sent, char *err,
+		       size_t errlen);
 
 /* In a transaction: rows waiting in backoff after a server or transport
  * failure become due at `at` (the server answered again), but for those
  * the server asked to wait longer (store_failure.not_before). Returns the
  * number of rows changed in *n. */
-int store_calls_retry_now(struct store *st, int64_t at, int64_t *n,
-			  char *err, size_t errlen);
+int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, size_t errlen);
 
 /* Number of pending outbox rows. */
 int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen);
@@ -279,8 +272,8 @@ int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen);
  * alerts retired before cutoff that have nothing pending. Pending rows
  * are never deleted. Sets *deleted; call again while it is max_rows or
  * more. Own transaction. */
-int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted,
-		char *err, size_t errlen);
+int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted, char *err,
+		size_t errlen);
 
 /* The wall clock jumped by delta ms: every stored time that schedules or
  * measures something (next evaluations, next attempts, last notify, run

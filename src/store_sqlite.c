@@ -51,10 +51,9 @@ static const char *const sql_text[S_COUNT] = {
 	/* ?1 id, ?2 first evaluation, ?3 the first slot of its phase (its
 	 * first evaluation modulo its interval, times SLOT_PHASE): the row
 	 * goes next to those of the alerts evaluated at the same moments. */
-	[S_STATE_INSERT] =
-		"INSERT INTO alert_state (slot, alert_id, next_eval) VALUES ("
-		"(SELECT coalesce(max(slot) + 1, ?3) FROM alert_state "
-		" WHERE slot >= ?3 AND slot < ?3 + 2097152), ?1, ?2)",
+	[S_STATE_INSERT] = "INSERT INTO alert_state (slot, alert_id, next_eval) VALUES ("
+			   "(SELECT coalesce(max(slot) + 1, ?3) FROM alert_state "
+			   " WHERE slot >= ?3 AND slot < ?3 + 2097152), ?1, ?2)",
 	[S_DEF_UPDATE] =
 		"UPDATE alert SET query = ?2, interval_ms = ?3, repeat_ms = ?4, sustain_ms = ?5, "
 		"warn_value = ?6, warn_message = ?7, crit_value = ?8, crit_message = ?9, "
@@ -63,15 +62,13 @@ static const char *const sql_text[S_COUNT] = {
 		"UPDATE alert_state SET next_eval = min(next_eval, ?2) WHERE alert_id = ?1",
 	[S_REVIVE_ALERT] =
 		"UPDATE alert SET retired = NULL, updated = max(?2, updated + 1) WHERE id = ?1",
-	[S_REVIVE_STATE] =
-		"UPDATE alert_state SET next_eval = ?2, warn_since = NULL, "
-		"crit_since = NULL, last_ok = NULL WHERE alert_id = ?1",
+	[S_REVIVE_STATE] = "UPDATE alert_state SET next_eval = ?2, warn_since = NULL, "
+			   "crit_since = NULL, last_ok = NULL WHERE alert_id = ?1",
 	[S_SEEN_CLEAR] = "DELETE FROM temp.sync_seen",
 	[S_SEEN_ADD] = "INSERT OR IGNORE INTO temp.sync_seen (id) VALUES (?1)",
-	[S_UNSEEN] =
-		"SELECT a.id, a.name, s.state, s.last_value FROM alert a "
-		"JOIN alert_state s ON s.alert_id = a.id "
-		"WHERE a.retired IS NULL AND a.id NOT IN (SELECT id FROM temp.sync_seen)",
+	[S_UNSEEN] = "SELECT a.id, a.name, s.state, s.last_value FROM alert a "
+		     "JOIN alert_state s ON s.alert_id = a.id "
+		     "WHERE a.retired IS NULL AND a.id NOT IN (SELECT id FROM temp.sync_seen)",
 	[S_RETIRE_ALERT] =
 		"UPDATE alert SET retired = ?2, updated = max(?2, updated + 1) WHERE id = ?1",
 	[S_RETIRE_STATE] =
@@ -84,9 +81,8 @@ static const char *const sql_text[S_COUNT] = {
 		"WHERE s.alert_id = ?1",
 	/* From the index alone: the alerts' rows are read only for those
 	 * picked. */
-	[S_DUE_IDS] =
-		"SELECT alert_id, next_eval FROM alert_state WHERE next_eval <= ?1 "
-		"ORDER BY next_eval LIMIT ?2",
+	[S_DUE_IDS] = "SELECT alert_id, next_eval FROM alert_state WHERE next_eval <= ?1 "
+		      "ORDER BY next_eval LIMIT ?2",
 	[S_NEXT_IDS] = "SELECT alert_id, next_eval FROM alert_state ORDER BY next_eval LIMIT ?1",
 	[S_DEF_BY_ID] =
 		"SELECT name, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
@@ -110,9 +106,8 @@ static const char *const sql_text[S_COUNT] = {
 	[S_NOTIFY_PENDING] =
 		"SELECT EXISTS (SELECT 1 FROM outbox WHERE alert_id = ?1 AND status = 'pending' "
 		"AND kind = 'notify')",
-	[S_TRANSITION_ADD] =
-		"INSERT INTO transition (alert_id, at, from_state, to_state, value) "
-		"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_TRANSITION_ADD] = "INSERT INTO transition (alert_id, at, from_state, to_state, value) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_OUTBOX_ADD] =
 		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt, is_repeat) "
 		"VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
@@ -134,11 +129,10 @@ static const char *const sql_text[S_COUNT] = {
 		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending') "
 		"ORDER BY o.next_attempt, o.id LIMIT ?3",
 	[S_LEASE_CALL] = "UPDATE outbox SET lease_until = ?2, lease_token = ?3 WHERE id = ?1",
-	[S_NEXT_CALL] =
-		"SELECT min(o.next_attempt) FROM outbox o "
-		"WHERE o.status = 'pending' AND o.lease_until IS NULL "
-		"AND o.id = (SELECT min(p.id) FROM outbox p "
-		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
+	[S_NEXT_CALL] = "SELECT min(o.next_attempt) FROM outbox o "
+			"WHERE o.status = 'pending' AND o.lease_until IS NULL "
+			"AND o.id = (SELECT min(p.id) FROM outbox p "
+			"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
 	[S_CALL_DELIVERED] =
 		"UPDATE outbox SET status = 'delivered', delivered = ?2, finished = ?2, "
 		"attempts = attempts + 1, lease_until = NULL, lease_token = NULL "
@@ -158,25 +152,22 @@ static const char *const sql_text[S_COUNT] = {
 		"finished = CASE WHEN ?6 OR ?3 - created >= ?7 THEN ?3 END "
 		"WHERE id = ?1 AND lease_token = ?2 RETURNING status",
 	[S_GAVE_UP_NOTIFY] = "UPDATE alert_state SET notify_gave_up = ?2 WHERE alert_id = ?1",
-	[S_CALL_RELEASE] =
-		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, "
-		"is_repeat = CASE WHEN ?3 THEN 0 ELSE is_repeat END "
-		"WHERE id = ?1 AND lease_token = ?2",
+	[S_CALL_RELEASE] = "UPDATE outbox SET lease_until = NULL, lease_token = NULL, "
+			   "is_repeat = CASE WHEN ?3 THEN 0 ELSE is_repeat END "
+			   "WHERE id = ?1 AND lease_token = ?2",
 	[S_RETRY_NOW] =
 		"UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1 "
 		"AND attempts > 0 AND lease_until IS NULL AND (not_before IS NULL OR not_before <= ?1)",
 	[S_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
 	/* Through the indexes on finished and at, at most ?2 rows a time. */
-	[S_PRUNE_OUTBOX] =
-		"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
-		"WHERE status <> 'pending' AND finished < ?1 LIMIT ?2)",
+	[S_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+			   "WHERE status <> 'pending' AND finished < ?1 LIMIT ?2)",
 	[S_PRUNE_TRANSITION] =
 		"DELETE FROM transition WHERE id IN (SELECT id FROM transition WHERE at < ?1 "
 		"LIMIT ?2)",
-	[S_PRUNE_ALERTS] =
-		"DELETE FROM alert WHERE retired IS NOT NULL AND retired < ?1 "
-		"AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alert.id "
-		"AND o.status = 'pending')",
+	[S_PRUNE_ALERTS] = "DELETE FROM alert WHERE retired IS NOT NULL AND retired < ?1 "
+			   "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alert.id "
+			   "AND o.status = 'pending')",
 	[S_SHIFT_STATE] =
 		"UPDATE alert_state SET "
 		"next_eval = CASE WHEN next_eval < ?2 THEN next_eval + ?1 ELSE next_eval END, "
@@ -226,8 +217,8 @@ char *sql_column_strdup(sqlite3_stmt *s, int i)
 	return strdup(t ? (const char *)t : "");
 }
 
-int sql_column_def(sqlite3_stmt *s, int first, struct alert_def *def, const char *what,
-		   char *err, size_t errlen)
+int sql_column_def(sqlite3_stmt *s, int first, struct alert_def *def, const char *what, char *err,
+		   size_t errlen)
 {
 	def->name = sql_column_strdup(s, first);
 	def->query = sql_column_strdup(s, first + 1);
@@ -263,8 +254,8 @@ int sql_run(struct store *st, sqlite3_stmt *s, char *err, size_t errlen, const c
 	return 0;
 }
 
-int sql_run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out,
-		  char *err, size_t errlen, const char *what)
+int sql_run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out, char *err,
+		  size_t errlen, const char *what)
 {
 	int rc = sqlite3_step(s);
 
@@ -291,15 +282,17 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 	}
 	if (db_open(path, sync_full, &st->db, err, errlen) != DB_OK)
 		goto out;
-	if (sqlite3_exec(st->db, "CREATE TEMP TABLE IF NOT EXISTS sync_seen (id INTEGER PRIMARY KEY)",
-			 NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(st->db,
+			 "CREATE TEMP TABLE IF NOT EXISTS sync_seen (id INTEGER PRIMARY KEY)", NULL,
+			 NULL, NULL) != SQLITE_OK) {
 		sql_fail(st, err, errlen, "open store: temp table");
 		goto out;
 	}
 	for (int i = 0; i < S_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
 				       &st->stmt[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "prepare statement %d: %s", i, sqlite3_errmsg(st->db));
+			snprintf(err, errlen, "prepare statement %d: %s", i,
+				 sqlite3_errmsg(st->db));
 			goto out;
 		}
 	}
@@ -325,8 +318,8 @@ struct store_lock {
 	int fd;
 };
 
-int store_prepare(const char *location, int sync_full, struct store_lock **lock,
-		  char *err, size_t errlen)
+int store_prepare(const char *location, int sync_full, struct store_lock **lock, char *err,
+		  size_t errlen)
 {
 	struct store_lock *l = malloc(sizeof(*l));
 	sqlite3 *db = NULL;
@@ -434,21 +427,23 @@ fail:
 int store_count_alerts(struct store *st, int64_t *active, int64_t *retired, char *err,
 		       size_t errlen)
 {
-	if (sql_run_int64(st, sql_stmt(st, S_COUNT_ALERTS), 0, active, err, errlen, "count alerts") != 0)
+	if (sql_run_int64(st, sql_stmt(st, S_COUNT_ALERTS), 0, active, err, errlen,
+			  "count alerts") != 0)
 		return -1;
 	if (retired == NULL)
 		return 0;
 	return sql_run_int64(st, sql_stmt(st, S_COUNT_RETIRED), 0, retired, err, errlen,
-			 "count retired alerts");
+			     "count retired alerts");
 }
 
 int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen)
 {
-	return sql_run_int64(st, sql_stmt(st, S_COUNT_PENDING), 0, n, err, errlen, "count pending calls");
+	return sql_run_int64(st, sql_stmt(st, S_COUNT_PENDING), 0, n, err, errlen,
+			     "count pending calls");
 }
 
-int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted,
-		char *err, size_t errlen)
+int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted, char *err,
+		size_t errlen)
 {
 	static const enum stmt_id ids[] = {S_PRUNE_OUTBOX, S_PRUNE_TRANSITION, S_PRUNE_ALERTS};
 
@@ -491,4 +486,3 @@ fail:
 	store_rollback(st);
 	return -1;
 }
-

@@ -78,7 +78,7 @@ enum stmt_id {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
-	int64_t changes_at_begin;  /* sqlite3_total_changes64 at BEGIN */
+	int64_t changes_at_begin; /* sqlite3_total_changes64 at BEGIN */
 	struct store_counters counters;
 };
 
@@ -100,14 +100,14 @@ char *sql_column_strdup(sqlite3_stmt *s, int i);
  * crit_message starting at column first. Its strings are owned by *def
  * (also on failure: clear it). -1 with "<what>: ..." in err when out of
  * memory or the stored interval is not positive. */
-int sql_column_def(sqlite3_stmt *s, int first, struct alert_def *def, const char *what,
-		   char *err, size_t errlen);
+int sql_column_def(sqlite3_stmt *s, int first, struct alert_def *def, const char *what, char *err,
+		   size_t errlen);
 
 /* Runs a statement that returns no row. */
 int sql_run(struct store *st, sqlite3_stmt *s, char *err, size_t errlen, const char *what);
 
 /* Runs a statement that returns one integer (NULL -> if_null). */
-int sql_run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out,
-		  char *err, size_t errlen, const char *what);
+int sql_run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out, char *err,
+		  size_t errlen, const char *what);
 
 #endif

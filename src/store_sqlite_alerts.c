@@ -132,8 +132,8 @@ seen:
 }
 
 /* In a transaction: retires every active alert not marked seen. */
-static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats *stats,
-			 char *err, size_t errlen)
+static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats *stats, char *err,
+			 size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_UNSEEN);
 	struct victim {
@@ -171,9 +171,10 @@ static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats 
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].state != LEVEL_PASS) {
-			if (store_call_add(st, v[i].id, STORE_RESOLVE, NULL, now, err, errlen) != 0 ||
-			    store_transition_add(st, v[i].id, now, v[i].state, LEVEL_PASS, v[i].value,
-						 err, errlen) != 0)
+			if (store_call_add(st, v[i].id, STORE_RESOLVE, NULL, now, err, errlen) !=
+				    0 ||
+			    store_transition_add(st, v[i].id, now, v[i].state, LEVEL_PASS,
+						 v[i].value, err, errlen) != 0)
 				goto out;
 		}
 		s = sql_stmt(st, S_RETIRE_ALERT);
@@ -223,8 +224,8 @@ static int keep_one(struct store *st, const char *name, char *err, size_t errlen
 }
 
 int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
-		    const char *const *keep, size_t nkeep, int64_t now,
-		    int due_now, struct store_sync_stats *stats, char *err, size_t errlen)
+		    const char *const *keep, size_t nkeep, int64_t now, int due_now,
+		    struct store_sync_stats *stats, char *err, size_t errlen)
 {
 	memset(stats, 0, sizeof(*stats));
 	if (store_begin(st, err, errlen) != 0)
@@ -254,8 +255,8 @@ void store_due_clear(struct store_due *due)
 }
 
 static int pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
-		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
-		   char *err, size_t errlen)
+		    void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
+		    char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_DUE_IDS);
 	size_t k = 0;
@@ -286,7 +287,8 @@ static int pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id,
 		rc = sqlite3_step(s);
 		if (rc != SQLITE_ROW) {
 			if (rc == SQLITE_DONE)
-				snprintf(err, errlen, "pick due alerts: alert %lld has no definition",
+				snprintf(err, errlen,
+					 "pick due alerts: alert %lld has no definition",
 					 (long long)d->alert_id);
 			else
 				sql_fail(st, err, errlen, "pick due alerts");
@@ -412,8 +414,8 @@ int store_eval_get(struct store *st, const struct store_due *due, struct rules_s
 	return 0;
 }
 
-int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r,
-		      double value, int64_t at, int64_t next_eval, char *err, size_t errlen)
+int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r, double value,
+		      int64_t at, int64_t next_eval, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_EVAL_OK);
 
@@ -427,8 +429,8 @@ int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_sta
 	return sql_run(st, s, err, errlen, "write alert state");
 }
 
-int store_eval_stays_pass(struct store *st, const struct store_due *due, double value,
-			  int64_t at, int *written, char *err, size_t errlen)
+int store_eval_stays_pass(struct store *st, const struct store_due *due, double value, int64_t at,
+			  int *written, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_EVAL_STAYS_PASS);
 
@@ -467,4 +469,3 @@ int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum ru
 	sqlite3_bind_double(s, 5, value);
 	return sql_run(st, s, err, errlen, "write transition");
 }
-

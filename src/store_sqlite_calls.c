@@ -19,8 +19,8 @@ static int outbox_insert(struct store *st, int64_t alert_id, enum store_kind kin
 	return sql_run(st, s, err, errlen, "enqueue call");
 }
 
-int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind,
-		     const char *message, int64_t now, char *err, size_t errlen)
+int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind, const char *message,
+		   int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_DROP_REPEATS);
 
@@ -30,8 +30,8 @@ int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind,
 	return outbox_insert(st, alert_id, kind, message, 0, now, err, errlen);
 }
 
-int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message,
-			    int64_t now, char *err, size_t errlen)
+int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message, int64_t now,
+			  char *err, size_t errlen)
 {
 	assert(message != NULL);
 	return outbox_insert(st, alert_id, STORE_NOTIFY, message, 1, now, err, errlen);
@@ -67,7 +67,7 @@ int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t 
 		c->id = sqlite3_column_int64(s, 0);
 		c->alert_id = sqlite3_column_int64(s, 1);
 		c->kind = kind && strcmp((const char *)kind, "notify") == 0 ? STORE_NOTIFY
-									   : STORE_RESOLVE;
+									    : STORE_RESOLVE;
 		c->name = sql_column_strdup(s, 3);
 		if (c->kind == STORE_NOTIFY)
 			c->message = sql_column_strdup(s, 4);
@@ -124,7 +124,8 @@ int store_call_drop_superseded(struct store *st, const struct store_call *call, 
 
 int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen)
 {
-	return sql_run_int64(st, sql_stmt(st, S_NEXT_CALL), INT64_MAX, at, err, errlen, "next call");
+	return sql_run_int64(st, sql_stmt(st, S_NEXT_CALL), INT64_MAX, at, err, errlen,
+			     "next call");
 }
 
 int store_call_delivered(struct store *st, const struct store_call *call, int64_t at,
@@ -181,7 +182,7 @@ int store_call_failed(struct store *st, const struct store_call *call,
 	}
 	status = sqlite3_column_text(s, 0);
 	*outcome = status && strcmp((const char *)status, "dead") == 0 ? STORE_CALL_DEAD
-								      : STORE_CALL_WAITS;
+								       : STORE_CALL_WAITS;
 	/* RETURNING rows are all computed at the first step; this one ends it. */
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -195,8 +196,8 @@ int store_call_failed(struct store *st, const struct store_call *call,
 	return sql_run(st, s, err, errlen, "write notify given up");
 }
 
-int store_call_release(struct store *st, const struct store_call *call, int maybe_sent,
-		       char *err, size_t errlen)
+int store_call_release(struct store *st, const struct store_call *call, int maybe_sent, char *err,
+		       size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_CALL_RELEASE);
 
@@ -216,4 +217,3 @@ int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, s
 	*n = sqlite3_changes64(st->db);
 	return 0;
 }
-

@@ -58,8 +58,8 @@ int db_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t er
 	assert(path && out);
 	*out = NULL;
 	create_private(path);
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(
+		path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "open database %s: %s", path,
 			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -122,7 +122,7 @@ int db_check(sqlite3 *db, char *err, size_t errlen)
 		rc = sqlite3_errcode(db) & 0xff;
 		snprintf(err, errlen, "%s: %s",
 			 rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? "file is corrupt"
-								  : "check database",
+								     : "check database",
 			 sqlite3_errmsg(db));
 		goto out;
 	}
@@ -155,7 +155,8 @@ int db_migrate(sqlite3 *db, int target_version, char *err, size_t errlen)
 	if (current > latest) {
 		snprintf(err, errlen,
 			 "database schema version %d is newer than this binary knows (%d): "
-			 "upgrade alert-exec", current, latest);
+			 "upgrade alert-exec",
+			 current, latest);
 		return DB_ERR_NEWER;
 	}
 	for (size_t i = 0; i < db_migration_count; i++) {
@@ -204,8 +205,10 @@ static int open_lock_file(const char *lockpath, char *err, size_t errlen)
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
-		snprintf(err, errlen, "lock database: %s is not a plain file of one link; not "
-			 "using it", lockpath);
+		snprintf(err, errlen,
+			 "lock database: %s is not a plain file of one link; not "
+			 "using it",
+			 lockpath);
 		close(fd);
 		return -1;
 	}
@@ -235,8 +238,8 @@ int db_lock(const char *path, char *err, size_t errlen)
 			buf[n > 0 ? n : 0] = '\0';
 			buf[strcspn(buf, "\n")] = '\0';
 			snprintf(err, errlen,
-				 "database %s is in use by another alert-exec (pid %s)",
-				 path, buf[0] ? buf : "unknown");
+				 "database %s is in use by another alert-exec (pid %s)", path,
+				 buf[0] ? buf : "unknown");
 			close(fd);
 			return DB_ERR_LOCKED;
 		}
