@@ -159,7 +159,7 @@ static int64_t query_int(struct fixture *f, const char *sql)
 static void define(struct fixture *f, size_t n, int64_t interval_ms)
 {
 	struct alert_def d[8];
-	char names[8][16];
+	char names[8][32];
 	struct store_sync_stats stats;
 	char err[256];
 
