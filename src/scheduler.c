@@ -182,10 +182,21 @@ static int report_eval(struct engine *e, const struct eval *ev)
 {
 	char name[300], quoted[600];
 	const char *state = rules_level_name(ev->result.next.state);
+	int quiet;
 
-	log_quote(name, sizeof(name), ev->due.def.name);
 	if (ev->abandoned)
 		return 0;
+	if (ev->check != STORE_EVAL_CHANGED)
+		atomic_fetch_add(&e->evaluated, 1);
+	if (ev->ok && ev->check == STORE_EVAL_RETIRED)
+		return 0;
+	/* Most evaluations change nothing and log nothing but at debug:
+	 * their name is not quoted for a line that is not written. */
+	quiet = ev->ok && ev->check == STORE_EVAL_CURRENT && !ev->result.changed &&
+		ev->result.call == RULES_CALL_NONE;
+	if (quiet && !log_enabled(LOG_DEBUG))
+		return 0;
+	log_quote(name, sizeof(name), ev->due.def.name);
 	if (ev->check == STORE_EVAL_CHANGED) {
 		log_msg(LOG_DEBUG,
 			"evaluation discarded, the definition changed while its query "
@@ -193,15 +204,12 @@ static int report_eval(struct engine *e, const struct eval *ev)
 			name);
 		return 0;
 	}
-	atomic_fetch_add(&e->evaluated, 1);
 	if (!ev->ok) {
 		atomic_fetch_add(&e->failed, 1);
 		log_msg(LOG_WARN, "query failed alert=%s error=%s", name,
 			log_quote(quoted, sizeof(quoted), ev->error));
 		return 0;
 	}
-	if (ev->check == STORE_EVAL_RETIRED)
-		return 0;
 	if (ev->result.changed)
 		log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f", name,
 			rules_level_name(ev->from), state, ev->value);
