@@ -348,6 +348,9 @@ struct parse_state {
 	size_t warnings;  /* warnings about entries, logged or not */
 	size_t nskips;    /* entries skipped */
 	size_t nclamps;   /* values clamped */
+	/* When set, every problem goes to report rather than to the log. */
+	alerts_problem_fn report;
+	void *report_arg;
 };
 
 /* Logs a warning about entry index unless ALERTS_MAX_ENTRY_WARNINGS were
@@ -359,6 +362,12 @@ static void warn_entry(struct parse_state *p, size_t index, const char *name, co
 {
 	char quoted[WHAT_MAX];
 
+	if (p->report != NULL) {
+		struct alerts_problem problem = {index, name, strcmp(what, "skipping") == 0, why};
+
+		p->report(&problem, p->report_arg);
+		return;
+	}
 	if (p->warnings++ >= ALERTS_MAX_ENTRY_WARNINGS)
 		return;
 	if (name != NULL)
@@ -548,10 +557,14 @@ static int check_alerts_body(const char *body, size_t len, size_t *open, char *e
 	return 0;
 }
 
-int alerts_parse_full_z(const char *body, size_t len, struct alert_def **defs, size_t *n,
-			char ***skipped, size_t *nskipped, char *err, size_t errlen)
+/* alerts_parse_full_z, handing the problems of entries to report when it
+ * is not NULL. */
+static int parse_body(const char *body, size_t len, struct alert_def **defs, size_t *n,
+		      char ***skipped, size_t *nskipped, alerts_problem_fn report, void *report_arg,
+		      char *err, size_t errlen)
 {
-	struct parse_state p = {.want_skipped = skipped != NULL};
+	struct parse_state p = {
+		.want_skipped = skipped != NULL, .report = report, .report_arg = report_arg};
 	size_t open = 0;
 	int rc = -1;
 
@@ -592,6 +605,20 @@ out:
 	alerts_names_free(p.skipped, p.nskipped);
 	hash_set_free(&p.names);
 	return rc;
+}
+
+int alerts_parse_full_z(const char *body, size_t len, struct alert_def **defs, size_t *n,
+			char ***skipped, size_t *nskipped, char *err, size_t errlen)
+{
+	return parse_body(body, len, defs, n, skipped, nskipped, NULL, NULL, err, errlen);
+}
+
+int alerts_parse_report_z(const char *body, size_t len, struct alert_def **defs, size_t *n,
+			  char ***skipped, size_t *nskipped, alerts_problem_fn report,
+			  void *report_arg, char *err, size_t errlen)
+{
+	assert(report != NULL);
+	return parse_body(body, len, defs, n, skipped, nskipped, report, report_arg, err, errlen);
 }
 
 void alerts_names_free(char **names, size_t n)

@@ -105,6 +105,27 @@ int alerts_parse_full(const char *body, size_t len, struct alert_def **defs, siz
 int alerts_parse_full_z(const char *body, size_t len, struct alert_def **defs, size_t *n,
 			char ***skipped, size_t *nskipped, char *err, size_t errlen);
 
+/* One problem with an entry of a /alerts body: its 0-based index, its
+ * name (NULL when not usable: not a string, or the entry holds a raw
+ * control byte), whether the entry is skipped (invalid) or kept with a
+ * value brought down to ALERTS_MAX_SECS, and why, as the warning says it
+ * ("intervalSecs is not a positive integer (0)"). Borrowed for the call. */
+struct alerts_problem {
+	size_t index;
+	const char *name;
+	int skipped;
+	const char *why;
+};
+typedef void (*alerts_problem_fn)(const struct alerts_problem *problem, void *arg);
+
+/* alerts_parse_full_z that hands every problem of an entry to report
+ * (all of them, in the order of the entries) instead of logging it; the
+ * definitions kept are the same. For `alert-exec check`, which must name
+ * every problem the engine would skip an entry for. */
+int alerts_parse_report_z(const char *body, size_t len, struct alert_def **defs, size_t *n,
+			  char ***skipped, size_t *nskipped, alerts_problem_fn report,
+			  void *report_arg, char *err, size_t errlen);
+
 void alerts_names_free(char **names, size_t n);
 
 /* Parses a /query body {"value": <number>} (other members are ignored).

@@ -14,8 +14,9 @@
 enum engine_exit {
 	ENGINE_EXIT_OK = 0,
 	ENGINE_EXIT_USAGE = 64,
-	ENGINE_EXIT_NO_ALERTS = 69,
-	ENGINE_EXIT_OSERR = 71, /* out of memory, a thread or a library that cannot start */
+	ENGINE_EXIT_DATAERR = 65,   /* check: the server sends invalid definitions */
+	ENGINE_EXIT_NO_ALERTS = 69, /* also check: the server gave no readable /alerts */
+	ENGINE_EXIT_OSERR = 71,     /* out of memory, a thread or a library that cannot start */
 	ENGINE_EXIT_DB = 74,
 	ENGINE_EXIT_TEMPFAIL = 75,
 };

@@ -583,6 +583,8 @@ void http_free(struct http *http)
 struct alerts_out {
 	struct alert_def **defs;
 	size_t *n;
+	alerts_problem_fn report; /* NULL: problems are logged */
+	void *report_arg;
 };
 
 static int check_alerts(struct http *http, const struct http_request *req, char *err, size_t errlen)
@@ -593,9 +595,14 @@ static int check_alerts(struct http *http, const struct http_request *req, char 
 
 	/* http->buf is NUL-terminated: no copy of a body of up to
 	 * alerts_max_body. */
-	if (alerts_parse_full_z(http->buf, http->len, o->defs, o->n, &skipped, &nskipped, err,
-				errlen) != 0)
+	if (o->report != NULL) {
+		if (alerts_parse_report_z(http->buf, http->len, o->defs, o->n, &skipped, &nskipped,
+					  o->report, o->report_arg, err, errlen) != 0)
+			return -1;
+	} else if (alerts_parse_full_z(http->buf, http->len, o->defs, o->n, &skipped, &nskipped,
+				       err, errlen) != 0) {
 		return -1;
+	}
 	alerts_names_free(http->skipped, http->nskipped);
 	http->skipped = skipped;
 	http->nskipped = nskipped;
@@ -623,7 +630,13 @@ void http_skipped_names(const struct http *http, const char *const **names, size
 int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n, char *err,
 		      size_t errlen)
 {
-	struct alerts_out o = {defs, n};
+	return http_fetch_alerts_report(http, NULL, NULL, defs, n, err, errlen);
+}
+
+int http_fetch_alerts_report(struct http *http, alerts_problem_fn report, void *report_arg,
+			     struct alert_def **defs, size_t *n, char *err, size_t errlen)
+{
+	struct alerts_out o = {defs, n, report, report_arg};
 	struct http_request req = {
 		.what = "alerts",
 		.path = "/alerts",

@@ -114,6 +114,12 @@ void http_free(struct http *http);
 int http_fetch_alerts(struct http *http, struct alert_def **defs, size_t *n, char *err,
 		      size_t errlen);
 
+/* http_fetch_alerts that hands every problem of an entry to report (see
+ * alerts_parse_report_z) instead of logging it; report NULL is
+ * http_fetch_alerts. */
+int http_fetch_alerts_report(struct http *http, alerts_problem_fn report, void *report_arg,
+			     struct alert_def **defs, size_t *n, char *err, size_t errlen);
+
 /* GET /query?target=<target>, from one thread, up to n at a time, each
  * slot with its own handle and keep-alive connection (the libcurl multi
  * interface), without blocking. Every byte of target but A-Z a-z 0-9

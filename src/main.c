@@ -1,5 +1,5 @@
 /*
- * alert-exec: options -> config -> run (daemon or --once).
+ * alert-exec: options -> config -> run (daemon or --once), or a subcommand.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "cli_check.h"
 #include "config.h"
 #include "engine.h"
 #include "log.h"
@@ -46,6 +47,21 @@ static int check_db_dir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* `alert-exec check ...`: a one-shot client of the alerts server. */
+static int run_check(int argc, char **argv)
+{
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "alert-exec: check: curl_global_init failed\n");
+		return ENGINE_EXIT_OSERR;
+	}
+	rc = cli_check(argc, argv);
+	curl_global_cleanup();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -53,6 +69,8 @@ int main(int argc, char **argv)
 	sigset_t signals;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return run_check(argc - 1, argv + 1);
 	config_defaults(&cfg);
 	rc = config_parse(&cfg, argc, argv, err, sizeof(err));
 	if (rc == CONFIG_EXIT)
