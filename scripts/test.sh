@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh clang libclang-rt-14-dev clang-format faketime
+# The man page (scdoc), the unit's check (systemd-analyze), the .deb
+# (dpkg-dev's dpkg-shlibdeps, file).
+scripts/install-deps.sh scdoc systemd dpkg-dev file
 
 jobs=$(nproc)
 run_suite() {

@@ -320,7 +320,7 @@ static int64_t next_fetch(struct engine *e, int loaded, int64_t *retry_ms)
 /* Starts the daemon's workers and loads the definitions. Returns when
  * the definitions are fetched next (engine_steady), or -1 after a fatal error. */
 static int64_t daemon_start(struct engine *e, struct store *st, struct http *client,
-			    struct worker *w, int64_t *retry_ms)
+			    struct worker *w, int64_t *retry_ms, int *ready)
 {
 	const struct config *cfg = e->cfg;
 	int64_t alerts = 0;
@@ -353,7 +353,50 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 	else if (loaded == -1)
 		log_msg(LOG_ERROR, "no alert definitions yet: retrying in %lld ms",
 			(long long)*retry_ms);
+	/* Ready for systemd once there are definitions to evaluate: the
+	 * server's, or the stored ones when it cannot be reached. */
+	*ready = !engine_stopping(e) && (loaded == 0 || alerts > 0);
+	if (*ready)
+		sdnotify_send(e->notify, "READY=1");
 	return next_fetch(e, loaded, retry_ms);
+}
+
+/* When the main loop fetches the definitions, and what it told systemd. */
+struct refresh_plan {
+	int64_t next;     /* engine_steady() of the next fetch */
+	int64_t retry_ms; /* backoff of failed fetches */
+	int ready;        /* READY=1 was sent: definitions are in use */
+	int reloading;    /* RELOADING=1 was sent: READY=1 after the fetch */
+};
+
+/* A SIGHUP or the time for --refresh: fetches the definitions. -1 when
+ * the database failed (the engine stops). */
+static int main_refresh(struct engine *e, struct store *st, struct http *client,
+			struct refresh_plan *plan, int64_t now_mono)
+{
+	int loaded;
+
+	if (atomic_exchange(&e->reload, 0)) {
+		log_msg(LOG_INFO, "reloading definitions signal=HUP");
+		plan->next = now_mono;
+		if (plan->ready && sdnotify_reloading(e->notify) == 0)
+			plan->reloading = 1;
+	}
+	if (now_mono < plan->next)
+		return 0;
+	loaded = refresh_defs(e, st, client, 0);
+	if (loaded == -2) {
+		engine_stop(e, ENGINE_EXIT_DB);
+		return -1;
+	}
+	plan->next = next_fetch(e, loaded, &plan->retry_ms);
+	/* After a reload, whatever it found (the definitions in use stay),
+	 * or at the first definitions. */
+	if (plan->reloading || (!plan->ready && loaded == 0))
+		sdnotify_send(e->notify, "READY=1");
+	plan->reloading = 0;
+	plan->ready |= loaded == 0;
+	return 0;
 }
 
 static int run_daemon(struct engine *e, struct store *st, struct http *client)
@@ -361,13 +404,14 @@ static int run_daemon(struct engine *e, struct store *st, struct http *client)
 	const struct config *cfg = e->cfg;
 	int nworkers = EVAL_THREADS + cfg->deliverers;
 	struct worker *w = calloc((size_t)nworkers, sizeof(*w));
-	int64_t next_refresh, next_prune, fetch_retry = FETCH_RETRY_FIRST_MS;
+	struct refresh_plan plan = {.retry_ms = FETCH_RETRY_FIRST_MS};
+	int64_t next_prune;
 
 	if (!w) {
 		log_msg(LOG_CRITICAL, "out of memory");
 		return ENGINE_EXIT_OSERR;
 	}
-	next_refresh = daemon_start(e, st, client, w, &fetch_retry);
+	plan.next = daemon_start(e, st, client, w, &plan.retry_ms, &plan.ready);
 	next_prune = engine_steady(e);
 	while (!engine_stopping(e)) {
 		unsigned long seen = engine_generation(e, &e->main_gen);
@@ -375,25 +419,15 @@ static int run_daemon(struct engine *e, struct store *st, struct http *client)
 
 		if (engine_follow_clock(e, st) != 0)
 			break;
-		if (atomic_exchange(&e->reload, 0)) {
-			log_msg(LOG_INFO, "reloading definitions signal=HUP");
-			next_refresh = now_mono;
-		}
-		if (now_mono >= next_refresh) {
-			int loaded = refresh_defs(e, st, client, 0);
-
-			if (loaded == -2) {
-				engine_stop(e, ENGINE_EXIT_DB);
-				break;
-			}
-			next_refresh = next_fetch(e, loaded, &fetch_retry);
-		}
+		if (main_refresh(e, st, client, &plan, now_mono) != 0)
+			break;
 		if (now_mono >= next_prune) {
 			prune(e, st);
 			next_prune = now_mono + PRUNE_EVERY_MS;
 		}
 		engine_wait(e, &e->main_cond, &e->main_gen, seen, SIGNAL_POLL_MS);
 	}
+	sdnotify_send(e->notify, "STOPPING=1");
 	engine_join_workers(w, nworkers);
 	free(w);
 	if (atomic_load(&e->fatal))
@@ -416,13 +450,25 @@ int engine_run(const struct config *cfg)
 	struct http *client = NULL;
 	char err[512];
 	struct store_lock *lock = NULL;
+	struct sdnotify notify;
 	int status;
 
+	/* A --once run is a cron job or a Type=oneshot service: it tells
+	 * systemd nothing. */
+	memset(&notify, 0, sizeof(notify));
+	notify.fd = -1;
+	if (!cfg->once && sdnotify_open(&notify, err, sizeof(err)) != 0) {
+		char quoted[1100];
+
+		log_msg(LOG_WARN, "systemd notification off error=%s",
+			log_quote(quoted, sizeof(quoted), err));
+	}
 	if (engine_init(&e, cfg, &clock_system) != 0) {
 		log_msg(LOG_CRITICAL, "out of memory");
 		status = ENGINE_EXIT_OSERR;
 		goto out;
 	}
+	e.notify = &notify;
 	signals_start(&e, &sg);
 	status = prepare_db(&e, &lock, &st);
 	if (status != ENGINE_EXIT_OK)
@@ -440,5 +486,6 @@ out:
 	store_close(st);
 	engine_destroy(&e);
 	store_unlock(lock);
+	sdnotify_close(&notify);
 	return status;
 }

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "clock.h"
 #include "config.h"
+#include "sdnotify.h"
 #include "store.h"
 
 /*
@@ -69,6 +70,9 @@ struct engine {
 	 * and of the delivery workers. */
 	atomic_long eval_commits, eval_rows, call_commits, call_rows;
 	struct eval_queue *queue; /* between the scheduler and the query thread */
+	/* systemd's notify socket (READY, WATCHDOG from the scheduler, ...);
+	 * NULL with --once and in unit tests: nothing is sent. */
+	const struct sdnotify *notify;
 };
 
 /* One thread of the engine. */

@@ -308,6 +308,7 @@ struct scheduler {
 	int64_t next;              /* when the next alert falls due */
 	int once_done;             /* --once: nothing due is left */
 	int pick_failures;
+	int64_t next_watchdog; /* engine_steady() of the next WATCHDOG=1 */
 };
 
 static int scheduler_open(struct scheduler *s, struct engine *e)
@@ -427,14 +428,32 @@ static int pick_more(struct scheduler *s)
 	return 1;
 }
 
+/* Tells systemd's watchdog that the scheduler loop turns, every half of
+ * WatchdogSec: a loop stuck (a write that never returns, a deadlock) goes
+ * silent and systemd restarts the daemon. */
+static void tick_watchdog(struct scheduler *s, int64_t now_steady)
+{
+	int64_t every = sdnotify_watchdog_ms(s->e->notify);
+
+	if (every <= 0 || now_steady < s->next_watchdog)
+		return;
+	sdnotify_send(s->e->notify, "WATCHDOG=1");
+	/* From now, not from when it was due: a late tick does not make
+	 * the next ones come in a burst. */
+	s->next_watchdog = now_steady + every;
+}
+
 /* How long the scheduler may sleep: until the next alert falls due, the
- * oldest finished evaluation is due for its write, or -i. */
+ * oldest finished evaluation is due for its write, the watchdog's next
+ * tick, or -i. */
 static int64_t idle_wait(const struct scheduler *s, int stop, size_t done, int64_t first_done,
 			 int64_t now_steady)
 {
 	int64_t now = engine_now(s->e);
 	int64_t wait = s->e->cfg->resolution_ms;
 
+	if (sdnotify_watchdog_ms(s->e->notify) > 0 && s->next_watchdog - now_steady < wait)
+		wait = s->next_watchdog - now_steady;
 	if (!stop && !s->once_done && s->nfree > 0 && s->next != INT64_MAX && s->next - now < wait)
 		wait = s->next - now;
 	if (done > 0 && first_done + WRITE_DELAY_MS - now_steady < wait)
@@ -464,6 +483,7 @@ void *sched_thread(void *arg)
 		int64_t first_done;
 		int busy = 0;
 
+		tick_watchdog(&s, now_steady);
 		if (stop)
 			abandon_todo(s.q, now_steady);
 		pthread_mutex_lock(&s.q->lock);
