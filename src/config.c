@@ -28,6 +28,8 @@ static const char usage_text[] =
 	"  -i, --interval SECS    scheduler resolution: longest idle sleep (default 1)\n"
 	"  -r, --retry N          immediate attempts per HTTP call (default 3)\n"
 	"  -l, --log LEVEL        critical|error|warn|warning|info|debug (default info)\n"
+	"      --log-format FORMAT  logfmt|json: lines of key=value or JSON objects\n"
+	"                         (default logfmt)\n"
 	"      --refresh DUR      re-fetch definitions every DUR (default 60s)\n"
 	"      --give-up-after DUR  a call not delivered after DUR is dead (default 24h)\n"
 	"      --retention DUR    keep delivered calls and history DUR (default 7d)\n"
@@ -52,6 +54,7 @@ void config_defaults(struct config *cfg)
 	cfg->resolution_ms = 1000;
 	cfg->attempts = 3;
 	cfg->log_level = LOG_INFO;
+	cfg->log_format = LOG_FORMAT_LOGFMT;
 	cfg->refresh_ms = 60 * 1000;
 	cfg->give_up_ms = INT64_C(24) * 3600 * 1000;
 	cfg->retention_ms = INT64_C(7) * 24 * 3600 * 1000;
@@ -115,6 +118,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_SYNC,
 	OPT_DELIVERERS,
+	OPT_LOG_FORMAT,
 };
 
 static int duration_opt(const char *name, const char *arg, int64_t lo, int64_t *out, char *err,
@@ -227,6 +231,11 @@ static int other_opt(struct config *cfg, int opt, const char *arg, char *err, si
 			 "warning, info, debug)",
 			 arg);
 		return CONFIG_USAGE;
+	case OPT_LOG_FORMAT:
+		if (log_parse_format(arg, &cfg->log_format) == 0)
+			return CONFIG_OK;
+		snprintf(err, errlen, "--log-format: '%s' is not logfmt or json", arg);
+		return CONFIG_USAGE;
 	case OPT_SYNC:
 		if (strcmp(arg, "normal") != 0 && strcmp(arg, "full") != 0) {
 			snprintf(err, errlen, "--sync: '%s' is not normal or full", arg);
@@ -266,6 +275,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
 		{"interval", required_argument, NULL, 'i'},
 		{"retry", required_argument, NULL, 'r'},
 		{"log", required_argument, NULL, 'l'},
+		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 		{"refresh", required_argument, NULL, OPT_REFRESH},
 		{"give-up-after", required_argument, NULL, OPT_GIVE_UP},
 		{"retention", required_argument, NULL, OPT_RETENTION},

@@ -26,6 +26,7 @@ struct config {
 	int64_t resolution_ms;      /* -i: longest sleep of the scheduler */
 	int attempts;               /* -r: immediate attempts per HTTP call */
 	enum log_level log_level;   /* -l */
+	enum log_format log_format; /* --log-format */
 	int64_t refresh_ms;         /* --refresh: re-fetch definitions */
 	int64_t give_up_ms;         /* --give-up-after: a call older is dead */
 	int64_t retention_ms;       /* --retention: keep delivered rows and history */

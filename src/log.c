@@ -7,7 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Longest logfmt line, its newline included; longer ones are cut with
+ * "...". */
+#define LOG_LINE_MAX 4096
+
 static enum log_level threshold = LOG_INFO;
+static enum log_format format = LOG_FORMAT_LOGFMT;
 
 static const char *const level_names[] = {
 	[LOG_CRITICAL] = "CRITICAL", [LOG_ERROR] = "ERROR", [LOG_WARN] = "WARN",
@@ -33,6 +38,37 @@ int log_parse_level(const char *name, enum log_level *out)
 	return -1;
 }
 
+int log_parse_format(const char *name, enum log_format *out)
+{
+	if (strcmp(name, "logfmt") == 0)
+		*out = LOG_FORMAT_LOGFMT;
+	else if (strcmp(name, "json") == 0)
+		*out = LOG_FORMAT_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+void log_set_format(enum log_format f)
+{
+	format = f;
+}
+
+/* Writes a finished line (n bytes, its newline last) in the format set. */
+static void write_line(const char *line, size_t n)
+{
+	char json[LOG_JSON_MAX(LOG_LINE_MAX)];
+
+	if (format == LOG_FORMAT_JSON) {
+		n = log_json_line(json, sizeof(json) - 1, line, n - 1);
+		json[n++] = '\n';
+		line = json;
+	}
+	/* One write per line: lines of different threads do not interleave. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
 void log_set_level(enum log_level level)
 {
 	threshold = level;
@@ -45,7 +81,7 @@ int log_enabled(enum log_level level)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[4096];
+	char line[LOG_LINE_MAX];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -73,9 +109,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		n += 3;
 	}
 	line[n++] = '\n';
-	/* One write per line: lines of different threads do not interleave. */
-	if (write(STDERR_FILENO, line, n) < 0)
-		return;
+	write_line(line, n);
 }
 
 /* A C1 control (U+0080..U+009F) in UTF-8: some terminals act on them

@@ -20,6 +20,34 @@ enum log_level {
 	LOG_DEBUG = 4,
 };
 
+/* How lines are written: logfmt (above), or one JSON object per line
+ * with the same fields (log_json_line). */
+enum log_format {
+	LOG_FORMAT_LOGFMT = 0,
+	LOG_FORMAT_JSON = 1,
+};
+
+/* Parses logfmt|json. 0 and *out set, or -1 for an unknown name. */
+int log_parse_format(const char *name, enum log_format *out);
+
+/* Sets the format. Called once at start, before any thread exists. */
+void log_set_format(enum log_format format);
+
+/* Room log_json_line needs for a line of len bytes: every byte may turn
+ * into a \uXXXX escape. */
+#define LOG_JSON_MAX(len) (6 * (len) + 64)
+
+/* Writes the logfmt line (len bytes, no newline) into out (at least
+ * LOG_JSON_MAX(len) bytes) as one JSON object, NUL-terminated, and
+ * returns its length: "time", "level" and "msg" (the free text), then
+ * each key=value pair of the line's end as a member, in order; values
+ * unquoted and unescaped from logfmt, always JSON strings (numbers
+ * included: the line does not say which are numbers); a key named time,
+ * level or msg becomes _time, _level, _msg. Control characters are
+ * escaped as \uXXXX and bytes of invalid UTF-8 become U+FFFD, so the
+ * object is valid JSON on one line whatever the values hold. */
+unsigned long log_json_line(char *out, unsigned long outlen, const char *line, unsigned long len);
+
 /* Parses critical|error|warn|warning|info|debug (case-insensitive).
  * Returns 0 and sets *out, or -1 for an unknown name. */
 int log_parse_level(const char *name, enum log_level *out);

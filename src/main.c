@@ -80,6 +80,7 @@ int main(int argc, char **argv)
 		return ENGINE_EXIT_USAGE;
 	}
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
 	if (check_db_dir(cfg.db_path, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		return ENGINE_EXIT_DB;

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
+#include "capture.h"
 #include "log.h"
 
 static void test_parse_level(void **state)
@@ -95,6 +97,165 @@ static void test_quote_truncates(void **state)
 	assert_ptr_equal(log_quote(small, 0, "x"), small);
 }
 
+/* The JSON form of line, parsed by cJSON: must be one valid object on
+ * one line. Free with cJSON_Delete. */
+static cJSON *json_of(const char *line)
+{
+	static char out[LOG_JSON_MAX(4096)];
+	size_t len = strlen(line), n;
+	cJSON *obj;
+
+	assert_true(len <= 4096);
+	n = log_json_line(out, sizeof(out), line, len);
+	assert_int_equal(n, strlen(out));
+	assert_null(strchr(out, '\n'));
+	obj = cJSON_Parse(out);
+	if (obj == NULL)
+		fail_msg("not JSON: %s", out);
+	assert_true(cJSON_IsObject(obj));
+	return obj;
+}
+
+static void expect_member(const cJSON *obj, const char *key, const char *want)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsString(m))
+		fail_msg("no string member %s", key);
+	assert_string_equal(m->valuestring, want);
+}
+
+#define HEAD "2026-11-27T19:07:38.951Z INFO "
+
+static void test_json_fields(void **state)
+{
+	cJSON *o;
+	const cJSON *m;
+	const char *order[] = {"time", "level", "msg", "kind", "alert", "attempts"};
+	size_t i = 0;
+
+	(void)state;
+	o = json_of(HEAD "delivered kind=notify alert=alert-1 attempts=1");
+	expect_member(o, "time", "2026-11-27T19:07:38.951Z");
+	expect_member(o, "level", "INFO");
+	expect_member(o, "msg", "delivered");
+	expect_member(o, "kind", "notify");
+	expect_member(o, "attempts", "1"); /* values are strings, numbers too */
+	cJSON_ArrayForEach(m, o)
+	{
+		assert_true(i < 6);
+		assert_string_equal(m->string, order[i++]);
+	}
+	assert_int_equal(i, 6);
+	cJSON_Delete(o);
+	/* no pairs at all; free text with a quote and '=' stays the msg */
+	o = json_of(HEAD "no alert definitions: the server gave none");
+	expect_member(o, "msg", "no alert definitions: the server gave none");
+	assert_int_equal(cJSON_GetArraySize(o), 3);
+	cJSON_Delete(o);
+	o = json_of("2026-11-27T19:07:38.951Z CRITICAL database \"/x a=b\": locked what=x c=");
+	expect_member(o, "level", "CRITICAL");
+	expect_member(o, "msg", "database \"/x a=b\": locked");
+	expect_member(o, "what", "x");
+	expect_member(o, "c", "");
+	cJSON_Delete(o);
+	/* keys that would shadow the head's fields */
+	o = json_of(HEAD "x msg=hi level=3 time=now");
+	expect_member(o, "msg", "x");
+	expect_member(o, "_msg", "hi");
+	expect_member(o, "_level", "3");
+	expect_member(o, "_time", "now");
+	cJSON_Delete(o);
+}
+
+/* A value quoted by log_quote comes back as the bytes it was made of. */
+static void test_json_round_trip(void **state)
+{
+	const char *values[] = {
+		"disk \"C:\\\" full", "two\nlines", "bell\a esc\x1b[31m del\x7f",
+		"C1 \xc2\x9b and \xc2\x85", "ends with \\", "", "caf\xc3\xa9 a=b",
+	};
+	char quoted[256], line[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		cJSON *o;
+
+		snprintf(line, sizeof(line), HEAD "query failed alert=%s error=x",
+			 log_quote(quoted, sizeof(quoted), values[i]));
+		o = json_of(line);
+		expect_member(o, "msg", "query failed");
+		expect_member(o, "alert", values[i]);
+		expect_member(o, "error", "x");
+		cJSON_Delete(o);
+	}
+}
+
+static void test_json_invalid_bytes(void **state)
+{
+	cJSON *o;
+
+	(void)state;
+	/* raw controls in free text (a path in an error) and invalid UTF-8:
+	 * a lone continuation, an overlong '/', a surrogate, a cut sequence */
+	o = json_of(HEAD "bad\x01\x1b \x80 \xc0\xaf \xed\xa0\x80 end\xe2\x82 k=\xff");
+	expect_member(o, "msg", "bad\x01\x1b \xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd "
+				"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end\xef\xbf\xbd\xef\xbf\xbd");
+	expect_member(o, "k", "\xef\xbf\xbd");
+	cJSON_Delete(o);
+	/* a line cut by log_msg inside a quoted value */
+	o = json_of(HEAD "delivered alert=\"a b c...");
+	expect_member(o, "alert", "a b c...");
+	cJSON_Delete(o);
+}
+
+/* The longest line, every byte a control character: the worst growth
+ * fits in LOG_JSON_MAX (ASan checks the bounds). */
+static void test_json_worst_case(void **state)
+{
+	char line[4096];
+	cJSON *o;
+
+	(void)state;
+	memset(line, '\x01', sizeof(line) - 1);
+	memcpy(line, HEAD, strlen(HEAD));
+	line[sizeof(line) - 1] = '\0';
+	o = json_of(line);
+	cJSON_Delete(o);
+	memset(line + strlen(HEAD), '\xff', sizeof(line) - 1 - strlen(HEAD));
+	o = json_of(line);
+	cJSON_Delete(o);
+}
+
+/* log_msg with --log-format json: one object per line on stderr. */
+static void test_json_log_msg(void **state)
+{
+	struct capture c;
+	char quoted[64];
+	char *text;
+	cJSON *o;
+	enum log_format f = LOG_FORMAT_LOGFMT;
+
+	(void)state;
+	assert_int_equal(log_parse_format("json", &f), 0);
+	assert_int_equal(f, LOG_FORMAT_JSON);
+	assert_int_equal(log_parse_format("xml", &f), -1);
+	log_set_format(LOG_FORMAT_JSON);
+	capture_begin(&c);
+	log_msg(LOG_WARN, "query failed alert=%s", log_quote(quoted, sizeof(quoted), "a\"b\nc"));
+	log_msg(LOG_DEBUG, "not written");
+	text = capture_end(&c);
+	log_set_format(LOG_FORMAT_LOGFMT);
+	assert_int_equal(count_of(text, "\n"), 1);
+	o = cJSON_Parse(text);
+	assert_non_null(o);
+	expect_member(o, "level", "WARN");
+	expect_member(o, "msg", "query failed");
+	expect_member(o, "alert", "a\"b\nc");
+	cJSON_Delete(o);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -103,6 +264,11 @@ int main(void)
 		cmocka_unit_test(test_quote_plain_and_quoted),
 		cmocka_unit_test(test_quote_escapes_controls),
 		cmocka_unit_test(test_quote_truncates),
+		cmocka_unit_test(test_json_fields),
+		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_json_invalid_bytes),
+		cmocka_unit_test(test_json_worst_case),
+		cmocka_unit_test(test_json_log_msg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
