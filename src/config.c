@@ -15,6 +15,7 @@
 
 static const char usage_text[] =
 	"usage: alert-exec [options]\n"
+	"       alert-exec check [--server URL]   validate the server's /alerts, exit\n"
 	"\n"
 	"Evaluates the alerts of an alerts server on their intervals and calls its\n"
 	"notify and resolve endpoints, keeping all state in a SQLite database.\n"
