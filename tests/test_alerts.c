@@ -959,6 +959,76 @@ static int group_setup(void **state)
 	return 0;
 }
 
+/* What alerts_parse_report_z handed over. */
+struct reported {
+	size_t n, skipped, clamped;
+	size_t last_index;
+	char first_name[64];
+	char first_why[128];
+};
+
+static void collect(const struct alerts_problem *problem, void *arg)
+{
+	struct reported *r = arg;
+
+	if (r->n++ == 0) {
+		snprintf(r->first_name, sizeof(r->first_name), "%s",
+			 problem->name ? problem->name : "(none)");
+		snprintf(r->first_why, sizeof(r->first_why), "%s", problem->why);
+	}
+	if (problem->skipped)
+		r->skipped++;
+	else
+		r->clamped++;
+	r->last_index = problem->index;
+}
+
+/* `alert-exec check`'s view: every problem, past the cap of the log, goes
+ * to the callback, none to the log; the definitions kept are the same. */
+static void test_parse_report_every_problem(void **state)
+{
+	size_t len = 0;
+	char *body = repeated_body("42", 5000, &len);
+	const char *mixed = "[{\"name\":\"a\",\"query\":\"q\",\"intervalSecs\":0," WC "},"
+			    "{\"name\":\"b\",\"query\":\"q\",\"intervalSecs\":1,"
+			    "\"sustainSecs\":1e10," WC "},"
+			    "{\"name\":\"c\",\"query\":\"q\",\"intervalSecs\":1," WC "}]";
+	struct reported r = {0};
+	struct alert_def *defs = NULL;
+	size_t n = 0;
+	struct capture c;
+	char *log;
+	char err[256] = "";
+
+	(void)state;
+	capture_begin(&c);
+	assert_int_equal(alerts_parse_report_z(body, len, &defs, &n, NULL, NULL, collect, &r, err,
+					       sizeof(err)),
+			 0);
+	log = capture_end(&c);
+	assert_string_equal(log, "");
+	assert_int_equal(n, 0);
+	assert_int_equal(r.n, 5000);
+	assert_int_equal(r.skipped, 5000);
+	assert_int_equal(r.last_index, 4999);
+	assert_string_equal(r.first_name, "(none)");
+	assert_string_equal(r.first_why, "entry is not an object (it is a number)");
+	alert_defs_free(defs, n);
+	free(log);
+	free(body);
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(alerts_parse_report_z(mixed, strlen(mixed), &defs, &n, NULL, NULL,
+					       collect, &r, err, sizeof(err)),
+			 0);
+	assert_int_equal(n, 2); /* b (clamped) and c kept */
+	assert_int_equal(r.skipped, 1);
+	assert_int_equal(r.clamped, 1);
+	assert_string_equal(r.first_name, "a");
+	assert_non_null(strstr(r.first_why, "intervalSecs"));
+	alert_defs_free(defs, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -983,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_parse_value_bad),
 		cmocka_unit_test(test_parse_value_length),
 		cmocka_unit_test(test_corpus),
+		cmocka_unit_test(test_parse_report_every_problem),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);
