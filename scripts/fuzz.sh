@@ -43,7 +43,7 @@ targets=("alerts 16384" "query 4096")
 for t in "${targets[@]}"; do
 	read -r name _ <<<"$t"
 	echo "== fuzz_$name: build" >&2
-	clang "${cflags[@]}" src/alerts.c src/json.c src/hash.c src/log.c "tests/fuzz/fuzz_$name.c" \
+	clang "${cflags[@]}" src/alerts.c src/json.c src/hash.c src/log.c src/log_json.c "tests/fuzz/fuzz_$name.c" \
 		-o "$out/fuzz_$name" "${libs[@]}" -lm -lpthread
 done
 
