@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of the two parsers of server input
-# (alerts_parse, alerts_parse_value) with plain clang into build-fuzz/,
+# (alerts_parse, alerts_parse_value) and of the JSON form of log lines
+# (log_json_line) with plain clang into build-fuzz/,
 # then runs each for SECONDS on a copy of its seed corpus.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 30)
@@ -38,7 +39,8 @@ cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1
 read -r -a libs <<<"$(pkg-config --cflags --libs libcjson)"
 
 # name  max_len: /query bodies are small; /alerts room for ~100 entries.
-targets=("alerts 16384" "query 4096")
+# log_json: the JSON form of log lines, whose values the server wrote.
+targets=("alerts 16384" "query 4096" "log_json 4096")
 
 for t in "${targets[@]}"; do
 	read -r name _ <<<"$t"

@@ -49,6 +49,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CTEST_ARGS="-L threads" \
 	run_suite build-tsan -DALERT_EXEC_TSAN=ON
 # The parsers of server input under libFuzzer: 60 s per target (FUZZ_SECONDS).
-echo "== fuzz: /alerts and /query parsers" >&2
+echo "== fuzz: /alerts and /query parsers, JSON log lines" >&2
 scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 echo "== all suites passed" >&2
