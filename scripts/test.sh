@@ -3,7 +3,7 @@
 # only its own libraries visible), then builds and runs every test: once plain, once
 # under AddressSanitizer + UndefinedBehaviorSanitizer, and the threading
 # tests once more under ThreadSanitizer, then fuzzes the parsers of server
-# input for a minute. Exits non-zero on any failure, and, in CI (CI=true),
+# input and the JSON form of log lines, a minute each. Exits non-zero on any failure, and, in CI (CI=true),
 # when a test was skipped: CI runs as root, where every case can run, so a
 # skip there means a case silently did not. Elsewhere skips are listed.
 set -euo pipefail

@@ -5,7 +5,8 @@ exactly the Debian packages of the libraries the binary links (NEEDED,
 resolved with ldd and dpkg -S), libsqlite3, libcurl and libcjson among
 them; dpkg -x into a scratch root gives a stripped usr/bin/alert-exec that
 runs --version from there, the gzipped man page, the unit running that
-binary, and the README."""
+binary, and the README; `cmake --install` of the build puts the same
+files in place."""
 
 import gzip
 import os
@@ -99,8 +100,15 @@ def main():
         check("Type=notify" in text.splitlines(), "the unit is not Type=notify")
         check(os.path.isfile(os.path.join(root, "usr/share/doc/alert-exec/README.md")),
               "no README in usr/share/doc/alert-exec")
-        log("ok: %s: control fields, Depends = linked libraries, binary, man page, unit, docs"
-            % os.path.basename(deb))
+        # cmake --install of the same build puts the same files in place.
+        destdir = wd.file("destdir")
+        run(["cmake", "--install", wd.file("build")], env=dict(os.environ, DESTDIR=destdir))
+        for path in ("usr/bin/alert-exec", "usr/share/man/man1/alert-exec.1.gz",
+                     "usr/lib/systemd/system/alert-exec.service",
+                     "usr/share/doc/alert-exec/README.md"):
+            check(os.path.isfile(os.path.join(destdir, path)), "cmake --install: no %s" % path)
+        log("ok: %s: control fields, Depends = linked libraries, binary, man page, unit, docs; "
+            "cmake --install alike" % os.path.basename(deb))
     finally:
         wd.cleanup()
 
