@@ -43,6 +43,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.deliverers, 1);
 	assert_int_equal(c.attempts, 3);
 	assert_int_equal(c.log_level, LOG_INFO);
+	assert_int_equal(c.log_format, LOG_FORMAT_LOGFMT);
 	assert_int_equal(c.refresh_ms, 60000);
 	assert_int_equal(c.give_up_ms, 86400000);
 	assert_int_equal(c.retention_ms, INT64_C(7) * 86400000);
@@ -78,7 +79,8 @@ static void test_every_option(void **state)
 	assert_int_equal(c.sync_full, 1);
 	assert_int_equal(c.deliverers, 3);
 	assert_int_equal(parse(&c, err, sizeof(err), "--concurrency=2", "--log=debug",
-			       "--retry=1", NULL), CONFIG_OK);
+			       "--retry=1", "--log-format=json", NULL), CONFIG_OK);
+	assert_int_equal(c.log_format, LOG_FORMAT_JSON);
 	assert_int_equal(c.concurrency, 2);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_int_equal(c.attempts, 1);
@@ -103,6 +105,7 @@ static void test_bad_values(void **state)
 		{"--server", "localhost:9001", "--server: 'localhost:9001' is not an http"},
 		{"--sync", "sometimes", "--sync: 'sometimes' is not normal or full"},
 		{"--db", "", "--db: empty path"},
+		{"--log-format", "xml", "--log-format: 'xml' is not logfmt or json"},
 	};
 	struct config c;
 	char err[256];
