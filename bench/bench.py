@@ -128,7 +128,9 @@ class Engine:
     def __init__(self, ctx, name, server, db, level="warn", args=()):
         self.log_path = ctx.file(name + "-engine.log")
         self.stderr = open(self.log_path, "w")
-        cmd = [ctx.engine, "--server", server, "--db", db, "-l", level] + list(args)
+        # The listener is off: the benchmark measures evaluations, and
+        # engines run side by side (the default port would clash).
+        cmd = [ctx.engine, "--server", server, "--db", db, "-l", level, "--listen", "off"] + list(args)
         self.spawned_ms = time.time() * 1000.0
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr)
         ctx.children.append(self.proc)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the daemon as a user without the test dependencies would: pkg-config
-# sees only SQLite, libcurl and cJSON (cmocka and libmicrohttpd are hidden),
+# sees only SQLite, libcurl, cJSON and libmicrohttpd (cmocka is hidden),
 # and BUILD_TESTING is off. Fails when the build reaches for anything else.
 # Usage: scripts/build-daemon-alone.sh [BUILD_DIR]   (default build-alone)
 set -euo pipefail
@@ -9,7 +9,7 @@ build=${1:-$root/build-alone}
 pcdir=$(mktemp -d)
 trap 'rm -rf "$pcdir"' EXIT
 
-for pkg in sqlite3 libcurl libcjson; do
+for pkg in sqlite3 libcurl libcjson libmicrohttpd; do
 	cp "$(pkg-config --variable=pcfiledir "$pkg")/$pkg.pc" "$pcdir/"
 done
 rm -rf "$build"
@@ -21,4 +21,4 @@ if [ -e "$build/alerts-emulator" ] || [ -e "$build/tests" ]; then
 	echo "build-daemon-alone: BUILD_TESTING=OFF built the tests or the emulator" >&2
 	exit 1
 fi
-echo "build-daemon-alone: the daemon builds with SQLite, libcurl and cJSON alone" >&2
+echo "build-daemon-alone: the daemon builds with SQLite, libcurl, cJSON and libmicrohttpd alone" >&2
