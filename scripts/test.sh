@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh clang libclang-rt-14-dev clang-format faketime
+scripts/install-deps.sh clang libclang-rt-14-dev clang-format faketime chromium
 
 jobs=$(nproc)
 run_suite() {
