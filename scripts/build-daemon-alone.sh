@@ -9,8 +9,18 @@ build=${1:-$root/build-alone}
 pcdir=$(mktemp -d)
 trap 'rm -rf "$pcdir"' EXIT
 
-for pkg in sqlite3 libcurl libcjson libmicrohttpd; do
+# Each library's .pc file, and those it requires (libmicrohttpd's names
+# gnutls, privately: pkg-config wants it found all the same).
+copy_pc() {
+	local pkg=$1 req
+	[ -e "$pcdir/$pkg.pc" ] && return 0
 	cp "$(pkg-config --variable=pcfiledir "$pkg")/$pkg.pc" "$pcdir/"
+	for req in $(pkg-config --print-requires --print-requires-private "$pkg" | awk '{print $1}'); do
+		copy_pc "$req"
+	done
+}
+for pkg in sqlite3 libcurl libcjson libmicrohttpd; do
+	copy_pc "$pkg"
 done
 rm -rf "$build"
 PKG_CONFIG_LIBDIR="$pcdir" PKG_CONFIG_PATH="" \
