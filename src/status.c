@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "rules.h"
 
@@ -118,7 +119,9 @@ int status_page(struct store_reader *r, int64_t now, struct strbuf *out, char *e
 		      "pending, %lld dead, oldest pending %.0f s old.</p>\n",
 		      (long long)counts[LEVEL_CRITICAL], (long long)counts[LEVEL_WARN],
 		      (long long)counts[LEVEL_PASS], (long long)t.pending, (long long)t.dead,
-		      t.oldest_created > 0 ? (double)(now - t.oldest_created) / 1e3 : 0.0);
+		      t.oldest_created > 0 && now > t.oldest_created
+			      ? (double)(now - t.oldest_created) / 1e3
+			      : 0.0);
 	if (alerts_table(r, out, err, errlen) != 0 || calls_table(r, out, err, errlen) != 0)
 		return -1;
 	strbuf_append(out, "</body>\n</html>\n");
@@ -294,7 +297,7 @@ int status_main(int argc, char **argv)
 	size_t n = 0, total = 0;
 	char err[600], *text = NULL;
 	int json = 0, rc = status_options(argc, argv, &db, &json);
-	int64_t now = (int64_t)time(NULL) * 1000;
+	int64_t now = clock_wall_ms();
 
 	if (rc != 0)
 		return rc > 0 ? ENGINE_EXIT_OK : ENGINE_EXIT_USAGE;
@@ -316,7 +319,9 @@ int status_main(int argc, char **argv)
 		print_table(a, n);
 	fprintf(json ? stderr : stdout, "outbox: pending=%lld dead=%lld oldest_pending_age=%.1fs\n",
 		(long long)t.pending, (long long)t.dead,
-		t.oldest_created > 0 ? (double)(now - t.oldest_created) / 1e3 : 0.0);
+		t.oldest_created > 0 && now > t.oldest_created
+			? (double)(now - t.oldest_created) / 1e3
+			: 0.0);
 	rc = ENGINE_EXIT_OK;
 out:
 	free(text);

@@ -2,8 +2,10 @@
  * Reading for people (store.h, "Reading for people"): the SQLite side of
  * the status page, /metrics and `alert-exec status`. A connection of its
  * own, opened without SQLITE_OPEN_CREATE and set query_only, so it can
- * neither create a database nor write one, and never touches the
- * engine's lock file.
+ * neither create a database nor write one (nor checkpoint it at close),
+ * and never touches the engine's lock file. (SQLITE_OPEN_READONLY is not
+ * used: a read-only connection to a WAL database cannot open when its
+ * -shm file is missing, as it is while no engine runs.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -77,6 +79,9 @@ int store_reader_open(const char *location, struct store_reader **out, char *err
 		goto fail;
 	}
 	sqlite3_busy_timeout(r->db, READ_BUSY_TIMEOUT_MS);
+	/* The last connection to close would checkpoint the WAL into the
+	 * database file: a reader leaves that to the engine. */
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (sqlite3_exec(r->db, "PRAGMA query_only=1", NULL, NULL, NULL) != SQLITE_OK) {
 		reader_fail(r, "open database", err, errlen);
 		goto fail;

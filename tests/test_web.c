@@ -156,6 +156,49 @@ static void test_status_page(void **state)
 	assert_int_equal(access(f.db, F_OK), -1);
 }
 
+/* The page lists the first STATUS_PAGE_ALERTS alerts and says how many
+ * it leaves out. */
+static void test_status_page_cap(void **state)
+{
+	enum { N = STATUS_PAGE_ALERTS + 5 };
+	struct alert_def *d = calloc(N, sizeof(*d));
+	char(*names)[16] = calloc(N, sizeof(*names));
+	struct store_sync_stats stats;
+	struct store_reader *r = NULL;
+	struct store *st = NULL;
+	struct strbuf b = {0};
+	struct fixture f;
+	char err[512];
+	size_t rows = 0;
+	const char *calls;
+
+	(void)state;
+	make_db(&f);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%05d", i);
+		d[i] = (struct alert_def){names[i], (char *)"q", 1000, 1000,       0,
+					  1,        (char *)"w", 2,    (char *)"c"};
+	}
+	assert_int_equal(store_open(f.db, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_sync_defs(st, d, N, NULL, 0, 2000, 1, &stats, err, sizeof(err)), 0);
+	store_close(st);
+	assert_int_equal(store_reader_open(f.db, &r, err, sizeof(err)), 0);
+	assert_int_equal(status_page(r, 1700000000000, &b, err, sizeof(err)), 0);
+	/* make_db's two alerts are retired (kept) by this sync: N + 2 in all. */
+	calls = strstr(b.data, "<table id=\"calls\">");
+	assert_non_null(calls);
+	for (const char *p = b.data; (p = strstr(p, "<td class=\"name\">")) != NULL && p < calls;
+	     p++)
+		rows++;
+	assert_int_equal(rows, STATUS_PAGE_ALERTS);
+	assert_non_null(strstr(b.data, "<p id=\"not-shown\">7 more alerts not shown.</p>"));
+	strbuf_free(&b);
+	store_reader_close(r);
+	drop_db(&f);
+	free(names);
+	free(d);
+}
+
 /* A clock the test sets (the listener's thread reads it). */
 static _Atomic int64_t fake_steady, fake_wall = 1700000000000;
 static int64_t read_steady(void *ctx)
@@ -252,9 +295,9 @@ static void test_listener(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_html_escaping), cmocka_unit_test(test_health_decisions),
-		cmocka_unit_test(test_listen_syntax), cmocka_unit_test(test_status_page),
-		cmocka_unit_test(test_listener),
+		cmocka_unit_test(test_html_escaping),   cmocka_unit_test(test_health_decisions),
+		cmocka_unit_test(test_listen_syntax),   cmocka_unit_test(test_status_page),
+		cmocka_unit_test(test_status_page_cap), cmocka_unit_test(test_listener),
 	};
 	int rc;
 
