@@ -222,7 +222,8 @@ static void write_evaluations(struct metrics *m, struct strbuf *out)
 		strbuf_printf(out, "alert_exec_evaluation_failures_total{reason=\"%s\"} %ld\n",
 			      reason_label[r], load(&m->eval_failures[r]));
 	family(out, "missed_evaluations_total", "counter",
-	       "Schedule slots skipped because the engine was behind (never replayed).");
+	       "Schedule slots skipped: an evaluation came an interval or more late "
+	       "(they are never replayed).");
 	strbuf_printf(out, "alert_exec_missed_evaluations_total %ld\n", load(&m->missed));
 	family(out, "transitions_total", "counter", "State changes of alerts, by from and to.");
 	for (int f = 0; f < 3; f++)
