@@ -210,14 +210,14 @@ static int report_eval(struct engine *e, const struct eval *ev)
 			log_quote(quoted, sizeof(quoted), ev->error));
 		return 0;
 	}
-	if (ev->result.changed)
+	if (ev->result.changed) {
 		metrics_transition(&e->metrics, ev->from, ev->result.next.state);
-	if (ev->result.changed)
 		log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f", name,
 			rules_level_name(ev->from), state, ev->value);
-	else
+	} else {
 		log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f", name, state,
 			ev->value);
+	}
 	if (ev->result.call == RULES_CALL_NONE)
 		return 0;
 	log_msg(LOG_DEBUG, "enqueued kind=%s alert=%s",
@@ -571,13 +571,14 @@ void *sched_query_thread(void *arg)
 			struct eval *x = taken[i];
 			int rc;
 
-			if (!engine_stopping(e))
-				x->started_us = metrics_query_started(&e->metrics, x->due.scheduled,
-								      engine_now(e));
-			if (engine_stopping(e))
+			if (engine_stopping(e)) {
 				query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
-			else if ((rc = http_multi_start(m, x->due.def.query, x, err,
-							sizeof(err))) != HTTP_OK)
+				continue;
+			}
+			x->started_us = metrics_query_started(&e->metrics, x->due.scheduled,
+							      engine_now(e));
+			if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) !=
+			    HTTP_OK)
 				query_done(x, rc, 0, err, e);
 		}
 		if (engine_stopping(e))
