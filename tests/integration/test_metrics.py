@@ -189,6 +189,41 @@ def value(samples, name, **labels):
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
+def parser_rejects():
+    """The parser is strict: each of these pages must fail it."""
+    good = ("# HELP a_total x\n# TYPE a_total counter\na_total{k=\"v\"} 1\n"
+            "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+            "h_sum 3\nh_count 2\n")
+    parse_exposition(good)
+    bad = [
+        good.replace("# TYPE a_total counter\n", ""),                  # no TYPE
+        good.replace("a_total{k=\"v\"} 1\n", "a_total{k=\"v\"} 1\na_total{k=\"v\"} 2\n"),
+        good.replace("k=\"v\"", "k=\"a\\qb\""),                        # bad escape
+        good.replace("k=\"v\"", "1k=\"v\""),                            # bad label name
+        good.replace("h_count 2", "h_count 3"),                         # _count != +Inf
+        good.replace("le=\"+Inf\"} 2", "le=\"+Inf\"} 0"),                # not cumulative
+        good.replace("h_bucket{le=\"+Inf\"} 2\n", ""),                   # no +Inf
+        good.replace("h_sum 3\n", ""),                                  # no _sum
+        good + "# TYPE a_total counter\n",                              # TYPE twice / late
+        good + "a_total{k=\"w\"} 1\n",                                   # family split
+        good.rstrip("\n"),                                              # no final newline
+        good.replace(" 1\n", " one\n", 1),                               # bad value
+    ]
+    for i, page in enumerate(bad):
+        try:
+            parse_exposition(page)
+        except AssertionError:
+            continue
+        raise AssertionError("the parser took bad page %d:\n%s" % (i, page))
+    prev, _ = parse_exposition(good)
+    cur, types = parse_exposition(good.replace("a_total{k=\"v\"} 1", "a_total{k=\"v\"} 0"))
+    try:
+        monotonic(prev, cur, types)
+    except AssertionError:
+        return
+    raise AssertionError("a counter going down was not seen")
+
+
 def scenario(wd):
     emu = Emulator(wd, alerts=ALERTS, timeline=TIMELINE, args=["--down", DOWN])
     eng = Engine(wd, emu.url, listen=True).start()
@@ -213,6 +248,14 @@ def scenario(wd):
                 and time.time() > emu.started + 13:
             break
         time.sleep(0.3)
+    req = urllib.request.Request(url + "/metrics", method="HEAD")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        check(r.status == 200 and r.read() == b"", "HEAD /metrics: %d" % r.status)
+    try:
+        urllib.request.urlopen(urllib.request.Request(url + "/metrics", data=b"x"), timeout=5)
+        check(False, "POST /metrics answered 2xx")
+    except urllib.error.HTTPError as e:
+        check(e.code == 405 and e.headers.get("Allow") == "GET, HEAD", "POST: %d" % e.code)
     for path in ("/-/healthy", "/-/ready"):
         status, body = get(url + path)
         log("%s: %d %s" % (path, status, body.strip()))
@@ -291,6 +334,7 @@ def not_ready(wd):
 
 
 def main():
+    parser_rejects()
     wd = Workdir("metrics")
     scenario(wd)
     not_ready(wd)
