@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark of alert-exec (scripts/bench.sh runs it).
 
-Runs the release engine against the alerts emulator in six workloads,
+Runs the release engine against the alerts emulator in seven workloads,
 prints one table and writes it, with the machine and the date, to a
 Markdown file:
 
@@ -14,7 +14,10 @@ Markdown file:
  4. detection to delivery: first query serving a firing value -> notify
     recorded by the emulator;
  5. storm: 5 000 alerts go CRITICAL in the same second;
- 6. scale: 100 000 alerts at 60 s: peak RSS, restart time, database size.
+ 6. scale: 100 000 alerts at 60 s: peak RSS, restart time, database size;
+ 7. listener: the same alerts with the HTTP listener off and on (the
+    status page and /metrics scraped every second), side by side:
+    evaluations per second and CPU per evaluation.
 
 --smoke runs every workload at a tiny size in a few seconds: it checks
 that the benchmark works, not how fast the engine is."""
@@ -30,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -50,6 +54,7 @@ FULL = {
     "storm_alerts": 5000, "storm_at": 8, "storm_wait": 30,
     "scale_alerts": 100000, "scale_interval": 60, "scale_secs": 120, "restart_secs": 10,
     "busy_secs": 0.5,
+    "listener_alerts": 10000, "listener_rounds": 2, "listener_window_secs": 10,
 }
 SMOKE = {
     "ceiling_secs": 1, "sqlite_secs": 0.3, "ceiling_alerts": 100,
@@ -60,6 +65,7 @@ SMOKE = {
     "storm_alerts": 200, "storm_at": 1.5, "storm_wait": 10,
     "scale_alerts": 1000, "scale_interval": 2, "scale_secs": 4, "restart_secs": 1,
     "busy_secs": 0.2,
+    "listener_alerts": 100, "listener_rounds": 1, "listener_window_secs": 1.5,
 }
 
 
@@ -128,7 +134,9 @@ class Engine:
     def __init__(self, ctx, name, server, db, level="warn", args=()):
         self.log_path = ctx.file(name + "-engine.log")
         self.stderr = open(self.log_path, "w")
-        cmd = [ctx.engine, "--server", server, "--db", db, "-l", level] + list(args)
+        # The listener is off: the benchmark measures evaluations, and
+        # engines run side by side (the default port would clash).
+        cmd = [ctx.engine, "--server", server, "--db", db, "-l", level, "--listen", "off"] + list(args)
         self.spawned_ms = time.time() * 1000.0
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr)
         ctx.children.append(self.proc)
@@ -354,6 +362,98 @@ def throughput(ctx):
     # Full load: the largest step run, where the engine works flat out.
     full = max(steps, key=lambda s: (s["alerts"], s["evals_per_s"]))
     return {"steps": steps, "best": best, "full": full}
+
+
+# ---- 7. the listener: off and on, side by side ------------------------------
+
+class Scraper:
+    """GETs the status page and /metrics every second in a thread of its
+    own, as Prometheus and a person with the page open would."""
+
+    def __init__(self, url):
+        self.url = url
+        self.scrapes = self.failures = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(1.0):
+            for path in ("/metrics", "/"):
+                try:
+                    with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                        r.read()
+                    self.scrapes += 1
+                except OSError:
+                    self.failures += 1
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+
+def listener_round(ctx, n, listen):
+    p = ctx.p
+    name = "ls-%d-%s" % (n, "on" if listen else "off")
+    alerts = ctx.file(name + "-alerts.json")
+    targets = write_alerts(alerts, n, 1)
+    timeline = ctx.file(name + "-timeline.json")
+    with open(timeline, "w") as f:
+        json.dump({q: [[0, QUIET]] for q in targets.values()}, f)
+    emu = Emulator(ctx, name, alerts, timeline=timeline)
+    eng = scraper = None
+    try:
+        eng = Engine(ctx, name, emu.url, ctx.file(name + ".db"), level="info",
+                     args=["--listen", "127.0.0.1:0"] if listen else [])
+        if listen:
+            found = []
+            wait_until(lambda: found.extend(re.findall(r" listening addr=(\S+)",
+                                                       open(eng.log_path).read())) or found, 10)
+            if not found:
+                raise RuntimeError("the listener's address is not in %s" % eng.log_path)
+            scraper = Scraper("http://" + found[0])
+        base = emu.queries()
+        wait_until(lambda: emu.queries() - base >= n, 60)
+        time.sleep(p["tp_warm_secs"])
+        q0, c0, t0 = emu.queries(), eng.cpu(), time.time()
+        time.sleep(p["listener_window_secs"])
+        q1, c1, t1 = emu.queries(), eng.cpu(), time.time()
+        evals = q1 - q0
+        out = {"listen": listen, "evals_per_s": evals / (t1 - t0),
+               "cpu_s_per_1000": (c1 - c0) / evals * 1000 if evals else None,
+               "scrapes": scraper.scrapes if scraper else 0,
+               "scrape_failures": scraper.failures if scraper else 0}
+        log("listener %s, %d alerts: %.0f evals/s, %.3f CPU s/1000, %d scrapes" % (
+            "on" if listen else "off", n, out["evals_per_s"], out["cpu_s_per_1000"] or 0,
+            out["scrapes"]))
+        return out
+    finally:
+        if scraper:
+            scraper.stop()
+        if eng:
+            eng.stop()
+        emu.stop()
+
+
+def listener(ctx):
+    """Rounds of off then on, at a load the engine sustains: the two
+    numbers of a round are taken a few seconds apart."""
+    n = ctx.p["listener_alerts"]
+    rounds = []
+    for _ in range(ctx.p["listener_rounds"]):
+        rounds.append((listener_round(ctx, n, False), listener_round(ctx, n, True)))
+
+    def mean(on, key):
+        vals = [r[1 if on else 0][key] for r in rounds if r[1 if on else 0][key] is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    res = {"alerts": n, "rounds": rounds}
+    for on in (False, True):
+        for key in ("evals_per_s", "cpu_s_per_1000"):
+            res["%s_%s" % (key, "on" if on else "off")] = mean(on, key)
+    res["scrapes"] = sum(r[1]["scrapes"] for r in rounds)
+    res["scrape_failures"] = sum(r[1]["scrape_failures"] for r in rounds)
+    return res
 
 
 # ---- 3 and 4. schedule accuracy, detection to delivery ---------------------
@@ -611,6 +711,18 @@ def table(r):
                      % (sc["secs"], sc["evaluated_alerts"]), str(sc["missed"]), "0",
                      verdict(sc["missed"] == 0 and sc["evaluated_alerts"] == sc["alerts"])))
         rows.append(("6 scale", "database size", fmt(sc["db_mib"]) + " MiB", "", ""))
+    ls = r.get("listener")
+    if ls:
+        off, on = ls["cpu_s_per_1000_off"], ls["cpu_s_per_1000_on"]
+        ratio = on / off if on and off else None
+        rows.append(("7 listener", "%d alerts at 1 s: evals/s, listener off / on (scraped every "
+                     "second, %d scrapes, %d failed)" % (ls["alerts"], ls["scrapes"],
+                                                         ls["scrape_failures"]),
+                     "%s / %s" % (fmt(ls["evals_per_s_off"], 0), fmt(ls["evals_per_s_on"], 0)),
+                     "", ""))
+        rows.append(("7 listener", "CPU s per 1 000 evaluations, off / on",
+                     "%s / %s (x %s)" % (fmt(off, 3), fmt(on, 3), fmt(ratio, 2)), "<= 1.1",
+                     verdict(ratio <= 1.1 if ratio is not None else None)))
     return rows
 
 
@@ -687,6 +799,9 @@ def broken(r):
     sc = r.get("scale")
     if sc and (sc["restart_first_eval_s"] is None or sc["evaluated_alerts"] < sc["alerts"]):
         out.append("scale: not every alert evaluated, or no evaluation after the restart")
+    ls = r.get("listener")
+    if ls and (ls["scrapes"] == 0 or ls["scrape_failures"] > 0 or not ls["evals_per_s_on"]):
+        out.append("listener: no scrape, a failed scrape, or no evaluation with it on")
     return out
 
 
@@ -696,7 +811,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--only", default="ceilings,throughput,schedule,storm,scale")
+    ap.add_argument("--only", default="ceilings,throughput,schedule,storm,scale,listener")
     ap.add_argument("--notes", help="the notes on the results (analysis, profiles), linked")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
@@ -707,7 +822,7 @@ def main():
     only = set(args.only.split(","))
     workloads = [("ceilings", "ceilings", ceilings), ("throughput", "throughput", throughput),
                  ("schedule", "schedules", schedules), ("storm", "storm", storm),
-                 ("scale", "scale", scale)]
+                 ("scale", "scale", scale), ("listener", "listener", listener)]
     log("work directory", ctx.dir)
     try:
         for key, field, fn in workloads:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: builds a release build, runs the engine against the alerts
-# emulator in six workloads (bench/bench.py says which), prints one table
+# emulator in seven workloads (bench/bench.py says which), prints one table
 # and writes it to bench/results.md with the machine and the date.
 #
 # Usage: scripts/bench.sh [--smoke] [--build-dir DIR] [--no-build] [--out FILE]
@@ -11,7 +11,7 @@
 #   --no-build    use the binaries already in --build-dir
 #   --out         the results file (default bench/results.md; with --smoke
 #                 DIR/bench/smoke-results.md)
-#   --only        comma-separated subset of ceilings,throughput,schedule,storm,scale
+#   --only        comma-separated subset of ceilings,throughput,schedule,storm,scale,listener
 #   --keep        keep the work directory (databases, logs, query logs)
 # The full run takes about ten minutes and wants a quiet 2-core machine.
 set -euo pipefail

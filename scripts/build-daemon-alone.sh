@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the daemon as a user without the test dependencies would: pkg-config
-# sees only SQLite, libcurl and cJSON (cmocka and libmicrohttpd are hidden),
+# sees only SQLite, libcurl, cJSON and libmicrohttpd (cmocka is hidden),
 # and BUILD_TESTING is off. Fails when the build reaches for anything else.
 # Usage: scripts/build-daemon-alone.sh [BUILD_DIR]   (default build-alone)
 set -euo pipefail
@@ -9,8 +9,18 @@ build=${1:-$root/build-alone}
 pcdir=$(mktemp -d)
 trap 'rm -rf "$pcdir"' EXIT
 
-for pkg in sqlite3 libcurl libcjson; do
+# Each library's .pc file, and those it requires (libmicrohttpd's names
+# gnutls, privately: pkg-config wants it found all the same).
+copy_pc() {
+	local pkg=$1 req
+	[ -e "$pcdir/$pkg.pc" ] && return 0
 	cp "$(pkg-config --variable=pcfiledir "$pkg")/$pkg.pc" "$pcdir/"
+	for req in $(pkg-config --print-requires --print-requires-private "$pkg" | awk '{print $1}'); do
+		copy_pc "$req"
+	done
+}
+for pkg in sqlite3 libcurl libcjson libmicrohttpd; do
+	copy_pc "$pkg"
 done
 rm -rf "$build"
 PKG_CONFIG_LIBDIR="$pcdir" PKG_CONFIG_PATH="" \
@@ -21,4 +31,4 @@ if [ -e "$build/alerts-emulator" ] || [ -e "$build/tests" ]; then
 	echo "build-daemon-alone: BUILD_TESTING=OFF built the tests or the emulator" >&2
 	exit 1
 fi
-echo "build-daemon-alone: the daemon builds with SQLite, libcurl and cJSON alone" >&2
+echo "build-daemon-alone: the daemon builds with SQLite, libcurl, cJSON and libmicrohttpd alone" >&2

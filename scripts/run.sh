@@ -34,6 +34,8 @@ else
 fi
 
 echo "run: alert-exec --db ./alert-exec.db (Ctrl-C stops)" >&2
+# The listener keeps its default address unless "$@" says otherwise.
+echo "run: status page http://127.0.0.1:9097/, metrics http://127.0.0.1:9097/metrics" >&2
 # Not exec: the trap must stop the emulator when the engine exits.
 "$root/build/alert-exec" --server http://localhost:9001 --db ./alert-exec.db "$@" &
 engine_pid=$!

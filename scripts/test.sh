@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh clang libclang-rt-14-dev clang-format faketime
+scripts/install-deps.sh clang libclang-rt-14-dev clang-format faketime chromium
 # The man page (scdoc), the unit's check (systemd-analyze), the .deb
 # (dpkg-dev's dpkg-shlibdeps, file).
 scripts/install-deps.sh scdoc systemd dpkg-dev file

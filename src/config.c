@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "http.h"
 
@@ -37,12 +41,19 @@ static const char usage_text[] =
 	"      --connect-timeout DUR  HTTP connect timeout (default 2s)\n"
 	"      --timeout DUR      HTTP call timeout (default 5s)\n"
 	"      --sync MODE        normal|full: SQLite synchronous mode (default normal)\n"
+	"      --listen ADDR:PORT HTTP listener: status page, /metrics, /-/healthy,\n"
+	"                         /-/ready (default 127.0.0.1:9097; off: none)\n"
 	"  -h, --help             this text\n"
 	"  -V, --version          the version\n"
 	"\n"
 	"DUR is a number of seconds, or a number with a unit: ms, s, m, h, d.\n"
-	"Exit codes: 0 ok, 64 usage, 69 no alert definitions, 74 database error,\n"
-	"75 work left queued (--once) or database in use by another engine.\n";
+	"Exit codes: 0 ok, 64 usage, 69 no alert definitions, 71 --listen cannot be\n"
+	"bound, 74 database error, 75 work left queued (--once) or database in use\n"
+	"by another engine.\n"
+	"\n"
+	"alert-exec status [--db PATH] [--json] prints the alerts of a database.\n";
+
+static int parse_int(const char *text, long lo, long hi, int *out);
 
 void config_defaults(struct config *cfg)
 {
@@ -61,6 +72,46 @@ void config_defaults(struct config *cfg)
 	cfg->retention_ms = INT64_C(7) * 24 * 3600 * 1000;
 	cfg->connect_timeout_ms = 2000;
 	cfg->timeout_ms = 5000;
+	cfg->listen = "127.0.0.1:9097";
+}
+
+int config_parse_listen(const char *text, struct sockaddr_storage *sa, socklen_t *len)
+{
+	char host[64];
+	const char *colon = text ? strrchr(text, ':') : NULL;
+	size_t hostlen;
+	int port;
+
+	if (colon == NULL || !isdigit((unsigned char)colon[1]) ||
+	    parse_int(colon + 1, 0, 65535, &port) != 0)
+		return -1;
+	hostlen = (size_t)(colon - text);
+	if (hostlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+	memset(sa, 0, sizeof(*sa));
+	if (hostlen > 2 && host[0] == '[' && host[hostlen - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+
+		host[hostlen - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return -1;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	{
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -1;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+	}
+	return 0;
 }
 
 int config_parse_duration(const char *text, int64_t *ms)
@@ -120,6 +171,7 @@ enum {
 	OPT_SYNC,
 	OPT_DELIVERERS,
 	OPT_LOG_FORMAT,
+	OPT_LISTEN,
 };
 
 static int duration_opt(const char *name, const char *arg, int64_t lo, int64_t *out, char *err,
@@ -208,6 +260,27 @@ static int table_opt(struct config *cfg, int opt, const char *arg, char *err, si
 	return 1;
 }
 
+/* --listen: an address, or off. */
+static int listen_opt(struct config *cfg, const char *arg, char *err, size_t errlen)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (strcmp(arg, "off") == 0) {
+		cfg->listen = NULL;
+		return CONFIG_OK;
+	}
+	if (config_parse_listen(arg, &sa, &len) != 0) {
+		snprintf(err, errlen,
+			 "--listen: '%s' is not ADDR:PORT (a numeric IPv4 address or an IPv6 "
+			 "one in brackets, a port from 0 to 65535) or off",
+			 arg);
+		return CONFIG_USAGE;
+	}
+	cfg->listen = arg;
+	return CONFIG_OK;
+}
+
 /* The other options with a value or none. An enum config_result. */
 static int other_opt(struct config *cfg, int opt, const char *arg, char *err, size_t errlen)
 {
@@ -244,6 +317,8 @@ static int other_opt(struct config *cfg, int opt, const char *arg, char *err, si
 		}
 		cfg->sync_full = strcmp(arg, "full") == 0;
 		return CONFIG_OK;
+	case OPT_LISTEN:
+		return listen_opt(cfg, arg, err, errlen);
 	case 'h':
 		fputs(usage_text, stdout);
 		return CONFIG_EXIT;
@@ -283,6 +358,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
 		{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"sync", required_argument, NULL, OPT_SYNC},
+		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},

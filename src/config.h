@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "log.h"
 
 /*
@@ -33,6 +35,7 @@ struct config {
 	int64_t connect_timeout_ms; /* --connect-timeout */
 	int64_t timeout_ms;         /* --timeout: whole HTTP call */
 	int sync_full;              /* --sync full */
+	const char *listen;         /* --listen ADDR:PORT; NULL: off */
 };
 
 enum config_result {
@@ -55,5 +58,10 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
  * (seconds without one), e.g. "1.5", "250ms", "24h". Returns 0 with
  * *ms set, or -1 when malformed, negative or too large. */
 int config_parse_duration(const char *text, int64_t *ms);
+
+/* Parses a --listen address: a numeric IPv4 address or an IPv6 one in
+ * brackets, a colon and a port from 0 (any free one) to 65535, e.g.
+ * "127.0.0.1:9097", "[::1]:0". 0 with *sa and *len set, -1 when malformed. */
+int config_parse_listen(const char *text, struct sockaddr_storage *sa, socklen_t *len);
 
 #endif

@@ -158,6 +158,8 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 
 	log_quote(name, sizeof(name), c->name);
 	log_quote(quoted, sizeof(quoted), error);
+	if (d->dropped || d->outcome == STORE_CALL_WAITS)
+		metrics_call_failed(&e->metrics, c->kind, 0);
 	if (d->dropped) {
 		log_msg(LOG_INFO,
 			"dropped repeat after a failed attempt, the state changed "
@@ -167,7 +169,7 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 	}
 	switch (d->outcome) {
 	case STORE_CALL_DELIVERED:
-		atomic_fetch_add(c->kind == STORE_NOTIFY ? &e->notified : &e->resolved, 1);
+		metrics_delivered(&e->metrics, c->kind, engine_wall(e, d->at_steady) - c->created);
 		if (c->kind == STORE_NOTIFY)
 			log_msg(LOG_INFO, "delivered kind=notify alert=%s message=%s attempts=%d",
 				name, log_quote(quoted, sizeof(quoted), c->message),
@@ -177,7 +179,7 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 				c->attempts + 1);
 		return 1;
 	case STORE_CALL_DEAD:
-		atomic_fetch_add(&e->dead, 1);
+		metrics_call_failed(&e->metrics, c->kind, 1);
 		log_msg(LOG_ERROR, "gave up kind=%s alert=%s attempts=%d reason=%s error=%s", kind,
 			name, c->attempts + 1, d->failure.rejected ? "rejected" : "too-old",
 			quoted);

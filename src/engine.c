@@ -11,6 +11,7 @@
 #include "engine_core.h"
 #include "log.h"
 #include "scheduler.h"
+#include "web.h"
 
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define PRUNE_BATCH 5000 /* rows per table per prune transaction */
@@ -49,6 +50,7 @@ static int refresh_defs(struct engine *e, struct store *st, struct http *client,
 	int ret = -1;
 
 	if (http_fetch_alerts(client, &defs, &n, err, sizeof(err)) != HTTP_OK) {
+		metrics_refresh(&e->metrics, 0, 0);
 		if (!engine_stopping(e))
 			log_msg(LOG_WARN, "fetch alerts failed error=%s",
 				log_quote(quoted, sizeof(quoted), err));
@@ -60,10 +62,12 @@ static int refresh_defs(struct engine *e, struct store *st, struct http *client,
 	http_skipped_names(client, &a.keep, &a.nkeep);
 	a.due_now = due_now;
 	if (engine_write(e, st, write_sync, &a, 1, "definitions") != 0) {
+		metrics_refresh(&e->metrics, 0, 0);
 		ret = -2;
 		goto out;
 	}
 	ret = 0;
+	metrics_refresh(&e->metrics, 1, a.now);
 	log_msg(LOG_INFO,
 		"definitions loaded alerts=%zu added=%zu changed=%zu retired=%zu "
 		"revived=%zu",
@@ -152,6 +156,29 @@ static void signals_stop(struct signals *sg)
 	atomic_store(&sg->done, 1);
 	pthread_kill(sg->thread, SIGHUP);
 	pthread_join(sg->thread, NULL);
+}
+
+/* The operator's listener (web.h), once the database is migrated: not
+ * with --once, nor with --listen off. The scheduler must have turned
+ * within three of its longest sleeps (-i), and never less than 5 s, to
+ * be healthy. */
+static int start_web(struct engine *e, struct web **web)
+{
+	const struct config *cfg = e->cfg;
+	struct web_source src = {&e->metrics, e->clock, cfg->db_path, 3 * cfg->resolution_ms};
+	char addr[80], err[700];
+	int rc;
+
+	if (cfg->once || cfg->listen == NULL)
+		return ENGINE_EXIT_OK;
+	if (src.health_window_ms < 5000)
+		src.health_window_ms = 5000;
+	rc = web_start(&src, cfg->listen, web, addr, sizeof(addr), err, sizeof(err));
+	if (rc != ENGINE_EXIT_OK)
+		log_msg(LOG_CRITICAL, "%s", err);
+	else
+		log_msg(LOG_INFO, "listening addr=%s", addr);
+	return rc;
 }
 
 /* Opens, locks, checks and migrates the database; releases old leases. */
@@ -260,8 +287,9 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 		return ENGINE_EXIT_DB;
 	}
 	fprintf(stdout, "evaluated=%ld notified=%ld resolved=%ld failed=%ld pending=%lld\n",
-		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
-		atomic_load(&e->failed), (long long)pending);
+		atomic_load(&e->metrics.evaluations), atomic_load(&e->metrics.delivered[0]),
+		atomic_load(&e->metrics.delivered[1]), metrics_eval_failures(&e->metrics),
+		(long long)pending);
 	fflush(stdout);
 	if (pending > 0)
 		return ENGINE_EXIT_TEMPFAIL;
@@ -334,6 +362,8 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 		engine_stop(e, ENGINE_EXIT_DB);
 		return -1;
 	}
+	if (alerts > 0)
+		metrics_defs_stored(&e->metrics);
 	if (sched_start(e, w) != 0 || engine_start_workers(e, w + EVAL_THREADS, cfg->deliverers,
 							   deliver_thread, EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_OSERR);
@@ -435,8 +465,9 @@ static int run_daemon(struct engine *e, struct store *st, struct http *client)
 	log_msg(LOG_INFO,
 		"stopped evaluated=%ld notified=%ld resolved=%ld failed=%ld dead=%ld "
 		"eval_commits=%ld eval_rows=%ld call_commits=%ld call_rows=%ld",
-		atomic_load(&e->evaluated), atomic_load(&e->notified), atomic_load(&e->resolved),
-		atomic_load(&e->failed), atomic_load(&e->dead), atomic_load(&e->eval_commits),
+		atomic_load(&e->metrics.evaluations), atomic_load(&e->metrics.delivered[0]),
+		atomic_load(&e->metrics.delivered[1]), metrics_eval_failures(&e->metrics),
+		metrics_calls_dead(&e->metrics), atomic_load(&e->eval_commits),
 		atomic_load(&e->eval_rows), atomic_load(&e->call_commits),
 		atomic_load(&e->call_rows));
 	return ENGINE_EXIT_OK;
@@ -451,6 +482,7 @@ int engine_run(const struct config *cfg)
 	char err[512];
 	struct store_lock *lock = NULL;
 	struct sdnotify notify;
+	struct web *web = NULL;
 	int status;
 
 	/* A --once run is a cron job or a Type=oneshot service: it tells
@@ -471,6 +503,8 @@ int engine_run(const struct config *cfg)
 	e.notify = &notify;
 	signals_start(&e, &sg);
 	status = prepare_db(&e, &lock, &st);
+	if (status == ENGINE_EXIT_OK)
+		status = start_web(&e, &web);
 	if (status != ENGINE_EXIT_OK)
 		goto out;
 	client = engine_http_new(&e, err, sizeof(err));
@@ -481,6 +515,7 @@ int engine_run(const struct config *cfg)
 	}
 	status = cfg->once ? run_once(&e, st, client) : run_daemon(&e, st, client);
 out:
+	web_stop(web);
 	signals_stop(&sg);
 	http_free(client);
 	store_close(st);

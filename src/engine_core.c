@@ -130,6 +130,18 @@ void engine_wait(struct engine *e, pthread_cond_t *cond, const unsigned long *ge
 	pthread_mutex_unlock(&e->wake_lock);
 }
 
+/* store_commit, its duration counted (the fsync of a commit is most of a
+ * write's time). */
+static int commit_timed(struct engine *e, struct store *st, char *err, size_t errlen)
+{
+	int64_t t0 = metrics_now_us();
+	int rc = store_commit(st, err, errlen);
+
+	if (rc == 0)
+		metrics_observe(&e->metrics.commit_duration, metrics_now_us() - t0);
+	return rc;
+}
+
 int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *arg, int own_tx,
 		 const char *what)
 {
@@ -147,7 +159,7 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 			if (rc == 0) {
 				rc = fn(st, arg, err, sizeof(err));
 				if (rc == 0)
-					rc = store_commit(st, err, sizeof(err));
+					rc = commit_timed(e, st, err, sizeof(err));
 				else
 					store_rollback(st);
 			}
@@ -266,11 +278,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 	atomic_init(&e->fatal, 0);
 	atomic_init(&e->reload, 0);
 	atomic_init(&e->claims, 0);
-	atomic_init(&e->evaluated, 0);
-	atomic_init(&e->failed, 0);
-	atomic_init(&e->notified, 0);
-	atomic_init(&e->resolved, 0);
-	atomic_init(&e->dead, 0);
+	metrics_init(&e->metrics);
 	atomic_init(&e->clock_offset, engine_wall_clock(e) - engine_steady(e));
 	atomic_init(&e->failing_queries, 0);
 	atomic_init(&e->server_back, 0);

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "config.h"
 #include "sdnotify.h"
+#include "metrics.h"
 #include "store.h"
 
 /*
@@ -65,7 +66,7 @@ struct engine {
 	 * wake_lock): not before retry_all_at, then retry_all_gap later. */
 	int64_t retry_all_at; /* engine_steady() */
 	int64_t retry_all_gap;
-	atomic_long evaluated, failed, notified, resolved, dead;
+	struct metrics metrics; /* counters: evaluations, calls, ... (metrics.h) */
 	/* Commits that wrote rows, and the rows: of the evaluation scheduler
 	 * and of the delivery workers. */
 	atomic_long eval_commits, eval_rows, call_commits, call_rows;

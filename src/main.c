@@ -1,5 +1,6 @@
 /*
- * alert-exec: options -> config -> run (daemon or --once), or a subcommand.
+ * alert-exec: options -> config -> run (daemon or --once), or a
+ * subcommand (status, check).
  */
 #include <errno.h>
 #include <libgen.h>
@@ -16,6 +17,7 @@
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "status.h"
 
 /* Checks that the database's directory exists and is writable, so that
  * the error names the real problem rather than SQLite's "unable to open". */
@@ -71,6 +73,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return run_check(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return status_main(argc - 1, argv + 1);
 	config_defaults(&cfg);
 	rc = config_parse(&cfg, argc, argv, err, sizeof(err));
 	if (rc == CONFIG_EXIT)

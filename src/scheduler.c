@@ -187,7 +187,7 @@ static int report_eval(struct engine *e, const struct eval *ev)
 	if (ev->abandoned)
 		return 0;
 	if (ev->check != STORE_EVAL_CHANGED)
-		atomic_fetch_add(&e->evaluated, 1);
+		metrics_evaluated(&e->metrics, ev->due.scheduled, ev->due.def.interval_ms, ev->at);
 	if (ev->ok && ev->check == STORE_EVAL_RETIRED)
 		return 0;
 	/* Most evaluations change nothing and log nothing but at debug:
@@ -205,17 +205,19 @@ static int report_eval(struct engine *e, const struct eval *ev)
 		return 0;
 	}
 	if (!ev->ok) {
-		atomic_fetch_add(&e->failed, 1);
+		metrics_eval_failed(&e->metrics, ev->rc);
 		log_msg(LOG_WARN, "query failed alert=%s error=%s", name,
 			log_quote(quoted, sizeof(quoted), ev->error));
 		return 0;
 	}
-	if (ev->result.changed)
+	if (ev->result.changed) {
+		metrics_transition(&e->metrics, ev->from, ev->result.next.state);
 		log_msg(LOG_INFO, "transition alert=%s from=%s to=%s value=%.5f", name,
 			rules_level_name(ev->from), state, ev->value);
-	else
+	} else {
 		log_msg(LOG_DEBUG, "evaluated alert=%s state=%s value=%.5f", name, state,
 			ev->value);
+	}
 	if (ev->result.call == RULES_CALL_NONE)
 		return 0;
 	log_msg(LOG_DEBUG, "enqueued kind=%s alert=%s",
@@ -484,6 +486,7 @@ void *sched_thread(void *arg)
 		int busy = 0;
 
 		tick_watchdog(&s, now_steady);
+		metrics_tick(&e->metrics, now_steady);
 		if (stop)
 			abandon_todo(s.q, now_steady);
 		pthread_mutex_lock(&s.q->lock);
@@ -520,6 +523,8 @@ static void query_done(void *tag, int rc, double value, const char *error, void 
 	int signal;
 
 	x->ok = rc == HTTP_OK;
+	x->rc = rc;
+	metrics_query_done(&e->metrics, x->started_us);
 	x->value = value;
 	snprintf(x->error, sizeof(x->error), "%s", error);
 	sched_query_answered(e, rc);
@@ -586,10 +591,14 @@ void *sched_query_thread(void *arg)
 			struct eval *x = taken[i];
 			int rc;
 
-			if (engine_stopping(e))
+			if (engine_stopping(e)) {
 				query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
-			else if ((rc = http_multi_start(m, x->due.def.query, x, err,
-							sizeof(err))) != HTTP_OK)
+				continue;
+			}
+			x->started_us = metrics_query_started(&e->metrics, x->due.scheduled,
+							      engine_now(e));
+			if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) !=
+			    HTTP_OK)
 				query_done(x, rc, 0, err, e);
 		}
 		if (engine_stopping(e))

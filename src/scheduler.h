@@ -25,9 +25,11 @@ struct eval {
 	struct store_due due;
 	int abandoned; /* not evaluated: give it back */
 	int ok;
+	int rc; /* the query's enum http_status */
 	double value;
-	int64_t at_steady; /* engine_steady() when the answer came */
-	int64_t at;        /* its wall time, set by the write */
+	int64_t started_us; /* metrics_query_started; 0 when never started */
+	int64_t at_steady;  /* engine_steady() when the answer came */
+	int64_t at;         /* its wall time, set by the write */
 	char error[256];
 	/* outcome, filled by the write */
 	enum store_eval_check check; /* not CURRENT: nothing was written */

@@ -103,7 +103,8 @@ int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
 /* A picked evaluation. def's strings are owned (store_due_clear). */
 struct store_due {
 	int64_t alert_id;
-	int64_t version; /* of the definition: it changes with every change of it */
+	int64_t scheduled; /* the next_eval it was picked at */
+	int64_t version;   /* of the definition: it changes with every change of it */
 	struct alert_def def;
 };
 void store_due_clear(struct store_due *due);
@@ -281,5 +282,64 @@ int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *del
  * they are given up) moves with it, so nothing fires early, stalls or is
  * given up for the size of the jump. Own transaction. */
 int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen);
+
+/* ---- Reading for people: the status page, /metrics, `alert-exec status` ----
+ *
+ * A reader is a connection of its own that never writes and takes no
+ * lock of the engine's: it may run beside a running daemon (or none).
+ * Times are ms since the epoch, 0 when never. */
+struct store_reader;
+
+/* Opens the existing database at location for reading. A missing
+ * database is an error (nothing is created), and so is one whose schema
+ * is not the one this binary knows (older: the daemon migrates it at its
+ * next start; newer). */
+int store_reader_open(const char *location, struct store_reader **out, char *err, size_t errlen);
+void store_reader_close(struct store_reader *r);
+
+/* One alert as people look at it. Strings are owned. */
+struct store_alert_status {
+	char *name;
+	enum rules_level state;
+	int has_value;
+	double last_value;
+	int64_t last_eval, next_eval, last_notified;
+	int64_t failures, pending;
+	char *last_error; /* NULL when the last evaluation worked */
+	int retired;
+};
+
+/* Up to max alerts, firing first (CRITICAL, then WARN, then PASS), then
+ * by name; *total is the number of alerts there are. Free *out with
+ * store_alert_status_free. */
+int store_read_alerts(struct store_reader *r, size_t max, struct store_alert_status **out,
+		      size_t *n, size_t *total, char *err, size_t errlen);
+void store_alert_status_free(struct store_alert_status *a, size_t n);
+
+/* Active alerts by state ([enum rules_level]). */
+int store_read_state_counts(struct store_reader *r, int64_t counts[3], char *err, size_t errlen);
+
+/* The outbox in three numbers; oldest_created 0 when nothing is pending. */
+struct store_outbox_totals {
+	int64_t pending, dead, oldest_created;
+};
+int store_read_outbox_totals(struct store_reader *r, struct store_outbox_totals *out, char *err,
+			     size_t errlen);
+
+/* A pending call as people look at it. Strings are owned. */
+struct store_pending_call {
+	int64_t id;
+	char *name;
+	enum store_kind kind;
+	int64_t attempts, created, next_attempt;
+	char *last_error;
+};
+
+/* Up to max pending calls, oldest first. Free with store_pending_free. */
+int store_read_pending(struct store_reader *r, size_t max, struct store_pending_call **out,
+		       size_t *n, char *err, size_t errlen);
+void store_pending_free(struct store_pending_call *c, size_t n);
+
+/* ---- end of reading for people ---- */
 
 #endif

@@ -272,6 +272,7 @@ static int pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id,
 			continue;
 		memset(&out[k], 0, sizeof(out[k]));
 		out[k].alert_id = id;
+		out[k].scheduled = sqlite3_column_int64(s, 1);
 		k++;
 	}
 	sqlite3_reset(s);

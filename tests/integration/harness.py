@@ -123,10 +123,14 @@ class Emulator:
 
 
 class Engine:
-    """The alert-exec daemon (or a --once run) on a database."""
+    """The alert-exec daemon (or a --once run) on a database. Its HTTP
+    listener is off unless listen=True: many daemons run side by side in
+    the tests, and the default port would clash. With listen=True it binds
+    an ephemeral port on 127.0.0.1; listen_url() reads it from the log."""
 
-    def __init__(self, wd, server, db=None, args=(), name="engine"):
+    def __init__(self, wd, server, db=None, args=(), name="engine", listen=False):
         self.wd = wd
+        self.listen = listen
         self.server = server
         self.db = db or wd.file("alert-exec.db")
         self.args = list(args)
@@ -135,7 +139,9 @@ class Engine:
         self.runs = 0
 
     def cmd(self, extra=()):
-        return [ENGINE, "--server", self.server, "--db", self.db, "-l", "debug"] + self.args + list(extra)
+        listen = ["--listen", "127.0.0.1:0" if self.listen else "off"]
+        return ([ENGINE, "--server", self.server, "--db", self.db, "-l", "debug"] + listen
+                + self.args + list(extra))
 
     def start(self, extra=()):
         self.runs += 1
@@ -175,6 +181,17 @@ class Engine:
             raise AssertionError("daemon exited with %d:\n%s" % (self.proc.returncode,
                                                                   self.log_text()))
         return self
+
+    def listen_url(self, timeout=10):
+        """http://ADDR:PORT of the listener, from the daemon's
+        "listening addr=..." line."""
+        import re
+        found = wait_until(lambda: re.search(r" listening addr=(\S+)", self.log_text())
+                           or self.proc.poll() is not None, timeout, "the listener's address")
+        if self.proc.poll() is not None:
+            raise AssertionError("daemon exited with %d:\n%s" % (self.proc.returncode,
+                                                                  self.log_text()))
+        return "http://" + found.group(1)
 
     def log_text(self):
         with open(self.stderr_path) as f:
