@@ -543,6 +543,26 @@ static void query_done(void *tag, int rc, double value, const char *error, void 
 		engine_wake(e, 1, 0);
 }
 
+/* Starts the queries of n evaluations taken from todo (at a stop, they
+ * are abandoned instead). */
+static void start_queries(struct engine *e, struct http_multi *m, struct eval **taken, size_t n)
+{
+	char err[HTTP_ERR_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		struct eval *x = taken[i];
+		int rc;
+
+		if (engine_stopping(e)) {
+			query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
+			continue;
+		}
+		x->started_us = metrics_query_started(&e->metrics, x->due.scheduled, engine_now(e));
+		if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) != HTTP_OK)
+			query_done(x, rc, 0, err, e);
+	}
+}
+
 /* The query thread: keeps up to -c queries of picked evaluations in
  * flight, each slot over its own keep-alive connection, from one thread
  * (no thread per connection sleeping and waking for every request). At a
@@ -587,20 +607,7 @@ void *sched_query_thread(void *arg)
 		pthread_mutex_unlock(&q->lock);
 		if (leave)
 			break;
-		for (size_t i = 0; i < n; i++) {
-			struct eval *x = taken[i];
-			int rc;
-
-			if (engine_stopping(e)) {
-				query_done(x, HTTP_ERR_TRANSPORT, 0, "stopped", e); /* abandoned */
-				continue;
-			}
-			x->started_us = metrics_query_started(&e->metrics, x->due.scheduled,
-							      engine_now(e));
-			if ((rc = http_multi_start(m, x->due.def.query, x, err, sizeof(err))) !=
-			    HTTP_OK)
-				query_done(x, rc, 0, err, e);
-		}
+		start_queries(e, m, taken, n);
 		if (engine_stopping(e))
 			http_multi_cancel(m, query_done, e);
 		else if (http_multi_busy(m) > 0 &&
