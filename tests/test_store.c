@@ -172,7 +172,7 @@ static void test_schema_file_matches_migrations(void **state)
 	char path2[160];
 	sqlite3 *a = open_migrated(f->path, 0);
 	sqlite3 *b = NULL;
-	char *sql = read_file(SOURCE_DIR "/schema/schema.sql");
+	char *sql = read_file(SOURCE_DIR "/schema/sqlite.sql");
 	char *sa, *sb;
 
 	assert_int_equal(query_int(a, "PRAGMA user_version"), db_latest_version());
