@@ -38,6 +38,10 @@ as_server() {
 start() {
 	local bin dir user
 	bin=$(bindir)
+	# A server an interrupted run left behind is stopped first.
+	if [ -n "${1:-}" ] && [ -f "$1" ]; then
+		stop "$1" || true
+	fi
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/alert-exec-pg.XXXXXX")
 	user=$(id -un)
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
