@@ -237,9 +237,9 @@ const char *pg_message(PGconn *conn, char *out, size_t outlen)
 	const char *m = conn ? PQerrorMessage(conn) : "out of memory";
 	size_t k = 0;
 
-	for (const char *prefix = NULL;
-	     (prefix = strstr(m, "FATAL:  ")) == m || (prefix = strstr(m, "ERROR:  ")) == m;)
+	while (strncmp(m, "FATAL:  ", 8) == 0 || strncmp(m, "ERROR:  ", 8) == 0)
 		m += 8;
+	/* One line: runs of newlines, tabs and spaces become one space. */
 	for (; *m != '\0' && k + 1 < outlen; m++) {
 		char c = *m == '\n' || *m == '\t' || *m == '\r' ? ' ' : *m;
 

@@ -79,7 +79,7 @@ struct pg_store {
 };
 
 /* The text parameters of one statement. A value is NULL for SQL NULL. */
-#define PG_MAX_PARAMS 10
+#define PG_MAX_PARAMS 12
 struct pg_params {
 	int n;
 	const char *v[PG_MAX_PARAMS];
