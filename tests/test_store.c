@@ -1714,8 +1714,8 @@ static void test_pg_newer_version_refused(void **state)
 	assert_null(strchr(err, '\n'));
 }
 
-/* A missing database and a server that is not there: STORE_ERR with one
- * line, which never shows a password of the location. */
+/* A missing database, a wrong password and a server that is not there:
+ * STORE_ERR with one line, which never shows a password of the location. */
 static void test_pg_connection_errors_are_one_line(void **state)
 {
 	struct fixture *f = *state;
@@ -1735,6 +1735,12 @@ static void test_pg_connection_errors_are_one_line(void **state)
 	assert_int_equal(store_open(uri, 0, &st, err, sizeof(err)), -1);
 	assert_null(st);
 	assert_null(strstr(err, "s3cret"));
+	/* the scratch server's role with a password (pg-scratch.sh) */
+	snprintf(uri, sizeof(uri), "postgresql://alert_exec_pw:wr0ng@/%s?%s", f->pg_name, host);
+	assert_int_equal(store_prepare(uri, 0, &lock, err, sizeof(err)), STORE_ERR);
+	assert_non_null(strstr(err, "password authentication failed"));
+	assert_null(strstr(err, "wr0ng"));
+	assert_null(strchr(err, '\n'));
 	snprintf(uri, sizeof(uri), "postgresql:///postgres?host=%s/nothing-here", f->dir);
 	assert_int_equal(store_prepare(uri, 0, &lock, err, sizeof(err)), STORE_ERR);
 	assert_non_null(strstr(err, "nothing-here"));

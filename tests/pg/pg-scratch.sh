@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL server for the tests: its own cluster in a
 # temporary directory, listening only on a Unix socket in that directory
 # (no TCP port), trust authentication (only the socket's owner and root can
-# reach it), run as the unprivileged `postgres` user when started by root.
+# reach it) but for the role alert_exec_pw, whose password is "right", run
+# as the unprivileged `postgres` user when started by root.
 # Nothing here touches a server the machine may run.
 #
 #   pg-scratch.sh bindir             prints PostgreSQL's bin directory
@@ -53,6 +54,14 @@ start() {
 		rm -rf "$dir"
 		return 1
 	fi
+	# One role logs in with a password (scram), so a test can give a
+	# wrong one; every other user is trusted on the private socket.
+	{
+		echo "local all alert_exec_pw scram-sha-256"
+		cat "$dir/data/pg_hba.conf"
+	} >"$dir/pg_hba.conf.new"
+	as_server cp "$dir/pg_hba.conf.new" "$dir/data/pg_hba.conf"
+	rm -f "$dir/pg_hba.conf.new"
 	if ! as_server "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
 		-o "-c listen_addresses='' -k $dir -c fsync=off -c full_page_writes=off -c max_connections=200" \
 		>/dev/null; then
@@ -60,6 +69,8 @@ start() {
 		rm -rf "$dir"
 		return 1
 	fi
+	"$bin/psql" -X -q -v ON_ERROR_STOP=1 "postgresql:///postgres?host=$dir" \
+		-c "CREATE ROLE alert_exec_pw LOGIN PASSWORD 'right'" >/dev/null
 	echo "postgresql:///postgres?host=$dir"
 	if [ -n "${1:-}" ]; then
 		echo "postgresql:///postgres?host=$dir" >"$1"
