@@ -37,47 +37,51 @@ static void append(char *out, size_t outlen, size_t *used, const char *s, size_t
 	out[*used] = '\0';
 }
 
+/* The '@' that ends the userinfo of the authority at p, or NULL: the
+ * last one before the path or the parameters, so that an '@' in a
+ * password hides more rather than less. */
+static const char *userinfo_end(const char *p)
+{
+	const char *end = p + strcspn(p, "/?#");
+	const char *at = NULL;
+
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	return at;
+}
+
 /* The userinfo of a URI (user:password@) and the value of every
  * password= parameter are secrets: a SQLite path has neither. */
 const char *store_redact_location(char *out, size_t outlen, const char *location)
 {
-	const char *p = location;
-	const char *scheme = strstr(location, "://");
+	const char *p;
+	const char *at;
 	size_t used = 0;
 
 	out[0] = '\0';
-	if (!store_location_is_postgres(location) || scheme == NULL) {
+	if (!store_location_is_postgres(location)) {
 		snprintf(out, outlen, "%s", location);
 		return out;
 	}
-	p = scheme + 3;
+	p = strstr(location, "://") + 3;
 	append(out, outlen, &used, location, (size_t)(p - location));
-	{
-		size_t host_end = strcspn(p, "/?#");
-		const char *at = memchr(p, '@', host_end);
-
-		/* the last '@' of the authority ends the userinfo */
-		for (const char *q = at; q != NULL && q < p + host_end;
-		     q = memchr(q + 1, '@', (size_t)(p + host_end - q - 1)))
-			at = q;
-		if (at != NULL) {
-			append(out, outlen, &used, "***", 3);
-			p = at;
-		}
+	at = userinfo_end(p);
+	if (at != NULL) {
+		append(out, outlen, &used, "***", 3);
+		p = at;
 	}
 	while (*p != '\0') {
 		const char *key = strstr(p, "password=");
+		size_t n = key ? (size_t)(key - p) + 9 : strlen(p);
 
-		if (key == NULL || (key != location && key[-1] != '?' && key[-1] != '&')) {
-			size_t n = key ? (size_t)(key - p) + 9 : strlen(p);
-
-			append(out, outlen, &used, p, n);
-			p += n;
-			continue;
+		/* p is past "://": key[-1] is inside location */
+		append(out, outlen, &used, p, n);
+		p += n;
+		if (key != NULL && (key[-1] == '?' || key[-1] == '&')) {
+			append(out, outlen, &used, "***", 3);
+			p += strcspn(p, "&#");
 		}
-		append(out, outlen, &used, p, (size_t)(key - p) + 9);
-		append(out, outlen, &used, "***", 3);
-		p = key + 9 + strcspn(key + 9, "&#");
 	}
 	return out;
 }

@@ -1631,6 +1631,39 @@ static void test_views_show_iso_times(void **state)
 	store_close(st);
 }
 
+/* Which --db is PostgreSQL, and what of it a log line may show. */
+static void test_location_kind_and_redaction(void **state)
+{
+	static const struct {
+		const char *location, *shown;
+		int pg;
+	} cases[] = {
+		{"/var/lib/alert-exec/a.db", "/var/lib/alert-exec/a.db", 0},
+		{"./postgresql://x.db", "./postgresql://x.db", 0},
+		{"host=db dbname=alerts", "host=db dbname=alerts", 0},
+		{"postgresql://db.example/alerts", "postgresql://db.example/alerts", 1},
+		{"postgresql://ae:s3cret@db.example:5433/alerts?sslmode=require",
+		 "postgresql://***@db.example:5433/alerts?sslmode=require", 1},
+		{"postgres://ae@db/alerts", "postgres://***@db/alerts", 1},
+		{"postgresql://a:p@ss@db/alerts", "postgresql://***@db/alerts", 1},
+		{"postgresql:///alerts?host=/run/pg&password=s3cret&sslmode=disable",
+		 "postgresql:///alerts?host=/run/pg&password=***&sslmode=disable", 1},
+		{"postgresql:///alerts?password=s3cret", "postgresql:///alerts?password=***", 1},
+		{"postgresql:///alerts?app_password=x", "postgresql:///alerts?app_password=x", 1},
+	};
+	char out[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(store_location_is_postgres(cases[i].location), cases[i].pg);
+		assert_string_equal(store_redact_location(out, sizeof(out), cases[i].location),
+				    cases[i].shown);
+	}
+	/* cut to fit, still without the secret */
+	assert_string_equal(store_redact_location(out, 20, cases[4].location),
+			    "postgresql://***@db");
+}
+
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 /* The contract: every case here runs on both backends. */
 #define CONTRACT_CASES                                                                 \
@@ -1814,6 +1847,7 @@ int main(int argc, char **argv)
 		CASE(test_sqlite_corrupt_page_refused),
 		CASE(test_sqlite_lock_is_exclusive),
 		CASE(test_sqlite_rows_lie_in_evaluation_order),
+		cmocka_unit_test(test_location_kind_and_redaction),
 		CONTRACT_CASES,
 	};
 
