@@ -3,7 +3,7 @@
 
 CREATE FUNCTION public.alert_exec_time(ms bigint) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT
-    RETURN to_char((to_timestamp((((ms)::numeric / 1000.0))::double precision) AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'::text);
+    RETURN CASE WHEN ((ms >= '-62167219200000'::bigint) AND (ms < '253402300800000'::bigint)) THEN to_char((to_timestamp((((ms)::numeric / 1000.0))::double precision) AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'::text) ELSE NULL::text END;
 
 CREATE TABLE public.alert (
     id bigint NOT NULL,

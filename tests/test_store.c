@@ -1627,6 +1627,10 @@ static void test_views_show_iso_times(void **state)
 	assert_string_equal(row, "alert-1 notify w 2027-01-15T08:00:00.001Z "
 				 "2027-01-15T08:00:00.001Z 0");
 	free(row);
+	/* a retired alert is never due: no time to show */
+	sync_defs(st, ds->d, 0, T0 + 2, 1, NULL);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_status WHERE retired = 1 AND "
+				       "next_eval IS NULL AND last_eval IS NULL"), 1);
 	free(ds);
 	store_close(st);
 }

@@ -95,10 +95,13 @@ CREATE TABLE shard (
 );
 INSERT INTO shard (id) SELECT generate_series(0, 1023);
 
+-- A time for people, as SQLite's views show it: ISO-8601 in UTC, NULL
+-- outside the years 0000 to 9999 (a retired alert's next_eval is 2^62).
 CREATE FUNCTION alert_exec_time(ms bigint) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT
-    RETURN to_char(to_timestamp(ms / 1000.0) AT TIME ZONE 'UTC',
-                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+    RETURN CASE WHEN ms >= -62167219200000 AND ms < 253402300800000
+                THEN to_char(to_timestamp(ms / 1000.0) AT TIME ZONE 'UTC',
+                             'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END;
 
 CREATE VIEW alert_status AS
 SELECT a.name                           AS name,
