@@ -75,7 +75,7 @@ def sql_rows(db, query, args=()):
     """Rows of query on the database db (a SQLite path or a PostgreSQL URI)."""
     if db.startswith("postgresql://"):
         return pg_query(db, query, args)
-    con = sqlite3.connect(db, timeout=10)
+    con = sqlite3.connect(db, timeout=30)
     try:
         return con.execute(query, args).fetchall()
     finally:
@@ -299,7 +299,7 @@ def summary(stdout):
 
 def alert_state(eng, name):
     """The alert_status row of one alert as a dict, or None."""
-    if ON_PG:
+    if eng.db.startswith("postgresql://"):
         names = [r[0] for r in pg_query(
             eng.db, "select column_name from information_schema.columns "
             "where table_name = 'alert_status' order by ordinal_position")]
