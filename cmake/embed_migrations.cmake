@@ -1,7 +1,14 @@
 # Writes OUT, a C file holding every migration in FILES (sorted by name) as
-# a NUL-terminated byte array, and a table db_migrations[] of them.
+# a NUL-terminated byte array, and a table PREFIX_migrations[] of them
+# (PREFIX db: SQLite's, declared in store_sqlite_db.h; pg: PostgreSQL's,
+# in store_pg.h).
 string(REPLACE "|" ";" FILES "${FILES}")
-set(body "/* generated from the files in migrations/; do not edit */\n#include <stddef.h>\n#include \"store_sqlite_db.h\"\n\n")
+if(PREFIX STREQUAL "pg")
+  set(header store_pg.h)
+else()
+  set(header store_sqlite_db.h)
+endif()
+set(body "/* generated from the files in migrations/; do not edit */\n#include <stddef.h>\n#include \"${header}\"\n\n")
 set(table "")
 set(n 0)
 foreach(f IN LISTS FILES)
@@ -17,6 +24,6 @@ foreach(f IN LISTS FILES)
   string(APPEND table "  {${version}, \"${name}\", m${n}},\n")
   math(EXPR n "${n} + 1")
 endforeach()
-string(APPEND body "\nconst struct db_migration db_migrations[] = {\n${table}};\n")
-string(APPEND body "const size_t db_migration_count = ${n};\n")
+string(APPEND body "\nconst struct db_migration ${PREFIX}_migrations[] = {\n${table}};\n")
+string(APPEND body "const size_t ${PREFIX}_migration_count = ${n};\n")
 file(WRITE ${OUT} "${body}")

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libsqlite3-dev sqlite3 libcurl4-openssl-dev
-	libcjson-dev libcmocka-dev libmicrohttpd-dev curl python3 "$@")
+	libcjson-dev libcmocka-dev libmicrohttpd-dev libpq-dev postgresql curl python3 "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -195,7 +195,10 @@ static int prepare_db(struct engine *e, struct store_lock **lock, struct store *
 	if (store_open(cfg->db_path, cfg->sync_full, st, err, sizeof(err)) != 0 ||
 	    store_release_leases(*st, engine_wall_clock(e), BACKOFF_CAP_MS, err, sizeof(err)) !=
 		    0) {
-		log_msg(LOG_CRITICAL, "database %s: %s", cfg->db_path, err);
+		char shown[512];
+
+		log_msg(LOG_CRITICAL, "database %s: %s",
+			store_redact_location(shown, sizeof(shown), cfg->db_path), err);
 		return ENGINE_EXIT_DB;
 	}
 	return ENGINE_EXIT_OK;
@@ -353,6 +356,7 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 	const struct config *cfg = e->cfg;
 	int64_t alerts = 0;
 	char err[512];
+	char shown[512];
 	int loaded;
 
 	/* With stored definitions the workers start at once; the server's
@@ -370,8 +374,8 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 	log_msg(LOG_INFO,
 		"started db=%s server=%s stored_alerts=%lld concurrency=%d "
 		"deliverers=%d",
-		cfg->db_path, cfg->server_redacted, (long long)alerts, cfg->concurrency,
-		cfg->deliverers);
+		store_redact_location(shown, sizeof(shown), cfg->db_path), cfg->server_redacted,
+		(long long)alerts, cfg->concurrency, cfg->deliverers);
 	loaded = refresh_defs(e, st, client, 0);
 	if (loaded == -2)
 		engine_stop(e, ENGINE_EXIT_DB);

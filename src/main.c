@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "log.h"
 #include "status.h"
+#include "store.h"
 
 /* Checks that the database's directory exists and is writable, so that
  * the error names the real problem rather than SQLite's "unable to open". */
@@ -85,7 +86,15 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	log_set_format(cfg.log_format);
-	if (check_db_dir(cfg.db_path, err, sizeof(err)) != 0) {
+	/* A database this binary cannot reach at all is a usage error. */
+	if (store_location_is_postgres(cfg.db_path) && !store_postgres_built()) {
+		fprintf(stderr, "alert-exec: alert-exec was built without PostgreSQL support "
+				"(libpq)\n");
+		return ENGINE_EXIT_USAGE;
+	}
+	/* A PostgreSQL URI is no directory: the server says what is wrong. */
+	if (!store_location_is_postgres(cfg.db_path) &&
+	    check_db_dir(cfg.db_path, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		return ENGINE_EXIT_DB;
 	}

@@ -9,8 +9,10 @@
 /*
  * The storage the engine sees: definitions, evaluation state, the outbox
  * of calls and the history, behind one interface that a backend fills
- * (store_sqlite*.c: SQLite, the embedded default). Nothing of the
- * backend shows through: no connection type, no SQL.
+ * (store_sqlite*.c: SQLite, the embedded default; store_pg*.c:
+ * PostgreSQL, when built with libpq). store.c picks the backend by the
+ * database's location. Nothing of the backend shows through: no
+ * connection type, no SQL.
  *
  * A struct store is one connection of one thread, with what it prepared.
  * Functions return 0 on success and -1 on failure with a message in err.
@@ -32,11 +34,28 @@ enum store_status {
  * store_unlock (or the process's end). */
 struct store_lock;
 
-/* Readies the database at location for this engine: takes its lock
- * (one engine per database), creates it when missing (readable by its
- * owner only), checks that it is not corrupt, and migrates it to the
- * schema this binary knows. An enum store_status, the message in err;
- * on STORE_OK *lock is set. */
+/* Whether location names a PostgreSQL database: a postgresql:// or
+ * postgres:// URI (libpq's URI form, parameters included). Anything
+ * else is the path of a SQLite file. */
+int store_location_is_postgres(const char *location);
+
+/* Whether this binary was built with the PostgreSQL backend (libpq). */
+int store_postgres_built(void);
+
+/* Writes location into out (outlen > 0, truncated to fit) with what may
+ * be secret hidden: a URI's userinfo and its password= parameters.
+ * Returns out. For logs and messages. */
+const char *store_redact_location(char *out, size_t outlen, const char *location);
+
+/* Readies the database at location for this engine and migrates it to
+ * the schema this binary knows. SQLite: takes its lock (one engine per
+ * database), creates the file when missing (readable by its owner only)
+ * and checks that it is not corrupt. PostgreSQL: takes no lock (engines
+ * may share a database); the database must exist, and a server that
+ * cannot be reached, refuses the login or has no such database is
+ * STORE_ERR. An enum store_status, the message in err (the location
+ * redacted); on STORE_OK *lock is set. A PostgreSQL location in a build
+ * without libpq is STORE_ERR. */
 int store_prepare(const char *location, int sync_full, struct store_lock **lock, char *err,
 		  size_t errlen);
 void store_unlock(struct store_lock *lock);
@@ -59,8 +78,9 @@ struct store_counters {
 };
 void store_counters(const struct store *st, struct store_counters *out);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_rollback never fails
- * visibly (a failed rollback leaves SQLite's own automatic one). */
+/* Begins a write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ
+ * COMMITTED), commits it or rolls it back. store_rollback never fails
+ * visibly (a failed rollback leaves the database's own automatic one). */
 int store_begin(struct store *st, char *err, size_t errlen);
 int store_commit(struct store *st, char *err, size_t errlen);
 void store_rollback(struct store *st);

@@ -180,13 +180,42 @@ static const char *const sql_text[S_COUNT] = {
 		"created = created + ?1, not_before = not_before + ?1 WHERE status = 'pending'",
 };
 
-int sql_fail(struct store *st, char *err, size_t errlen, const char *what)
+static const struct store_ops sqlite_ops = {
+	.close = sqlite_store_close,
+	.begin = sqlite_store_begin,
+	.commit = sqlite_store_commit,
+	.rollback = sqlite_store_rollback,
+	.release_leases = sqlite_store_release_leases,
+	.count_alerts = sqlite_store_count_alerts,
+	.sync_defs = sqlite_store_sync_defs,
+	.pick_due = sqlite_store_pick_due,
+	.next_pick = sqlite_store_next_pick,
+	.eval_get = sqlite_store_eval_get,
+	.eval_stays_pass = sqlite_store_eval_stays_pass,
+	.eval_put_ok = sqlite_store_eval_put_ok,
+	.eval_put_failed = sqlite_store_eval_put_failed,
+	.transition_add = sqlite_store_transition_add,
+	.call_add = sqlite_store_call_add,
+	.call_add_repeat = sqlite_store_call_add_repeat,
+	.claim_calls = sqlite_store_claim_calls,
+	.call_drop_superseded = sqlite_store_call_drop_superseded,
+	.next_call = sqlite_store_next_call,
+	.call_delivered = sqlite_store_call_delivered,
+	.call_failed = sqlite_store_call_failed,
+	.call_release = sqlite_store_call_release,
+	.calls_retry_now = sqlite_store_calls_retry_now,
+	.count_pending = sqlite_store_count_pending,
+	.prune = sqlite_store_prune,
+	.shift_times = sqlite_store_shift_times,
+};
+
+int sql_fail(struct sqlite_store *st, char *err, size_t errlen, const char *what)
 {
 	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(st->db));
 	return -1;
 }
 
-sqlite3_stmt *sql_stmt(struct store *st, enum stmt_id id)
+sqlite3_stmt *sql_stmt(struct sqlite_store *st, enum stmt_id id)
 {
 	sqlite3_stmt *s = st->stmt[id];
 
@@ -241,7 +270,7 @@ int sql_column_def(sqlite3_stmt *s, int first, struct alert_def *def, const char
 	return 0;
 }
 
-int sql_run(struct store *st, sqlite3_stmt *s, char *err, size_t errlen, const char *what)
+int sql_run(struct sqlite_store *st, sqlite3_stmt *s, char *err, size_t errlen, const char *what)
 {
 	int rc = sqlite3_step(s);
 
@@ -254,8 +283,8 @@ int sql_run(struct store *st, sqlite3_stmt *s, char *err, size_t errlen, const c
 	return 0;
 }
 
-int sql_run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out, char *err,
-		  size_t errlen, const char *what)
+int sql_run_int64(struct sqlite_store *st, sqlite3_stmt *s, int64_t if_null, int64_t *out,
+		  char *err, size_t errlen, const char *what)
 {
 	int rc = sqlite3_step(s);
 
@@ -269,9 +298,9 @@ int sql_run_int64(struct store *st, sqlite3_stmt *s, int64_t if_null, int64_t *o
 	return 0;
 }
 
-int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
+int store_sqlite_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
 {
-	struct store *st = NULL;
+	struct sqlite_store *st = NULL;
 	int ret = -1;
 
 	*out = NULL;
@@ -280,6 +309,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 		snprintf(err, errlen, "open store: out of memory");
 		goto out;
 	}
+	st->base.ops = &sqlite_ops;
 	if (db_open(path, sync_full, &st->db, err, errlen) != DB_OK)
 		goto out;
 	if (sqlite3_exec(st->db,
@@ -296,30 +326,27 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 			goto out;
 		}
 	}
-	*out = st;
+	*out = &st->base;
 	st = NULL;
 	ret = 0;
 out:
-	store_close(st);
+	if (st)
+		sqlite_store_close(&st->base);
 	return ret;
 }
 
-void store_close(struct store *st)
+void sqlite_store_close(struct store *base)
 {
-	if (!st)
-		return;
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
 	free(st);
 }
 
-struct store_lock {
-	int fd;
-};
-
-int store_prepare(const char *location, int sync_full, struct store_lock **lock, char *err,
-		  size_t errlen)
+int store_sqlite_prepare(const char *location, int sync_full, struct store_lock **lock, char *err,
+			 size_t errlen)
 {
 	struct store_lock *l = malloc(sizeof(*l));
 	sqlite3 *db = NULL;
@@ -348,63 +375,57 @@ int store_prepare(const char *location, int sync_full, struct store_lock **lock,
 		sqlite3_close(db);
 	}
 	if (rc != DB_OK) {
-		store_unlock(l);
+		close(l->fd);
+		free(l);
 		return rc == DB_ERR_NEWER ? STORE_ERR_NEWER : STORE_ERR;
 	}
 	*lock = l;
 	return STORE_OK;
 }
 
-void store_unlock(struct store_lock *lock)
+int sqlite_store_begin(struct store *base, char *err, size_t errlen)
 {
-	if (lock == NULL)
-		return;
-	close(lock->fd);
-	free(lock);
-}
+	struct sqlite_store *st = (struct sqlite_store *)base;
 
-void store_counters(const struct store *st, struct store_counters *out)
-{
-	*out = st->counters;
-}
-
-int store_begin(struct store *st, char *err, size_t errlen)
-{
 	st->changes_at_begin = sqlite3_total_changes64(st->db);
 	return sql_run(st, sql_stmt(st, S_BEGIN), err, errlen, "begin transaction");
 }
 
-int store_commit(struct store *st, char *err, size_t errlen)
+int sqlite_store_commit(struct store *base, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	int64_t rows;
 
 	if (sql_run(st, sql_stmt(st, S_COMMIT), err, errlen, "commit") != 0) {
-		store_rollback(st);
+		sqlite_store_rollback(&st->base);
 		return -1;
 	}
 	rows = sqlite3_total_changes64(st->db) - st->changes_at_begin;
 	if (rows > 0) {
-		st->counters.commits++;
-		st->counters.rows += rows;
+		st->base.counters.commits++;
+		st->base.counters.rows += rows;
 	}
 	return 0;
 }
 
-void store_rollback(struct store *st)
+void sqlite_store_rollback(struct store *base)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	if (sqlite3_get_autocommit(st->db))
 		return;
 	sqlite3_step(sql_stmt(st, S_ROLLBACK));
 	sqlite3_reset(st->stmt[S_ROLLBACK]);
 }
 
-int store_release_leases(struct store *st, int64_t now, int64_t max_wait_ms, char *err,
-			 size_t errlen)
+int sqlite_store_release_leases(struct store *base, int64_t now, int64_t max_wait_ms, char *err,
+				size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s;
 
 	assert(max_wait_ms >= 0);
-	if (store_begin(st, err, errlen) != 0)
+	if (sqlite_store_begin(&st->base, err, errlen) != 0)
 		return -1;
 	if (sql_run(st, sql_stmt(st, S_RELEASE_OUTBOX), err, errlen, "release outbox leases") != 0)
 		goto fail;
@@ -418,15 +439,17 @@ int store_release_leases(struct store *st, int64_t now, int64_t max_wait_ms, cha
 	sqlite3_bind_int64(s, 2, now + max_wait_ms);
 	if (sql_run(st, s, err, errlen, "bring call times back to now") != 0)
 		goto fail;
-	return store_commit(st, err, errlen);
+	return sqlite_store_commit(&st->base, err, errlen);
 fail:
-	store_rollback(st);
+	sqlite_store_rollback(&st->base);
 	return -1;
 }
 
-int store_count_alerts(struct store *st, int64_t *active, int64_t *retired, char *err,
-		       size_t errlen)
+int sqlite_store_count_alerts(struct store *base, int64_t *active, int64_t *retired, char *err,
+			      size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	if (sql_run_int64(st, sql_stmt(st, S_COUNT_ALERTS), 0, active, err, errlen,
 			  "count alerts") != 0)
 		return -1;
@@ -436,20 +459,24 @@ int store_count_alerts(struct store *st, int64_t *active, int64_t *retired, char
 			     "count retired alerts");
 }
 
-int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen)
+int sqlite_store_count_pending(struct store *base, int64_t *n, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	return sql_run_int64(st, sql_stmt(st, S_COUNT_PENDING), 0, n, err, errlen,
 			     "count pending calls");
 }
 
-int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted, char *err,
-		size_t errlen)
+int sqlite_store_prune(struct store *base, int64_t cutoff, int64_t max_rows, int64_t *deleted,
+		       char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	static const enum stmt_id ids[] = {S_PRUNE_OUTBOX, S_PRUNE_TRANSITION, S_PRUNE_ALERTS};
 
 	assert(max_rows > 0);
 	*deleted = 0;
-	if (store_begin(st, err, errlen) != 0)
+	if (sqlite_store_begin(&st->base, err, errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		sqlite3_stmt *s = sql_stmt(st, ids[i]);
@@ -458,19 +485,20 @@ int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *del
 		if (ids[i] != S_PRUNE_ALERTS)
 			sqlite3_bind_int64(s, 2, max_rows);
 		if (sql_run(st, s, err, errlen, "prune") != 0) {
-			store_rollback(st);
+			sqlite_store_rollback(&st->base);
 			return -1;
 		}
 		*deleted += sqlite3_changes64(st->db);
 	}
-	return store_commit(st, err, errlen);
+	return sqlite_store_commit(&st->base, err, errlen);
 }
 
-int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen)
+int sqlite_store_shift_times(struct store *base, int64_t delta, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s;
 
-	if (store_begin(st, err, errlen) != 0)
+	if (sqlite_store_begin(&st->base, err, errlen) != 0)
 		return -1;
 	s = sql_stmt(st, S_SHIFT_STATE);
 	sqlite3_bind_int64(s, 1, delta);
@@ -481,8 +509,8 @@ int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen)
 	sqlite3_bind_int64(s, 1, delta);
 	if (sql_run(st, s, err, errlen, "shift outbox times") != 0)
 		goto fail;
-	return store_commit(st, err, errlen);
+	return sqlite_store_commit(&st->base, err, errlen);
 fail:
-	store_rollback(st);
+	sqlite_store_rollback(&st->base);
 	return -1;
 }

@@ -37,8 +37,8 @@ static int def_same(sqlite3_stmt *s, const struct alert_def *d)
 
 /* In a transaction: a new alert with its PASS state, first evaluated at
  * first. Sets *id. */
-static int insert_def(struct store *st, const struct alert_def *d, int64_t now, int64_t first,
-		      int64_t *id, char *err, size_t errlen)
+static int insert_def(struct sqlite_store *st, const struct alert_def *d, int64_t now,
+		      int64_t first, int64_t *id, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_DEF_INSERT);
 
@@ -56,7 +56,7 @@ static int insert_def(struct store *st, const struct alert_def *d, int64_t now, 
 
 /* In a transaction: a stored alert gets definition d. A shorter interval
  * takes effect at once, not after the old one. */
-static int update_def(struct store *st, int64_t id, const struct alert_def *d, int64_t now,
+static int update_def(struct sqlite_store *st, int64_t id, const struct alert_def *d, int64_t now,
 		      char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_DEF_UPDATE);
@@ -73,7 +73,7 @@ static int update_def(struct store *st, int64_t id, const struct alert_def *d, i
 
 /* In a transaction: a retired alert comes back, evaluated at first with
  * fresh sustain clocks. */
-static int revive_def(struct store *st, int64_t id, int64_t now, int64_t first, char *err,
+static int revive_def(struct sqlite_store *st, int64_t id, int64_t now, int64_t first, char *err,
 		      size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_REVIVE_ALERT);
@@ -89,7 +89,7 @@ static int revive_def(struct store *st, int64_t id, int64_t now, int64_t first, 
 }
 
 /* In a transaction: inserts or updates one definition. */
-static int sync_one(struct store *st, const struct alert_def *d, int64_t now, int due_now,
+static int sync_one(struct sqlite_store *st, const struct alert_def *d, int64_t now, int due_now,
 		    struct store_sync_stats *stats, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_DEF_BY_NAME);
@@ -132,8 +132,8 @@ seen:
 }
 
 /* In a transaction: retires every active alert not marked seen. */
-static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats *stats, char *err,
-			 size_t errlen)
+static int retire_unseen(struct sqlite_store *st, int64_t now, struct store_sync_stats *stats,
+			 char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_UNSEEN);
 	struct victim {
@@ -171,10 +171,10 @@ static int retire_unseen(struct store *st, int64_t now, struct store_sync_stats 
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].state != LEVEL_PASS) {
-			if (store_call_add(st, v[i].id, STORE_RESOLVE, NULL, now, err, errlen) !=
-				    0 ||
-			    store_transition_add(st, v[i].id, now, v[i].state, LEVEL_PASS,
-						 v[i].value, err, errlen) != 0)
+			if (sqlite_store_call_add(&st->base, v[i].id, STORE_RESOLVE, NULL, now, err,
+						  errlen) != 0 ||
+			    sqlite_store_transition_add(&st->base, v[i].id, now, v[i].state,
+							LEVEL_PASS, v[i].value, err, errlen) != 0)
 				goto out;
 		}
 		s = sql_stmt(st, S_RETIRE_ALERT);
@@ -197,7 +197,7 @@ out:
 
 /* In a transaction: marks the stored, active alert called name as seen,
  * so it is not retired; nothing when there is none. */
-static int keep_one(struct store *st, const char *name, char *err, size_t errlen)
+static int keep_one(struct sqlite_store *st, const char *name, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_DEF_BY_NAME);
 	int64_t id;
@@ -223,12 +223,14 @@ static int keep_one(struct store *st, const char *name, char *err, size_t errlen
 	return sql_run(st, s, err, errlen, "mark alert seen");
 }
 
-int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
-		    const char *const *keep, size_t nkeep, int64_t now, int due_now,
-		    struct store_sync_stats *stats, char *err, size_t errlen)
+int sqlite_store_sync_defs(struct store *base, const struct alert_def *defs, size_t n,
+			   const char *const *keep, size_t nkeep, int64_t now, int due_now,
+			   struct store_sync_stats *stats, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	memset(stats, 0, sizeof(*stats));
-	if (store_begin(st, err, errlen) != 0)
+	if (sqlite_store_begin(&st->base, err, errlen) != 0)
 		return -1;
 	if (sql_run(st, sql_stmt(st, S_SEEN_CLEAR), err, errlen, "sync alerts") != 0)
 		goto fail;
@@ -242,19 +244,13 @@ int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
 		goto fail;
 	if (sql_run(st, sql_stmt(st, S_SEEN_CLEAR), err, errlen, "sync alerts") != 0)
 		goto fail;
-	return store_commit(st, err, errlen);
+	return sqlite_store_commit(&st->base, err, errlen);
 fail:
-	store_rollback(st);
+	sqlite_store_rollback(&st->base);
 	return -1;
 }
 
-void store_due_clear(struct store_due *due)
-{
-	alert_def_clear(&due->def);
-	memset(due, 0, sizeof(*due));
-}
-
-static int pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
 		    void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
 		    char *err, size_t errlen)
 {
@@ -312,10 +308,11 @@ fail:
 
 /* The pick's statements in one read transaction: one snapshot, and the
  * locks of one transaction rather than of one per statement. */
-int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
-		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
-		   char *err, size_t errlen)
+int sqlite_store_pick_due(struct store *base, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+			  void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
+			  char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	int own = sqlite3_get_autocommit(st->db);
 	int rc;
 
@@ -326,20 +323,21 @@ int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, 
 		return rc;
 	/* Ends the read: no row was written, nothing for the counters. */
 	if (rc == 0 && sql_run(st, sql_stmt(st, S_COMMIT), err, errlen, "end pick") != 0) {
-		store_rollback(st);
+		sqlite_store_rollback(&st->base);
 		for (size_t i = 0; i < *n; i++)
 			store_due_clear(&out[i]);
 		*n = 0;
 		return -1;
 	}
 	if (rc != 0)
-		store_rollback(st);
+		sqlite_store_rollback(&st->base);
 	return rc;
 }
 
-int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), void *arg,
-		    size_t in_flight, int64_t *at, char *err, size_t errlen)
+int sqlite_store_next_pick(struct store *base, int (*skip)(int64_t alert_id, void *arg), void *arg,
+			   size_t in_flight, int64_t *at, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_NEXT_IDS);
 	int rc;
 
@@ -359,9 +357,11 @@ int store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg), 
 	return 0;
 }
 
-int store_eval_get(struct store *st, const struct store_due *due, struct rules_state *out,
-		   int64_t *next_eval, enum store_eval_check *check, char *err, size_t errlen)
+int sqlite_store_eval_get(struct store *base, const struct store_due *due, struct rules_state *out,
+			  int64_t *next_eval, enum store_eval_check *check, char *err,
+			  size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	int64_t alert_id = due->alert_id;
 	int64_t gave_up;
 	sqlite3_stmt *s = sql_stmt(st, S_STATE_GET);
@@ -415,9 +415,10 @@ int store_eval_get(struct store *st, const struct store_due *due, struct rules_s
 	return 0;
 }
 
-int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *r, double value,
-		      int64_t at, int64_t next_eval, char *err, size_t errlen)
+int sqlite_store_eval_put_ok(struct store *base, int64_t alert_id, const struct rules_state *r,
+			     double value, int64_t at, int64_t next_eval, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_EVAL_OK);
 
 	sqlite3_bind_int64(s, 1, alert_id);
@@ -430,9 +431,10 @@ int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_sta
 	return sql_run(st, s, err, errlen, "write alert state");
 }
 
-int store_eval_stays_pass(struct store *st, const struct store_due *due, double value, int64_t at,
-			  int *written, char *err, size_t errlen)
+int sqlite_store_eval_stays_pass(struct store *base, const struct store_due *due, double value,
+				 int64_t at, int *written, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_EVAL_STAYS_PASS);
 
 	sqlite3_bind_int64(s, 1, due->alert_id);
@@ -446,9 +448,10 @@ int store_eval_stays_pass(struct store *st, const struct store_due *due, double 
 	return 0;
 }
 
-int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at, const char *error,
-			  int64_t next_eval, char *err, size_t errlen)
+int sqlite_store_eval_put_failed(struct store *base, int64_t alert_id, int64_t at,
+				 const char *error, int64_t next_eval, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_EVAL_FAILED);
 
 	sqlite3_bind_int64(s, 1, alert_id);
@@ -458,9 +461,11 @@ int store_eval_put_failed(struct store *st, int64_t alert_id, int64_t at, const 
 	return sql_run(st, s, err, errlen, "write alert failure");
 }
 
-int store_transition_add(struct store *st, int64_t alert_id, int64_t at, enum rules_level from,
-			 enum rules_level to, double value, char *err, size_t errlen)
+int sqlite_store_transition_add(struct store *base, int64_t alert_id, int64_t at,
+				enum rules_level from, enum rules_level to, double value, char *err,
+				size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_TRANSITION_ADD);
 
 	sqlite3_bind_int64(s, 1, alert_id);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int outbox_insert(struct store *st, int64_t alert_id, enum store_kind kind,
+static int outbox_insert(struct sqlite_store *st, int64_t alert_id, enum store_kind kind,
 			 const char *message, int repeat, int64_t now, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = sql_stmt(st, S_OUTBOX_ADD);
@@ -19,9 +19,10 @@ static int outbox_insert(struct store *st, int64_t alert_id, enum store_kind kin
 	return sql_run(st, s, err, errlen, "enqueue call");
 }
 
-int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind, const char *message,
-		   int64_t now, char *err, size_t errlen)
+int sqlite_store_call_add(struct store *base, int64_t alert_id, enum store_kind kind,
+			  const char *message, int64_t now, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_DROP_REPEATS);
 
 	sqlite3_bind_int64(s, 1, alert_id);
@@ -30,30 +31,26 @@ int store_call_add(struct store *st, int64_t alert_id, enum store_kind kind, con
 	return outbox_insert(st, alert_id, kind, message, 0, now, err, errlen);
 }
 
-int store_call_add_repeat(struct store *st, int64_t alert_id, const char *message, int64_t now,
-			  char *err, size_t errlen)
+int sqlite_store_call_add_repeat(struct store *base, int64_t alert_id, const char *message,
+				 int64_t now, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	assert(message != NULL);
 	return outbox_insert(st, alert_id, STORE_NOTIFY, message, 1, now, err, errlen);
 }
 
-void store_call_clear(struct store_call *call)
+int sqlite_store_claim_calls(struct store *base, int64_t now, int64_t not_after, int64_t lease_ms,
+			     int64_t token, struct store_call *out, size_t max, size_t *n,
+			     char *err, size_t errlen)
 {
-	free(call->name);
-	free(call->message);
-	memset(call, 0, sizeof(*call));
-}
-
-int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t lease_ms,
-		      int64_t token, struct store_call *out, size_t max, size_t *n, char *err,
-		      size_t errlen)
-{
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s;
 	size_t k = 0;
 	int rc = SQLITE_DONE;
 
 	*n = 0;
-	if (store_begin(st, err, errlen) != 0)
+	if (sqlite_store_begin(&st->base, err, errlen) != 0)
 		return -1;
 	s = sql_stmt(st, S_CLAIM_CALLS);
 	sqlite3_bind_int64(s, 1, not_after);
@@ -94,21 +91,22 @@ int store_claim_calls(struct store *st, int64_t now, int64_t not_after, int64_t 
 		if (sql_run(st, s, err, errlen, "lease call") != 0)
 			goto fail;
 	}
-	if (store_commit(st, err, errlen) != 0)
+	if (sqlite_store_commit(&st->base, err, errlen) != 0)
 		goto fail;
 	*n = k;
 	return 0;
 fail:
 	sqlite3_reset(st->stmt[S_CLAIM_CALLS]);
-	store_rollback(st);
+	sqlite_store_rollback(&st->base);
 	for (size_t i = 0; i < k; i++)
 		store_call_clear(&out[i]);
 	return -1;
 }
 
-int store_call_drop_superseded(struct store *st, const struct store_call *call, int *dropped,
-			       char *err, size_t errlen)
+int sqlite_store_call_drop_superseded(struct store *base, const struct store_call *call,
+				      int *dropped, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_DROP_SUPERSEDED);
 
 	*dropped = 0;
@@ -122,15 +120,18 @@ int store_call_drop_superseded(struct store *st, const struct store_call *call, 
 	return 0;
 }
 
-int store_next_call(struct store *st, int64_t *at, char *err, size_t errlen)
+int sqlite_store_next_call(struct store *base, int64_t *at, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
+
 	return sql_run_int64(st, sql_stmt(st, S_NEXT_CALL), INT64_MAX, at, err, errlen,
 			     "next call");
 }
 
-int store_call_delivered(struct store *st, const struct store_call *call, int64_t at,
-			 enum store_outcome *outcome, char *err, size_t errlen)
+int sqlite_store_call_delivered(struct store *base, const struct store_call *call, int64_t at,
+				enum store_outcome *outcome, char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_CALL_DELIVERED);
 
 	sqlite3_bind_int64(s, 1, call->id);
@@ -151,10 +152,11 @@ int store_call_delivered(struct store *st, const struct store_call *call, int64_
 	return sql_run(st, s, err, errlen, "write last notified");
 }
 
-int store_call_failed(struct store *st, const struct store_call *call,
-		      const struct store_failure *f, enum store_outcome *outcome, char *err,
-		      size_t errlen)
+int sqlite_store_call_failed(struct store *base, const struct store_call *call,
+			     const struct store_failure *f, enum store_outcome *outcome, char *err,
+			     size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_CALL_FAILED);
 	const unsigned char *status;
 	int rc;
@@ -196,9 +198,10 @@ int store_call_failed(struct store *st, const struct store_call *call,
 	return sql_run(st, s, err, errlen, "write notify given up");
 }
 
-int store_call_release(struct store *st, const struct store_call *call, int maybe_sent, char *err,
-		       size_t errlen)
+int sqlite_store_call_release(struct store *base, const struct store_call *call, int maybe_sent,
+			      char *err, size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_CALL_RELEASE);
 
 	sqlite3_bind_int64(s, 1, call->id);
@@ -207,8 +210,10 @@ int store_call_release(struct store *st, const struct store_call *call, int mayb
 	return sql_run(st, s, err, errlen, "release call");
 }
 
-int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, size_t errlen)
+int sqlite_store_calls_retry_now(struct store *base, int64_t at, int64_t *n, char *err,
+				 size_t errlen)
 {
+	struct sqlite_store *st = (struct sqlite_store *)base;
 	sqlite3_stmt *s = sql_stmt(st, S_RETRY_NOW);
 
 	sqlite3_bind_int64(s, 1, at);

@@ -10,7 +10,7 @@
  * advisory lock that keeps one engine per database, and migrations.
  */
 
-/* One embedded migration (generated from migrations/NNNN_name.sql). */
+/* One embedded migration (generated from migrations/sqlite/NNNN_name.sql). */
 struct db_migration {
 	int version;
 	const char *name;

@@ -1,5 +1,9 @@
-/* Tests of db.c and store.c: migrations, schema, claims under threads,
- * outbox order, leases, pruning. */
+/* Tests of the store: the same contract cases against SQLite and, when
+ * built with libpq and run as "test_store postgresql", against PostgreSQL
+ * (the scratch server tests/pg/pg-scratch.sh started, its URI in the file
+ * ALERT_EXEC_PG_URI_FILE names; each case in a database of its own).
+ * Cases about one backend's own machinery (SQLite's file, lock, pages and
+ * query plans; PostgreSQL's connection errors) are named for it. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,26 +16,88 @@
 
 #include <cmocka.h>
 
+#ifdef ALERT_EXEC_POSTGRES
+#include <libpq-fe.h>
+#endif
+
+#include "hash.h"
 #include "store_sqlite_db.h"
 #include "rules.h"
 #include "store.h"
+#ifdef ALERT_EXEC_POSTGRES
+#include "store_pg.h"
+#endif
 
 #define T0 INT64_C(1800000000000)
+
+/* The backend under test: 0 SQLite, 1 PostgreSQL (the server's URI in
+ * pg_admin_uri, a database of it every case can create others from). */
+static int on_pg;
+static char pg_admin_uri[512];
 
 struct fixture {
 	char dir[64];
 	char path[128];
-	sqlite3 *db;            /* the test's own look at the database */
+	char location[600]; /* what --db would be: path, or a database's URI */
+	char pg_name[64];   /* the case's own database on PostgreSQL */
+	sqlite3 *db;        /* the test's own look at the database */
+#ifdef ALERT_EXEC_POSTGRES
+	PGconn *pg;
+#endif
 };
+
+#ifdef ALERT_EXEC_POSTGRES
+static PGconn *pg_connect_or_fail(const char *uri)
+{
+	PGconn *c = PQconnectdb(uri);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect %s: %s", uri, PQerrorMessage(c));
+	return c;
+}
+
+static void pg_admin(const char *sql)
+{
+	PGconn *c = pg_connect_or_fail(pg_admin_uri);
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The URI of database name on the scratch server: its admin URI with
+ * the database's name in place of "postgres". */
+static void pg_uri_of(const char *name, char *out, size_t outlen)
+{
+	const char *q = strchr(pg_admin_uri, '?');
+
+	snprintf(out, outlen, "postgresql:///%s%s", name, q ? q : "");
+}
+#endif
 
 static int setup(void **state)
 {
+	static int cases;
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/a.db", f->dir);
+	snprintf(f->location, sizeof(f->location), "%s", f->path);
+#ifdef ALERT_EXEC_POSTGRES
+	if (on_pg) {
+		char sql[128];
+
+		snprintf(f->pg_name, sizeof(f->pg_name), "store_%ld_%d", (long)getpid(), ++cases);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->pg_name);
+		pg_admin(sql);
+		pg_uri_of(f->pg_name, f->location, sizeof(f->location));
+	}
+#endif
+	(void)cases;
 	*state = f;
 	return 0;
 }
@@ -42,6 +108,13 @@ static int teardown(void **state)
 	char cmd[160];
 
 	sqlite3_close(f->db);
+#ifdef ALERT_EXEC_POSTGRES
+	PQfinish(f->pg);
+	if (on_pg) {
+		snprintf(cmd, sizeof(cmd), "DROP DATABASE %s WITH (FORCE)", f->pg_name);
+		pg_admin(cmd);
+	}
+#endif
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -60,14 +133,18 @@ static sqlite3 *open_migrated(const char *path, int version)
 	return db;
 }
 
-static struct store *open_store(const char *path)
+/* A connection to the database at location, readied (migrated) as the
+ * engine does at start. */
+static struct store *open_store(const char *location)
 {
+	struct store_lock *lock = NULL;
 	struct store *st = NULL;
 	char err[256];
-	sqlite3 *db = open_migrated(path, 0);
 
-	sqlite3_close(db);
-	if (store_open(path, 0, &st, err, sizeof(err)) != 0)
+	if (store_prepare(location, 0, &lock, err, sizeof(err)) != STORE_OK)
+		fail_msg("store_prepare: %s", err);
+	store_unlock(lock);
+	if (store_open(location, 0, &st, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	return st;
 }
@@ -105,23 +182,91 @@ static enum store_outcome fail_call(struct store *st, const struct store_call *c
 }
 
 /* A connection of the test's own to the database of the fixture: what
- * the store wrote is read (and set up) with SQL, as a person would. */
-static sqlite3 *inspect(struct fixture *f)
+ * the store wrote is read (and set up) with SQL, as a person would. The
+ * SQL of the contract cases is the same on both backends. */
+static struct fixture *inspect(struct fixture *f)
 {
+#ifdef ALERT_EXEC_POSTGRES
+	if (on_pg) {
+		if (f->pg == NULL)
+			f->pg = pg_connect_or_fail(f->location);
+		return f;
+	}
+#endif
 	if (f->db == NULL)
 		assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
-	return f->db;
+	return f;
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql)
+/* One value of a SQLite connection's query, as an integer. */
+static int64_t sqlite_int(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 	int64_t v;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
+	return v;
+}
+
+/* Runs sql (any number of statements) on the test's own connection;
+ * 0 when it ran. */
+static int exec_sql(struct fixture *f, const char *sql)
+{
+#ifdef ALERT_EXEC_POSTGRES
+	if (on_pg) {
+		PGresult *r = PQexec(inspect(f)->pg, sql);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+		if (!ok)
+			print_error("%s: %s", sql, PQerrorMessage(f->pg));
+		PQclear(r);
+		return ok ? 0 : -1;
+	}
+#endif
+	return sqlite3_exec(inspect(f)->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* The first column of the one row of sql, as text (owned by the caller). */
+static char *query_text(struct fixture *f, const char *sql)
+{
+	char *v;
+
+#ifdef ALERT_EXEC_POSTGRES
+	if (on_pg) {
+		PGresult *r = PQexec(inspect(f)->pg, sql);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+			fail_msg("%s: %s", sql, PQerrorMessage(f->pg));
+		v = strdup(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		return v;
+	}
+#endif
+	{
+		sqlite3_stmt *s = NULL;
+
+		if (sqlite3_prepare_v2(inspect(f)->db, sql, -1, &s, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", sql, sqlite3_errmsg(f->db));
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		v = strdup(sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0)
+						     : "");
+		sqlite3_finalize(s);
+	}
+	return v;
+}
+
+/* The first column of the one row of sql, as an integer (a real is
+ * truncated, as SQLite's column_int64 does). */
+static int64_t query_int(struct fixture *f, const char *sql)
+{
+	char *t = query_text(f, sql);
+	int64_t v = strchr(t, '.') ? (int64_t)strtod(t, NULL) : strtoll(t, NULL, 10);
+
+	free(t);
 	return v;
 }
 
@@ -166,16 +311,16 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-static void test_schema_file_matches_migrations(void **state)
+static void test_sqlite_schema_file_matches_migrations(void **state)
 {
 	struct fixture *f = *state;
 	char path2[160];
 	sqlite3 *a = open_migrated(f->path, 0);
 	sqlite3 *b = NULL;
-	char *sql = read_file(SOURCE_DIR "/schema/schema.sql");
+	char *sql = read_file(SOURCE_DIR "/schema/sqlite.sql");
 	char *sa, *sb;
 
-	assert_int_equal(query_int(a, "PRAGMA user_version"), db_latest_version());
+	assert_int_equal(sqlite_int(a, "PRAGMA user_version"), db_latest_version());
 	snprintf(path2, sizeof(path2), "%s/b.db", f->dir);
 	assert_int_equal(sqlite3_open(path2, &b), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(b, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -246,7 +391,7 @@ static const struct {
 	 2},
 };
 
-static void test_migrate_every_older_version(void **state)
+static void test_sqlite_migrate_every_older_version(void **state)
 {
 	struct fixture *f = *state;
 
@@ -260,11 +405,11 @@ static void test_migrate_every_older_version(void **state)
 
 		snprintf(path, sizeof(path), "%s/v%d.db", f->dir, old_rows[i].version);
 		db = open_migrated(path, old_rows[i].version);
-		assert_int_equal(query_int(db, "PRAGMA user_version"), old_rows[i].version);
+		assert_int_equal(sqlite_int(db, "PRAGMA user_version"), old_rows[i].version);
 		assert_int_equal(sqlite3_exec(db, old_rows[i].sql, NULL, NULL, NULL), SQLITE_OK);
 		assert_int_equal(db_migrate(db, 0, err, sizeof(err)), DB_OK);
-		assert_int_equal(query_int(db, "PRAGMA user_version"), db_latest_version());
-		assert_int_equal(query_int(db, old_rows[i].count_sql), old_rows[i].count);
+		assert_int_equal(sqlite_int(db, "PRAGMA user_version"), db_latest_version());
+		assert_int_equal(sqlite_int(db, old_rows[i].count_sql), old_rows[i].count);
 		/* and the result has the current schema */
 		ref = open_migrated(f->path, 0);
 		latest = schema_of(ref);
@@ -277,7 +422,7 @@ static void test_migrate_every_older_version(void **state)
 	}
 }
 
-static void test_newer_version_refused(void **state)
+static void test_sqlite_newer_version_refused(void **state)
 {
 	struct fixture *f = *state;
 	sqlite3 *db = open_migrated(f->path, 0);
@@ -291,7 +436,7 @@ static void test_newer_version_refused(void **state)
 	sqlite3_close(db);
 }
 
-static void test_garbage_file_refused(void **state)
+static void test_sqlite_garbage_file_refused(void **state)
 {
 	struct fixture *f = *state;
 	FILE *fp = fopen(f->path, "wb");
@@ -306,7 +451,7 @@ static void test_garbage_file_refused(void **state)
 	assert_non_null(strstr(err, "not a database"));
 }
 
-static void test_corrupt_page_refused(void **state)
+static void test_sqlite_corrupt_page_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct store *st = open_store(f->path);
@@ -325,9 +470,9 @@ static void test_corrupt_page_refused(void **state)
 					  .crit_message = "c"};
 	}
 	assert_int_equal(store_sync_defs(st, d, 200, NULL, 0, T0, 1, &stats, err, sizeof(err)), 0);
-	assert_int_equal(sqlite3_exec(inspect(f), "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+	assert_int_equal(sqlite3_exec(inspect(f)->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
 				      NULL), SQLITE_OK);
-	pages = query_int(inspect(f), "PRAGMA page_count");
+	pages = sqlite_int(inspect(f)->db, "PRAGMA page_count");
 	assert_true(pages > 8);
 	store_close(st);
 	assert_int_equal(db_open(f->path, 0, &db, err, sizeof(err)), DB_OK);
@@ -348,7 +493,7 @@ static void test_corrupt_page_refused(void **state)
 	sqlite3_close(db);
 }
 
-static void test_lock_is_exclusive(void **state)
+static void test_sqlite_lock_is_exclusive(void **state)
 {
 	struct fixture *f = *state;
 	char err[256] = "";
@@ -412,19 +557,18 @@ static void sync_defs(struct store *st, const struct alert_def *d, size_t n, int
 static void test_sync_add_change_retire(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_sync_stats s;
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	char err[256];
 
 	make_defs(ds, 3);
 	sync_defs(st, ds->d, 3, T0, 0, &s);
 	assert_int_equal(s.added, 3);
 	/* alert-2 fires */
-	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET state = 'CRITICAL' "
-				      "WHERE alert_id = (SELECT id FROM alert WHERE name = 'alert-2')",
-				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(exec_sql(db, "UPDATE alert_state SET state = 'CRITICAL' "
+				      "WHERE alert_id = (SELECT id FROM alert WHERE name = 'alert-2')"), 0);
 	ds->d[0].warn_value = 50;  /* alert-1 changes */
 	sync_defs(st, ds->d, 1, T0 + 10, 0, &s);  /* alert-2 and alert-3 disappear */
 	assert_int_equal(s.changed, 1);
@@ -466,18 +610,17 @@ static void test_sync_add_change_retire(void **state)
 static void test_sync_keeps_invalid_entries(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_sync_stats s;
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	const char *keep[] = {"alert-2", "never-stored"};
 	char err[256];
 
 	make_defs(ds, 3);
 	sync_defs(st, ds->d, 3, T0, 0, &s);
-	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET state = 'WARN' "
-				      "WHERE alert_id = (SELECT id FROM alert WHERE name = 'alert-2')",
-				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(exec_sql(db, "UPDATE alert_state SET state = 'WARN' "
+				      "WHERE alert_id = (SELECT id FROM alert WHERE name = 'alert-2')"), 0);
 	assert_int_equal(store_sync_defs(st, ds->d, 1, keep, 2, T0 + 10, 0, &s, err, sizeof(err)), 0);
 	assert_int_equal(s.retired, 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM alert WHERE retired IS NULL"), 2);
@@ -550,7 +693,7 @@ static void write_eval(struct store *st, struct in_flight *f, struct store_due *
 static void test_pick_never_hands_out_an_alert_in_flight(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct in_flight *fl = calloc(1, sizeof(*fl));
 	struct store_due *due = calloc(MANY, sizeof(*due));
@@ -582,7 +725,7 @@ static void test_pick_never_hands_out_an_alert_in_flight(void **state)
 		store_due_clear(&due[i]);
 	memset(fl, 0, sizeof(*fl));
 	store_close(st);
-	st = open_store(f->path);
+	st = open_store(f->location);
 	got = 0;
 	while ((n = pick(st, T0 + 700, fl, due + got, 64)) > 0)
 		got += n;
@@ -677,7 +820,7 @@ static void *deliver_thread(void *arg)
 static void test_outbox_order_under_four_threads(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct deliverer d[4];
 	pthread_t t[4];
@@ -686,7 +829,7 @@ static void test_outbox_order_under_four_threads(void **state)
 	int64_t last[Q_ALERTS + 1] = {0};
 	int violations = 0, overlaps = 0;
 	char err[256];
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 
 	make_defs(ds, Q_ALERTS);
 	sync_defs(st, ds->d, Q_ALERTS, T0 - 1000, 1, NULL);
@@ -698,7 +841,7 @@ static void test_outbox_order_under_four_threads(void **state)
 							  err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
 	for (int i = 0; i < 4; i++) {
-		d[i] = (struct deliverer){.path = f->path, .mu = &mu, .in_flight = in_flight,
+		d[i] = (struct deliverer){.path = f->location, .mu = &mu, .in_flight = in_flight,
 					  .last_delivered = last, .order_violations = &violations,
 					  .overlaps = &overlaps, .seed = (unsigned)i + 1};
 		assert_int_equal(pthread_create(&t[i], NULL, deliver_thread, &d[i]), 0);
@@ -721,12 +864,12 @@ static void test_outbox_order_under_four_threads(void **state)
 static void test_leases_released_at_start(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_call calls[10];
 	size_t m = 0;
 	char err[256];
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 
 	make_defs(ds, 10);
 	sync_defs(st, ds->d, 10, T0, 1, NULL);
@@ -785,12 +928,12 @@ static int drop_if_superseded(struct store *st, const struct store_call *c)
 static void test_state_change_drops_waiting_repeats(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_call calls[4];
 	size_t m = 0;
 	char err[256];
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 
 	make_defs(ds, 3);
 	sync_defs(st, ds->d, 3, T0, 1, NULL);
@@ -798,8 +941,7 @@ static void test_state_change_drops_waiting_repeats(void **state)
 	/* alert 1: went CRITICAL (delivered), then a repeat; alerts 2, 3: a repeat */
 	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "c", T0, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
-	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET status = 'delivered'", NULL, NULL,
-				      NULL), SQLITE_OK);
+	assert_int_equal(exec_sql(db, "UPDATE outbox SET status = 'delivered'"), 0);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_call_add_repeat(st, 1, "c", T0 + 3000, err, sizeof(err)), 0);
 	assert_int_equal(store_call_add_repeat(st, 2, "c", T0 + 3000, err, sizeof(err)), 0);
@@ -861,12 +1003,12 @@ static void test_state_change_drops_waiting_repeats(void **state)
 static void test_repeats_that_may_have_gone_out_stay(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct store_call calls[4];
 	size_t m = 0;
 	char err[256];
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 
 	make_defs(ds, 3);
 	sync_defs(st, ds->d, 3, T0, 1, NULL);
@@ -893,7 +1035,7 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 		store_call_clear(c);
 	}
 	store_close(st);
-	st = open_store(f->path);
+	st = open_store(f->location);
 	db = inspect(f);
 	assert_int_equal(store_release_leases(st, T0 + 100, 60000, err, sizeof(err)), 0);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE is_repeat = 1"), 1);
@@ -916,8 +1058,8 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 		store_call_clear(c);
 	}
 	/* a repeat whose attempt fails after a change came: dropped with it */
-	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET lease_until = NULL; "
-				      "DELETE FROM outbox", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(exec_sql(db, "UPDATE outbox SET lease_until = NULL; "
+				      "DELETE FROM outbox"), 0);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_call_add_repeat(st, 1, "c", T0 + 1000, err, sizeof(err)), 0);
 	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
@@ -939,9 +1081,9 @@ static void test_repeats_that_may_have_gone_out_stay(void **state)
 static void test_start_after_clock_went_back(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	const int64_t day = INT64_C(86400000);
 	int64_t retired_next;
 	struct store_counters before, after;
@@ -954,8 +1096,7 @@ static void test_start_after_clock_went_back(void **state)
 	sync_defs(st, ds->d, 3, T0, 1, NULL);
 	retired_next = query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 4");
 	/* 1 and 2: a day ahead; 3: a normal schedule, left alone */
-	assert_int_equal(sqlite3_exec(db,
-		"UPDATE alert_state SET next_eval = 1800086400700, last_notified = 1800086400000, "
+	assert_int_equal(exec_sql(db, "UPDATE alert_state SET next_eval = 1800086400700, last_notified = 1800086400000, "
 		"  last_ok = 1800086399000, last_eval = 1800086399000, warn_since = 1800086390000, "
 		"  crit_since = 1800086395000, state = 'CRITICAL' WHERE alert_id = 1;"
 		"UPDATE alert_state SET next_eval = 1800086412345, last_notified = NULL "
@@ -964,8 +1105,7 @@ static void test_start_after_clock_went_back(void **state)
 		"  last_ok = 1799999999000 WHERE alert_id = 3;"
 		"INSERT INTO outbox (alert_id, kind, message, created, next_attempt, attempts) VALUES "
 		"  (1, 'notify', 'critical', 1800086390000, 1800086420000, 3),"
-		"  (3, 'notify', 'critical', 1799999990000, 1800000030000, 5);",
-		NULL, NULL, NULL), SQLITE_OK);
+		"  (3, 'notify', 'critical', 1799999990000, 1800000030000, 5);"), 0);
 	assert_int_equal(store_release_leases(st, T0, 60000, err, sizeof(err)), 0);
 	/* within the next interval, at the same phase */
 	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 1"),
@@ -1011,25 +1151,23 @@ static void test_start_after_clock_went_back(void **state)
 static void test_prune_keeps_pending(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	int64_t deleted = 0;
 	char err[256];
 
 	make_defs(ds, 2);
 	sync_defs(st, ds->d, 2, T0, 1, NULL);
-	assert_int_equal(sqlite3_exec(db,
-		"INSERT INTO outbox (alert_id, kind, created, next_attempt, status, delivered) VALUES"
+	assert_int_equal(exec_sql(db, "INSERT INTO outbox (alert_id, kind, created, next_attempt, status, delivered) VALUES"
 		" (1, 'resolve', 100, 100, 'delivered', 150),"
 		" (1, 'resolve', 100, 100, 'dead', NULL),"
 		" (1, 'resolve', 100, 100, 'pending', NULL),"
 		" (2, 'resolve', 1800000000000, 1800000000000, 'delivered', 1800000000000);"
 		"INSERT INTO transition (alert_id, at, from_state, to_state) VALUES"
-		" (1, 100, 'PASS', 'WARN'), (1, 1800000000000, 'WARN', 'PASS');",
-		NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE outbox SET finished = coalesce(delivered, 120) "
-				      "WHERE status <> 'pending'", NULL, NULL, NULL), SQLITE_OK);
+		" (1, 100, 'PASS', 'WARN'), (1, 1800000000000, 'WARN', 'PASS');"), 0);
+	assert_int_equal(exec_sql(db, "UPDATE outbox SET finished = coalesce(delivered, 120) "
+				      "WHERE status <> 'pending'"), 0);
 	assert_int_equal(store_prune(st, T0 - 1000, 100, &deleted, err, sizeof(err)), 0);
 	assert_int_equal(deleted, 3);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox WHERE status = 'pending'"), 1);
@@ -1045,9 +1183,9 @@ static void test_prune_keeps_pending(void **state)
 static void test_prune_goes_by_finished(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	struct store_call c;
 	const int64_t day = INT64_C(86400000);
 	int64_t deleted = 0;
@@ -1083,15 +1221,19 @@ static void test_prune_goes_by_finished(void **state)
 	assert_int_equal(store_prune(st, T0 - day / 2, 1, &deleted, err, sizeof(err)), 0);
 	assert_int_equal(deleted, 1);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM outbox"), 0);
-	/* the finished calls are found through their index */
-	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT id FROM outbox "
-					    "WHERE status <> 'pending' AND finished < 5 LIMIT 10",
-					    -1, &plan, NULL), SQLITE_OK);
-	while (sqlite3_step(plan) == SQLITE_ROW)
-		if (strstr((const char *)sqlite3_column_text(plan, 3), "outbox_finished"))
-			uses_index = 1;
-	sqlite3_finalize(plan);
-	assert_true(uses_index);
+	/* the finished calls are found through their index (SQLite's plan;
+	 * PostgreSQL's planner scans a table this small whatever its indexes) */
+	if (!on_pg) {
+		assert_int_equal(sqlite3_prepare_v2(db->db, "EXPLAIN QUERY PLAN SELECT id FROM "
+						    "outbox WHERE status <> 'pending' AND "
+						    "finished < 5 LIMIT 10", -1, &plan, NULL),
+				 SQLITE_OK);
+		while (sqlite3_step(plan) == SQLITE_ROW)
+			if (strstr((const char *)sqlite3_column_text(plan, 3), "outbox_finished"))
+				uses_index = 1;
+		sqlite3_finalize(plan);
+		assert_true(uses_index);
+	}
 	free(ds);
 	store_close(st);
 }
@@ -1101,9 +1243,9 @@ static void test_prune_goes_by_finished(void **state)
 static void test_lease_token_fences_outcomes(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	struct store_call first, second;
 	size_t n = 0;
 	char err[256];
@@ -1148,9 +1290,9 @@ static void test_lease_token_fences_outcomes(void **state)
 static void test_give_up_age_follows_clock_jumps(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	const int64_t hour = INT64_C(3600000);
 	struct store_call c;
 	char err[256];
@@ -1191,9 +1333,9 @@ static void test_give_up_age_follows_clock_jumps(void **state)
 static void test_failed_repeat_that_may_have_gone_out_stays(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	struct store_call calls[2];
 	char err[256];
 
@@ -1250,7 +1392,7 @@ static enum rules_call eval_warn(struct store *st, struct store_due *due, int64_
 static void test_given_up_notify_holds_repeats_back(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct in_flight *fl = calloc(1, sizeof(*fl));
 	struct store_due due;
@@ -1288,7 +1430,7 @@ static void test_given_up_notify_holds_repeats_back(void **state)
 static void test_pick_goes_stale_when_its_definition_changes(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct in_flight *fl = calloc(1, sizeof(*fl));
 	struct store_due due;
@@ -1328,9 +1470,9 @@ static void test_pick_goes_stale_when_its_definition_changes(void **state)
 static void test_retry_now_keeps_the_servers_wait(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	struct store_call calls[2];
 	int64_t n = 0;
 	char err[256];
@@ -1376,10 +1518,10 @@ static void test_retry_now_keeps_the_servers_wait(void **state)
 static void test_eval_stays_pass(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
 	struct in_flight *fl = calloc(1, sizeof(*fl));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 	struct store_due due[3];
 	int written = -1;
 	char err[256];
@@ -1387,10 +1529,9 @@ static void test_eval_stays_pass(void **state)
 	make_defs(ds, 3);
 	sync_defs(st, ds->d, 3, T0, 1, NULL);
 	assert_int_equal(pick(st, T0, fl, due, 3), 3);
-	assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET warn_since = 5, crit_since = 6, "
+	assert_int_equal(exec_sql(db, "UPDATE alert_state SET warn_since = 5, crit_since = 6, "
 				      "failures = 2, last_error = 'x' WHERE alert_id = 1; "
-				      "UPDATE alert_state SET state = 'WARN' WHERE alert_id = 2",
-				      NULL, NULL, NULL), SQLITE_OK);
+				      "UPDATE alert_state SET state = 'WARN' WHERE alert_id = 2"), 0);
 	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
 	assert_int_equal(store_eval_stays_pass(st, &due[0], 7.5, T0 + 40, &written, err,
 					       sizeof(err)), 0);
@@ -1439,12 +1580,12 @@ static void test_eval_stays_pass(void **state)
 /* alert_state's rows lie in the order the alerts are evaluated (the
  * phase of their schedule), whatever order the server sent them in: the
  * evaluations written together change neighbouring pages. */
-static void test_rows_lie_in_evaluation_order(void **state)
+static void test_sqlite_rows_lie_in_evaluation_order(void **state)
 {
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
+	struct fixture *db = inspect(f);
 
 	make_defs(ds, 300);
 	for (int i = 0; i < 300; i++)
@@ -1462,65 +1603,259 @@ static void test_rows_lie_in_evaluation_order(void **state)
 	store_close(st);
 }
 
+/* The views for people show ISO-8601 times in UTC. */
 static void test_views_show_iso_times(void **state)
 {
+	char err[256];
 	struct fixture *f = *state;
-	struct store *st = open_store(f->path);
+	struct store *st = open_store(f->location);
 	struct defs *ds = calloc(1, sizeof(*ds));
-	sqlite3 *db = inspect(f);
-	sqlite3_stmt *s = NULL;
+	struct fixture *db = inspect(f);
+	char *row;
 
 	make_defs(ds, 1);
 	sync_defs(st, ds->d, 1, T0, 1, NULL);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT name, state, next_eval, pending_calls "
-					    "FROM alert_status", -1, &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(s, 0), "alert-1");
-	assert_string_equal((const char *)sqlite3_column_text(s, 1), "PASS");
-	assert_string_equal((const char *)sqlite3_column_text(s, 2), "2027-01-15T08:00:00.000Z");
-	assert_int_equal(sqlite3_column_int(s, 3), 0);
-	sqlite3_finalize(s);
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_call_add(st, 1, STORE_NOTIFY, "w", T0 + 1, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	row = query_text(db, "SELECT name || ' ' || state || ' ' || next_eval || ' ' || "
+			     "pending_calls || ' ' || retired FROM alert_status");
+	assert_string_equal(row, "alert-1 PASS 2027-01-15T08:00:00.000Z 1 0");
+	free(row);
+	row = query_text(db, "SELECT name || ' ' || kind || ' ' || message || ' ' || created || "
+			     "' ' || next_attempt || ' ' || attempts FROM outbox_pending");
+	assert_string_equal(row, "alert-1 notify w 2027-01-15T08:00:00.001Z "
+				 "2027-01-15T08:00:00.001Z 0");
+	free(row);
+	/* a retired alert is never due: no time to show */
+	sync_defs(st, ds->d, 0, T0 + 2, 1, NULL);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_status WHERE retired = 1 AND "
+				       "next_eval IS NULL AND last_eval IS NULL"), 1);
 	free(ds);
 	store_close(st);
 }
 
-int main(void)
+/* Which --db is PostgreSQL, and what of it a log line may show. */
+static void test_location_kind_and_redaction(void **state)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_schema_file_matches_migrations, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_every_older_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_file_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_page_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_add_change_retire, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_keeps_invalid_entries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pick_never_hands_out_an_alert_in_flight, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_order_under_four_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leases_released_at_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_change_drops_waiting_repeats, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repeats_that_may_have_gone_out_stay, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_start_after_clock_went_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune_keeps_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune_goes_by_finished, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lease_token_fences_outcomes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_give_up_age_follows_clock_jumps, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_failed_repeat_that_may_have_gone_out_stays,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_given_up_notify_holds_repeats_back, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_pick_goes_stale_when_its_definition_changes,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retry_now_keeps_the_servers_wait, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_eval_stays_pass, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rows_lie_in_evaluation_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_views_show_iso_times, setup, teardown),
+	static const struct {
+		const char *location, *shown;
+		int pg;
+	} cases[] = {
+		{"/var/lib/alert-exec/a.db", "/var/lib/alert-exec/a.db", 0},
+		{"./postgresql://x.db", "./postgresql://x.db", 0},
+		{"host=db dbname=alerts", "host=db dbname=alerts", 0},
+		{"postgresql://db.example/alerts", "postgresql://db.example/alerts", 1},
+		{"postgresql://ae:s3cret@db.example:5433/alerts?sslmode=require",
+		 "postgresql://***@db.example:5433/alerts?sslmode=require", 1},
+		{"postgres://ae@db/alerts", "postgres://***@db/alerts", 1},
+		{"postgresql://a:p@ss@db/alerts", "postgresql://***@db/alerts", 1},
+		{"postgresql:///alerts?host=/run/pg&password=s3cret&sslmode=disable",
+		 "postgresql:///alerts?host=/run/pg&password=***&sslmode=disable", 1},
+		{"postgresql:///alerts?password=s3cret", "postgresql:///alerts?password=***", 1},
+		{"postgresql:///alerts?app_password=x", "postgresql:///alerts?app_password=x", 1},
+	};
+	char out[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(store_location_is_postgres(cases[i].location), cases[i].pg);
+		assert_string_equal(store_redact_location(out, sizeof(out), cases[i].location),
+				    cases[i].shown);
+	}
+	/* cut to fit, still without the secret */
+	assert_string_equal(store_redact_location(out, 20, cases[4].location),
+			    "postgresql://***@db");
+}
+
+#define CASE(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* The contract: every case here runs on both backends. */
+#define CONTRACT_CASES                                                                 \
+	CASE(test_sync_add_change_retire), CASE(test_sync_keeps_invalid_entries),      \
+		CASE(test_pick_never_hands_out_an_alert_in_flight),                    \
+		CASE(test_outbox_order_under_four_threads),                            \
+		CASE(test_leases_released_at_start),                                   \
+		CASE(test_state_change_drops_waiting_repeats),                         \
+		CASE(test_repeats_that_may_have_gone_out_stay),                        \
+		CASE(test_start_after_clock_went_back), CASE(test_prune_keeps_pending), \
+		CASE(test_prune_goes_by_finished), CASE(test_lease_token_fences_outcomes), \
+		CASE(test_give_up_age_follows_clock_jumps),                            \
+		CASE(test_failed_repeat_that_may_have_gone_out_stays),                 \
+		CASE(test_given_up_notify_holds_repeats_back),                         \
+		CASE(test_pick_goes_stale_when_its_definition_changes),                \
+		CASE(test_retry_now_keeps_the_servers_wait), CASE(test_eval_stays_pass), \
+		CASE(test_views_show_iso_times)
+
+#ifdef ALERT_EXEC_POSTGRES
+/* A PostgreSQL schema described from the catalogue, one line per column,
+ * constraint, index, view and function, sorted. */
+static char *pg_schema_of(struct fixture *f)
+{
+	return query_text(
+		f, "SELECT string_agg(x, E'\\n' ORDER BY x) FROM ("
+		   "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' "
+		   "|| is_nullable || ' ' || coalesce(column_default, '') "
+		   "FROM information_schema.columns WHERE table_schema = 'public' "
+		   "UNION ALL SELECT 'index ' || indexdef FROM pg_indexes "
+		   "WHERE schemaname = 'public' "
+		   "UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' "
+		   "|| pg_get_constraintdef(oid) FROM pg_constraint "
+		   "WHERE connamespace = 'public'::regnamespace "
+		   "UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views "
+		   "WHERE schemaname = 'public' "
+		   "UNION ALL SELECT 'function ' || pg_get_functiondef(p.oid) FROM pg_proc p "
+		   "WHERE pronamespace = 'public'::regnamespace) s(x)");
+}
+
+/* schema/postgresql.sql is what migrating an empty database gives. */
+static void test_pg_schema_file_matches_migrations(void **state)
+{
+	struct fixture *f = *state;
+	struct fixture *other = NULL;
+	struct store *st = open_store(f->location);
+	char *sql = read_file(SOURCE_DIR "/schema/postgresql.sql");
+	char *mine, *theirs;
+	char version[16];
+
+	store_close(st);
+	snprintf(version, sizeof(version), "%d", pg_migrations[pg_migration_count - 1].version);
+	mine = query_text(inspect(f), "SELECT max(version) FROM schema_version");
+	assert_string_equal(mine, version);
+	free(mine);
+	assert_int_equal(setup((void **)&other), 0);
+	assert_int_equal(exec_sql(other, sql), 0);
+	mine = pg_schema_of(f);
+	theirs = pg_schema_of(other);
+	assert_string_equal(mine, theirs);
+	assert_non_null(strstr(mine, "column alert.shard integer NO"));
+	assert_non_null(strstr(mine, "view alert_status"));
+	free(mine);
+	free(theirs);
+	free(sql);
+	assert_int_equal(teardown((void **)&other), 0);
+}
+
+static void test_pg_newer_version_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->location);
+	struct store_lock *lock = NULL;
+	char err[512] = "";
+
+	store_close(st);
+	assert_int_equal(exec_sql(inspect(f), "INSERT INTO schema_version (version, name) "
+					      "VALUES (9999, '9999_future.sql')"), 0);
+	assert_int_equal(store_prepare(f->location, 0, &lock, err, sizeof(err)), STORE_ERR_NEWER);
+	assert_null(lock);
+	assert_non_null(strstr(err, "schema version 9999 is newer than this binary knows"));
+	assert_null(strchr(err, '\n'));
+}
+
+/* A missing database, a wrong password and a server that is not there:
+ * STORE_ERR with one line, which never shows a password of the location. */
+static void test_pg_connection_errors_are_one_line(void **state)
+{
+	struct fixture *f = *state;
+	struct store_lock *lock = NULL;
+	struct store *st = NULL;
+	const char *host = strstr(pg_admin_uri, "host=");
+	char uri[700];
+	char err[512] = "";
+
+	assert_non_null(host);
+	snprintf(uri, sizeof(uri), "postgresql://someone:s3cret@/no_such_db_%s?%s&password=s3cret",
+		 f->pg_name, host);
+	assert_int_equal(store_prepare(uri, 0, &lock, err, sizeof(err)), STORE_ERR);
+	assert_non_null(strstr(err, "does not exist"));
+	assert_null(strstr(err, "s3cret"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(store_open(uri, 0, &st, err, sizeof(err)), -1);
+	assert_null(st);
+	assert_null(strstr(err, "s3cret"));
+	/* the scratch server's role with a password (pg-scratch.sh) */
+	snprintf(uri, sizeof(uri), "postgresql://alert_exec_pw:wr0ng@/%s?%s", f->pg_name, host);
+	assert_int_equal(store_prepare(uri, 0, &lock, err, sizeof(err)), STORE_ERR);
+	assert_non_null(strstr(err, "password authentication failed"));
+	assert_null(strstr(err, "wr0ng"));
+	assert_null(strchr(err, '\n'));
+	snprintf(uri, sizeof(uri), "postgresql:///postgres?host=%s/nothing-here", f->dir);
+	assert_int_equal(store_prepare(uri, 0, &lock, err, sizeof(err)), STORE_ERR);
+	assert_non_null(strstr(err, "nothing-here"));
+	assert_null(strchr(err, '\n'));
+}
+
+/* Every alert lies in its shard, hash_str(name) mod 1024; the 1024
+ * shards exist and, with one engine, none has an owner. */
+static void test_pg_alerts_lie_in_their_shards(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->location);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct fixture *db = inspect(f);
+
+	make_defs(ds, 50);
+	sync_defs(st, ds->d, 50, T0, 1, NULL);
+	for (int i = 0; i < 50; i++) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT shard FROM alert WHERE name = '%s'",
+			 ds->names[i]);
+		assert_int_equal(query_int(db, sql), (int64_t)(hash_str(ds->names[i]) % 1024));
+	}
+	assert_true(query_int(db, "SELECT count(DISTINCT shard) FROM alert") > 40);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM shard"), 1024);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_status WHERE owner IS NULL"),
+			 50);
+	free(ds);
+	store_close(st);
+}
+
+static int run_on_postgres(void)
+{
+	const char *file = getenv("ALERT_EXEC_PG_URI_FILE");
+	const struct CMUnitTest pg_cases[] = {
+		CASE(test_pg_schema_file_matches_migrations),
+		CASE(test_pg_newer_version_refused),
+		CASE(test_pg_connection_errors_are_one_line),
+		CASE(test_pg_alerts_lie_in_their_shards),
+		CONTRACT_CASES,
+	};
+	FILE *fp = file ? fopen(file, "r") : NULL;
+
+	if (fp == NULL || fgets(pg_admin_uri, sizeof(pg_admin_uri), fp) == NULL) {
+		fprintf(stderr, "test_store: no scratch server's URI in ALERT_EXEC_PG_URI_FILE "
+				"(%s): tests/pg/pg-scratch.sh start FILE\n",
+			file ? file : "unset");
+		return 1;
+	}
+	fclose(fp);
+	pg_admin_uri[strcspn(pg_admin_uri, "\n")] = '\0';
+	on_pg = 1;
+	return cmocka_run_group_tests_name("store on PostgreSQL", pg_cases, NULL, NULL);
+}
+#else
+static int run_on_postgres(void)
+{
+	fprintf(stderr, "test_store: built without PostgreSQL support (libpq)\n");
+	return 1;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest sqlite_cases[] = {
+		CASE(test_sqlite_schema_file_matches_migrations),
+		CASE(test_sqlite_migrate_every_older_version),
+		CASE(test_sqlite_newer_version_refused),
+		CASE(test_sqlite_garbage_file_refused),
+		CASE(test_sqlite_corrupt_page_refused),
+		CASE(test_sqlite_lock_is_exclusive),
+		CASE(test_sqlite_rows_lie_in_evaluation_order),
+		cmocka_unit_test(test_location_kind_and_redaction),
+		CONTRACT_CASES,
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (argc > 1 && strcmp(argv[1], "postgresql") == 0)
+		return run_on_postgres();
+	return cmocka_run_group_tests_name("store on SQLite", sqlite_cases, NULL, NULL);
 }

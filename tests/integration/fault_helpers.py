@@ -201,12 +201,9 @@ def field(text, name):
 
 
 def sql(db, query, args=()):
-    import sqlite3
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return con.execute(query, args).fetchall()
-    finally:
-        con.close()
+    """Rows of query on db, a SQLite path or a PostgreSQL URI."""
+    from harness import sql_rows
+    return sql_rows(db, query, args)
 
 
 def outbox_rows(db):

@@ -17,6 +17,70 @@ BUILD_DIR = os.environ.get("BUILD_DIR", os.path.join(os.path.dirname(__file__), 
 ENGINE = os.path.join(BUILD_DIR, "alert-exec")
 EMULATOR = os.path.join(BUILD_DIR, "alerts-emulator")
 
+# ALERT_EXEC_TEST_DB=postgresql runs the engines of a test on PostgreSQL:
+# each database the test asks for (Workdir.database) is a new one on the
+# scratch server whose URI is in the file ALERT_EXEC_PG_URI_FILE names
+# (tests/pg/pg-scratch.sh, started by ctest's fixture). Otherwise SQLite.
+ON_PG = os.environ.get("ALERT_EXEC_TEST_DB") == "postgresql"
+
+
+def _pg_admin_uri():
+    path = os.environ.get("ALERT_EXEC_PG_URI_FILE")
+    if not path or not os.path.exists(path):
+        raise AssertionError("ALERT_EXEC_TEST_DB=postgresql needs ALERT_EXEC_PG_URI_FILE naming "
+                             "a scratch server's URI (tests/pg/pg-scratch.sh start FILE)")
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _psql():
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+    return found[-1] if found else "psql"
+
+
+def _pg_value(text):
+    """A psql field as Python would get it from sqlite3: int, float, str
+    or None."""
+    if text == "\\N":
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def pg_query(uri, query, args=()):
+    """Rows of query on the database at uri, through psql; '?' marks the
+    args (numbers or strings), as with sqlite3."""
+    parts = query.split("?")
+    if len(parts) - 1 != len(args):
+        raise AssertionError("%d args for %d '?' in %s" % (len(args), len(parts) - 1, query))
+    sql = parts[0]
+    for a, rest in zip(args, parts[1:]):
+        lit = str(a) if isinstance(a, (int, float)) else "'" + str(a).replace("'", "''") + "'"
+        sql += lit + rest
+    p = subprocess.run([_psql(), "-X", "-q", "-A", "-t", "-F", "\t", "-P", "null=\\N",
+                        "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql, p.stderr.strip()))
+    return [tuple(_pg_value(v) for v in line.split("\t"))
+            for line in p.stdout.splitlines() if line != ""]
+
+
+def sql_rows(db, query, args=()):
+    """Rows of query on the database db (a SQLite path or a PostgreSQL URI)."""
+    if db.startswith("postgresql://"):
+        return pg_query(db, query, args)
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(query, args).fetchall()
+    finally:
+        con.close()
+
 
 def log(*args):
     print(*args, flush=True)
@@ -39,6 +103,19 @@ class Workdir:
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+    def database(self, name):
+        """A new, empty database for --db: a file of the directory, or on
+        PostgreSQL (ALERT_EXEC_TEST_DB) a database of its own on the
+        scratch server, dropped at cleanup."""
+        if not ON_PG:
+            return self.file(name + ".db")
+        admin = _pg_admin_uri()
+        self.pg_count = getattr(self, "pg_count", 0) + 1
+        db = "it_%d_%d_%s" % (os.getpid(), self.pg_count, name.replace("-", "_"))
+        pg_query(admin, "CREATE DATABASE " + db)
+        self.pg_databases = getattr(self, "pg_databases", []) + [db]
+        return "postgresql:///%s?%s" % (db, admin.split("?", 1)[1])
 
     def write_json(self, name, obj):
         p = self.file(name)
@@ -69,6 +146,8 @@ class Workdir:
                                  % (self.path, "\n".join(found)))
         if not os.environ.get("KEEP_TEST_DIR"):
             subprocess.run(["rm", "-rf", self.path])
+            for db in getattr(self, "pg_databases", []):
+                pg_query(_pg_admin_uri(), "DROP DATABASE %s WITH (FORCE)" % db)
 
 
 class Emulator:
@@ -132,7 +211,7 @@ class Engine:
         self.wd = wd
         self.listen = listen
         self.server = server
-        self.db = db or wd.file("alert-exec.db")
+        self.db = db or wd.database("alert-exec")
         self.args = list(args)
         self.name = name
         self.proc = None
@@ -198,11 +277,7 @@ class Engine:
             return f.read()
 
     def sql(self, query, args=()):
-        con = sqlite3.connect(self.db, timeout=10)
-        try:
-            return con.execute(query, args).fetchall()
-        finally:
-            con.close()
+        return sql_rows(self.db, query, args)
 
 
 def calls(records, alert_name=None):
@@ -241,6 +316,12 @@ def summary(stdout):
 
 def alert_state(eng, name):
     """The alert_status row of one alert as a dict, or None."""
+    if eng.db.startswith("postgresql://"):
+        names = [r[0] for r in pg_query(
+            eng.db, "select column_name from information_schema.columns "
+            "where table_name = 'alert_status' order by ordinal_position")]
+        rows = pg_query(eng.db, "select * from alert_status where name = ?", (name,))
+        return dict(zip(names, rows[0])) if rows else None
     con = sqlite3.connect(eng.db, timeout=10)
     con.row_factory = sqlite3.Row
     try:

@@ -190,7 +190,7 @@ def check_entries(srv, wd):
     srv.set_alerts([e for e, _ in ENTRIES])
     srv.set_query("q-good-1", 150)   # WARN
     srv.set_query("q-good-2", 0)     # WARN (warn is -1)
-    eng = Engine(wd, srv.url, db=wd.file("entries.db"), name="entries",
+    eng = Engine(wd, srv.url, db=wd.database("entries"), name="entries",
                  args=["--refresh", "1h"]).start()
     try:
         wait_until(lambda: {n for _, n, _ in srv.calls()} >= set(GOOD), 20,
@@ -253,7 +253,7 @@ def check_bad_bodies(srv, wd):
     srv.set_alerts(defs)
     srv.set_query("q-good-1", 150)
     srv.set_query("q-good-2", 0)
-    db = wd.file("bodies.db")
+    db = wd.database("bodies")
     eng = Engine(wd, srv.url, db=db, name="bodies", args=["--refresh", "1h"]).start()
     try:
         wait_until(lambda: "definitions loaded alerts=2" in eng.log_text(), 15, "definitions")
@@ -304,7 +304,7 @@ def check_bad_bodies(srv, wd):
     for label, body in [("html", b"<html>oops</html>"),
                         ("bad entries only", json.dumps([e for e, w in ENTRIES if w and "duplicate" not in w]).encode())]:
         srv.set_alerts(body)
-        fresh = Engine(wd, srv.url, db=wd.file("fresh-%d.db" % len(label)), name="fresh")
+        fresh = Engine(wd, srv.url, db=wd.database("fresh-%d" % len(label)), name="fresh")
         rc, out, err = fresh.once()
         check(rc == 69, "--once on a fresh database, %s: exit %d, expected 69\n%s" % (label, rc, err))
         check("no alert definitions" in err, "--once exit 69 without saying why:\n%s" % err)
@@ -336,7 +336,7 @@ def check_bad_queries(srv, wd):
     srv.set_alerts([alert(n, query=n, repeat=3600) for n in names])
     for n in names:
         srv.set_query(n, 150)
-    eng = Engine(wd, srv.url, db=wd.file("queries.db"), name="queries",
+    eng = Engine(wd, srv.url, db=wd.database("queries"), name="queries",
                  args=["--refresh", "1h", "-r", "2"]).start()
     try:
         wait_until(lambda: "definitions loaded" in eng.log_text(), 15, "definitions")

@@ -56,7 +56,7 @@ def retired_in_flight(wd):
     emu = Emulator(wd, alerts=[alert("p"), alert("q")], timeline=timeline,
                    args=slow + ["--request-log", rlog], name="slow1")
     emus = [emu]
-    eng = Engine(wd, emu.url, db=wd.file("retire.db"), args=["-c", "1"], name="retire")
+    eng = Engine(wd, emu.url, db=wd.database("retire"), args=["-c", "1"], name="retire")
     eng.start().wait_started()
     try:
         wait_until(lambda: eng.sql("select count(*) from alert_state where last_eval is not null")
@@ -144,7 +144,7 @@ def main():
         check(rc == 0, "exit status %d after SIGTERM" % rc)
 
         # No server and nothing stored.
-        rc, _, err = Engine(wd, emu2.url, db=wd.file("fresh.db"), name="fresh").once()
+        rc, _, err = Engine(wd, emu2.url, db=wd.database("fresh"), name="fresh").once()
         check(rc == 69, "--once without definitions: exit %d, expected 69:\n%s" % (rc, err))
     finally:
         if eng.proc and eng.proc.poll() is None:
