@@ -299,3 +299,67 @@ int store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen)
 {
 	return st->ops->shift_times(st, delta, err, errlen);
 }
+
+int store_reader_open(const char *location, struct store_reader **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!store_location_is_postgres(location))
+		return store_sqlite_reader_open(location, out, err, errlen);
+#ifdef ALERT_EXEC_POSTGRES
+	return store_pg_reader_open(location, out, err, errlen);
+#else
+	no_postgres(err, errlen);
+	return -1;
+#endif
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (r != NULL)
+		r->ops->close(r);
+}
+
+int store_read_alerts(struct store_reader *r, size_t max, struct store_alert_status **out,
+		      size_t *n, size_t *total, char *err, size_t errlen)
+{
+	return r->ops->alerts(r, max, out, n, total, err, errlen);
+}
+
+int store_read_state_counts(struct store_reader *r, int64_t counts[3], char *err, size_t errlen)
+{
+	return r->ops->state_counts(r, counts, err, errlen);
+}
+
+int store_read_outbox_totals(struct store_reader *r, struct store_outbox_totals *out, char *err,
+			     size_t errlen)
+{
+	return r->ops->outbox_totals(r, out, err, errlen);
+}
+
+int store_read_pending(struct store_reader *r, size_t max, struct store_pending_call **out,
+		       size_t *n, char *err, size_t errlen)
+{
+	return r->ops->pending(r, max, out, n, err, errlen);
+}
+
+void store_alert_status_free(struct store_alert_status *a, size_t n)
+{
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].name);
+		free(a[i].last_error);
+	}
+	free(a);
+}
+
+void store_pending_free(struct store_pending_call *c, size_t n)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].name);
+		free(c[i].last_error);
+	}
+	free(c);
+}

@@ -67,6 +67,23 @@ struct store {
 	struct store_counters counters;
 };
 
+/* What a backend provides for reading for people (store.h's "Reading for
+ * people"); each backend's reader embeds struct store_reader first. */
+struct store_reader_ops {
+	void (*close)(struct store_reader *r);
+	int (*alerts)(struct store_reader *r, size_t max, struct store_alert_status **out,
+		      size_t *n, size_t *total, char *err, size_t errlen);
+	int (*state_counts)(struct store_reader *r, int64_t counts[3], char *err, size_t errlen);
+	int (*outbox_totals)(struct store_reader *r, struct store_outbox_totals *out, char *err,
+			     size_t errlen);
+	int (*pending)(struct store_reader *r, size_t max, struct store_pending_call **out,
+		       size_t *n, char *err, size_t errlen);
+};
+
+struct store_reader {
+	const struct store_reader_ops *ops;
+};
+
 /* The hold of an engine on its database: SQLite's advisory lock file
  * (one engine per database); fd -1 when the backend takes none
  * (PostgreSQL lets several engines share a database). */
@@ -80,11 +97,13 @@ int store_sqlite_prepare(const char *path, int sync_full, struct store_lock **lo
 			 size_t errlen);
 int store_sqlite_open(const char *path, int sync_full, struct store **out, char *err,
 		      size_t errlen);
+int store_sqlite_reader_open(const char *path, struct store_reader **out, char *err, size_t errlen);
 
 #ifdef ALERT_EXEC_POSTGRES
 /* The PostgreSQL backend (store_pg*.c): for a connection string. */
 int store_pg_prepare(const char *conninfo, struct store_lock **lock, char *err, size_t errlen);
 int store_pg_open(const char *conninfo, struct store **out, char *err, size_t errlen);
+int store_pg_reader_open(const char *conninfo, struct store_reader **out, char *err, size_t errlen);
 #endif
 
 #endif

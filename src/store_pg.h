@@ -129,6 +129,11 @@ int pg_connect(const char *conninfo, PGconn **out, char *err, size_t errlen);
  * migrate once). STORE_OK, STORE_ERR_NEWER or STORE_ERR. */
 int pg_migrate(PGconn *conn, char *err, size_t errlen);
 
+/* The newest schema version this binary knows, and a database's (0 when
+ * it has none). */
+int pg_latest_version(void);
+int pg_schema_version(PGconn *conn, int *out, char *err, size_t errlen);
+
 /* The entries of its struct store_ops. */
 void pg_store_close(struct store *st);
 int pg_store_begin(struct store *st, char *err, size_t errlen);

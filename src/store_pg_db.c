@@ -36,7 +36,7 @@ int pg_connect(const char *conninfo, PGconn **out, char *err, size_t errlen)
 	return 0;
 }
 
-static int pg_latest_version(void)
+int pg_latest_version(void)
 {
 	int v = 0;
 
@@ -61,7 +61,7 @@ static int exec_ok(PGconn *conn, const char *sql, const char *what, char *err, s
 }
 
 /* The schema's version: 0 for a database without schema_version. */
-static int schema_version(PGconn *conn, int *out, char *err, size_t errlen)
+int pg_schema_version(PGconn *conn, int *out, char *err, size_t errlen)
 {
 	char msg[400];
 	/* Two steps: a query naming a missing table fails as it is parsed. */
@@ -132,7 +132,7 @@ int pg_migrate(PGconn *conn, char *err, size_t errlen)
 		    "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")",
 		    "migrate", err, errlen) != 0)
 		return STORE_ERR;
-	if (schema_version(conn, &current, err, errlen) != 0)
+	if (pg_schema_version(conn, &current, err, errlen) != 0)
 		goto fail;
 	if (current > latest) {
 		snprintf(err, errlen,

@@ -15,23 +15,24 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store_backend.h"
 #include "store_sqlite_db.h"
 
 #define READ_BUSY_TIMEOUT_MS 2000
 
-struct store_reader {
+struct sqlite_reader {
+	struct store_reader base; /* first */
 	sqlite3 *db;
 };
 
-static int reader_fail(struct store_reader *r, const char *what, char *err, size_t errlen)
+static int reader_fail(struct sqlite_reader *r, const char *what, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(r->db));
 	return -1;
 }
 
 /* The schema must be the one this binary writes. */
-static int check_version(struct store_reader *r, const char *location, char *err, size_t errlen)
+static int check_version(struct sqlite_reader *r, const char *location, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	int version = -1;
@@ -58,9 +59,20 @@ static int check_version(struct store_reader *r, const char *location, char *err
 	return 0;
 }
 
-int store_reader_open(const char *location, struct store_reader **out, char *err, size_t errlen)
+static void reader_close(struct store_reader *base)
 {
-	struct store_reader *r = calloc(1, sizeof(*r));
+	struct sqlite_reader *r = (struct sqlite_reader *)base;
+
+	sqlite3_close(r->db);
+	free(r);
+}
+
+static const struct store_reader_ops sqlite_reader_ops;
+
+int store_sqlite_reader_open(const char *location, struct store_reader **out, char *err,
+			     size_t errlen)
+{
+	struct sqlite_reader *r = calloc(1, sizeof(*r));
 	struct stat sb;
 
 	*out = NULL;
@@ -68,6 +80,7 @@ int store_reader_open(const char *location, struct store_reader **out, char *err
 		snprintf(err, errlen, "database %s: out of memory", location);
 		return -1;
 	}
+	r->base.ops = &sqlite_reader_ops;
 	if (stat(location, &sb) != 0) {
 		snprintf(err, errlen, "database %s: %s", location, strerror(errno));
 		goto fail;
@@ -88,19 +101,11 @@ int store_reader_open(const char *location, struct store_reader **out, char *err
 	}
 	if (check_version(r, location, err, errlen) != 0)
 		goto fail;
-	*out = r;
+	*out = &r->base;
 	return 0;
 fail:
-	store_reader_close(r);
+	reader_close(&r->base);
 	return -1;
-}
-
-void store_reader_close(struct store_reader *r)
-{
-	if (r == NULL)
-		return;
-	sqlite3_close(r->db);
-	free(r);
 }
 
 static char *column_strdup(sqlite3_stmt *s, int i, int *oom)
@@ -131,7 +136,7 @@ static int64_t column_time(sqlite3_stmt *s, int i)
 }
 
 /* One value of a query of one row. */
-static int read_count(struct store_reader *r, const char *sql, int64_t *out, char *err,
+static int read_count(struct sqlite_reader *r, const char *sql, int64_t *out, char *err,
 		      size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
@@ -161,9 +166,10 @@ static void alert_row(sqlite3_stmt *s, struct store_alert_status *a, int *oom)
 	a->retired = sqlite3_column_int(s, 9);
 }
 
-int store_read_alerts(struct store_reader *r, size_t max, struct store_alert_status **out,
-		      size_t *n, size_t *total, char *err, size_t errlen)
+static int read_alerts(struct store_reader *base, size_t max, struct store_alert_status **out,
+		       size_t *n, size_t *total, char *err, size_t errlen)
 {
+	struct sqlite_reader *r = (struct sqlite_reader *)base;
 	static const char sql[] =
 		"SELECT a.name, s.state, s.last_value, s.last_eval, s.next_eval, "
 		"s.last_notified, s.failures, s.last_error, "
@@ -208,19 +214,9 @@ int store_read_alerts(struct store_reader *r, size_t max, struct store_alert_sta
 	return 0;
 }
 
-void store_alert_status_free(struct store_alert_status *a, size_t n)
+static int read_state_counts(struct store_reader *base, int64_t counts[3], char *err, size_t errlen)
 {
-	if (a == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(a[i].name);
-		free(a[i].last_error);
-	}
-	free(a);
-}
-
-int store_read_state_counts(struct store_reader *r, int64_t counts[3], char *err, size_t errlen)
-{
+	struct sqlite_reader *r = (struct sqlite_reader *)base;
 	static const char sql[] = "SELECT s.state, count(*) FROM alert_state s "
 				  "JOIN alert a ON a.id = s.alert_id "
 				  "WHERE a.retired IS NULL GROUP BY s.state";
@@ -236,9 +232,10 @@ int store_read_state_counts(struct store_reader *r, int64_t counts[3], char *err
 	return rc == SQLITE_DONE ? 0 : reader_fail(r, "count alerts", err, errlen);
 }
 
-int store_read_outbox_totals(struct store_reader *r, struct store_outbox_totals *out, char *err,
-			     size_t errlen)
+static int read_outbox_totals(struct store_reader *base, struct store_outbox_totals *out, char *err,
+			      size_t errlen)
 {
+	struct sqlite_reader *r = (struct sqlite_reader *)base;
 	static const char sql[] =
 		"SELECT count(*), min(created) FROM outbox WHERE status = 'pending'";
 	sqlite3_stmt *s = NULL;
@@ -259,9 +256,10 @@ int store_read_outbox_totals(struct store_reader *r, struct store_outbox_totals 
 			  errlen);
 }
 
-int store_read_pending(struct store_reader *r, size_t max, struct store_pending_call **out,
-		       size_t *n, char *err, size_t errlen)
+static int read_pending(struct store_reader *base, size_t max, struct store_pending_call **out,
+			size_t *n, char *err, size_t errlen)
 {
+	struct sqlite_reader *r = (struct sqlite_reader *)base;
 	static const char sql[] = "SELECT o.id, a.name, o.kind, o.attempts, o.created, "
 				  "o.next_attempt, o.last_error FROM outbox o "
 				  "JOIN alert a ON a.id = o.alert_id "
@@ -309,13 +307,10 @@ int store_read_pending(struct store_reader *r, size_t max, struct store_pending_
 	return 0;
 }
 
-void store_pending_free(struct store_pending_call *c, size_t n)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		free(c[i].name);
-		free(c[i].last_error);
-	}
-	free(c);
-}
+static const struct store_reader_ops sqlite_reader_ops = {
+	.close = reader_close,
+	.alerts = read_alerts,
+	.state_counts = read_state_counts,
+	.outbox_totals = read_outbox_totals,
+	.pending = read_pending,
+};
