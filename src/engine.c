@@ -329,6 +329,7 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 	int64_t alerts = 0;
 	char err[512];
 	char shown[512];
+	char id[300];
 	int loaded;
 
 	/* With stored definitions the workers start at once; the server's
@@ -342,8 +343,9 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 							   deliver_thread, EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_OSERR);
 	log_msg(LOG_INFO,
-		"started db=%s server=%s stored_alerts=%lld concurrency=%d "
+		"started engine=%s db=%s server=%s stored_alerts=%lld concurrency=%d "
 		"deliverers=%d",
+		log_quote(id, sizeof(id), cfg->engine_id),
 		store_redact_location(shown, sizeof(shown), cfg->db_path), cfg->server_redacted,
 		(long long)alerts, cfg->concurrency, cfg->deliverers);
 	loaded = refresh_defs(e, st, client, 0);
@@ -437,7 +439,12 @@ int engine_run(const struct config *cfg)
 		status = ENGINE_EXIT_OSERR;
 		goto out;
 	}
+	if (lease_start(&e) != 0) {
+		status = ENGINE_EXIT_OSERR;
+		goto out;
+	}
 	status = cfg->once ? run_once(&e, st, client) : run_daemon(&e, st, client);
+	lease_stop(&e);
 out:
 	signals_stop(&sg);
 	http_free(client);

@@ -211,6 +211,7 @@ struct http_opts engine_http_opts(struct engine *e)
 		.timeout_ms = (long)cfg->timeout_ms,
 		.attempts = cfg->attempts,
 		.stop = &e->stop,
+		.engine_id = cfg->engine_id,
 	};
 
 	return opts;
@@ -288,6 +289,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 	pthread_cond_init(&e->deliver_cond, &ca);
 	pthread_cond_init(&e->main_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	lease_init(&e->lease, !store_location_is_postgres(cfg->db_path));
 	e->queue = sched_queue_new(cfg->concurrency);
 	return e->queue != NULL ? 0 : -1;
 }
@@ -295,6 +297,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 void engine_destroy(struct engine *e)
 {
 	sched_queue_free(e->queue);
+	lease_destroy(&e->lease);
 	pthread_cond_destroy(&e->eval_cond);
 	pthread_cond_destroy(&e->deliver_cond);
 	pthread_cond_destroy(&e->main_cond);

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "clock.h"
 #include "config.h"
+#include "lease.h"
 #include "store.h"
 
 /*
@@ -69,6 +70,7 @@ struct engine {
 	 * and of the delivery workers. */
 	atomic_long eval_commits, eval_rows, call_commits, call_rows;
 	struct eval_queue *queue; /* between the scheduler and the query thread */
+	struct lease lease;       /* the shards held (lease.h) */
 };
 
 /* One thread of the engine. */

@@ -10,9 +10,13 @@
  * is), in PostgreSQL's dialect: $n parameters, CASE where SQLite's
  * two-argument min() keeps a NULL that least() would not. */
 static const char *const sql_text[P_COUNT] = {
+	/* Other engines may be delivering: only the calls of shards no
+	 * engine holds are let go. */
 	[P_RELEASE_OUTBOX] =
 		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, is_repeat = 0 "
-		"WHERE lease_until IS NOT NULL",
+		"WHERE lease_until IS NOT NULL AND alert_id IN (SELECT a.id FROM alert a "
+		"JOIN shard sh ON sh.id = a.shard "
+		"WHERE sh.owner IS NULL OR sh.lease_until IS NULL OR sh.lease_until <= now())",
 	/* $1 now, $2 PG_RETIRED_NEXT_EVAL. */
 	[P_CLAMP_STATE] =
 		"UPDATE alert_state s SET "
@@ -77,8 +81,13 @@ static const char *const sql_text[P_COUNT] = {
 	[P_DUE] = "SELECT s.alert_id, a.name, a.query, a.interval_ms, a.repeat_ms, a.sustain_ms, "
 		  "a.warn_value, a.warn_message, a.crit_value, a.crit_message, a.updated "
 		  "FROM alert_state s JOIN alert a ON a.id = s.alert_id "
-		  "WHERE s.next_eval <= $1 ORDER BY s.next_eval LIMIT $2",
-	[P_NEXT_IDS] = "SELECT alert_id, next_eval FROM alert_state ORDER BY next_eval LIMIT $1",
+		  "WHERE s.next_eval <= $1 AND ($3::int[] IS NULL OR a.shard = ANY ($3::int[])) "
+		  "ORDER BY s.next_eval LIMIT $2",
+	/* $2 the shards (store_limit_shards), NULL: all; so in the others. */
+	[P_NEXT_IDS] = "SELECT s.alert_id, s.next_eval FROM alert_state s "
+		       "JOIN alert a ON a.id = s.alert_id "
+		       "WHERE $2::int[] IS NULL OR a.shard = ANY ($2::int[]) "
+		       "ORDER BY s.next_eval LIMIT $1",
 	[P_EVAL_OK] =
 		"UPDATE alert_state SET state = $2, warn_since = $3, crit_since = $4, "
 		"last_ok = $5, last_eval = $5, last_value = $6, failures = 0, last_error = NULL, "
@@ -118,14 +127,17 @@ static const char *const sql_text[P_COUNT] = {
 		"FROM outbox o JOIN alert a ON a.id = o.alert_id "
 		"WHERE o.status = 'pending' AND o.next_attempt <= $1 "
 		"AND (o.lease_until IS NULL OR o.lease_until < $2) "
+		"AND ($4::int[] IS NULL OR a.shard = ANY ($4::int[])) "
 		"AND o.id = (SELECT min(p.id) FROM outbox p "
 		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending') "
 		"ORDER BY o.next_attempt, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED",
 	[P_LEASE_CALL] = "UPDATE outbox SET lease_until = $2, lease_token = $3 WHERE id = $1",
-	[P_NEXT_CALL] = "SELECT min(o.next_attempt) FROM outbox o "
-			"WHERE o.status = 'pending' AND o.lease_until IS NULL "
-			"AND o.id = (SELECT min(p.id) FROM outbox p "
-			"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
+	[P_NEXT_CALL] =
+		"SELECT min(o.next_attempt) FROM outbox o JOIN alert a ON a.id = o.alert_id "
+		"WHERE o.status = 'pending' AND o.lease_until IS NULL "
+		"AND ($1::int[] IS NULL OR a.shard = ANY ($1::int[])) "
+		"AND o.id = (SELECT min(p.id) FROM outbox p "
+		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
 	[P_CALL_DELIVERED] =
 		"UPDATE outbox SET status = 'delivered', delivered = $2, finished = $2, "
 		"attempts = attempts + 1, lease_until = NULL, lease_token = NULL "
@@ -170,6 +182,39 @@ static const char *const sql_text[P_COUNT] = {
 		"UPDATE outbox SET next_attempt = next_attempt + $1::bigint, "
 		"lease_until = lease_until + $1::bigint, created = created + $1::bigint, "
 		"not_before = not_before + $1::bigint WHERE status = 'pending'",
+	/* Shard leases (store_pg_shards.c): $1 the engine, lease times from
+	 * the database's clock, shard sets as two arrays, ids and epochs. */
+	[P_ENGINE_BEAT] = "INSERT INTO engine (id, started, heartbeat) VALUES ($1, now(), now()) "
+			  "ON CONFLICT (id) DO UPDATE SET heartbeat = now(), stopped = NULL, "
+			  "started = CASE WHEN $2::integer = 1 THEN now() ELSE engine.started END",
+	[P_ENGINE_STOPPED] = "UPDATE engine SET stopped = now() WHERE id = $1",
+	[P_ENGINE_LIVE] = "SELECT count(*) FROM engine WHERE stopped IS NULL "
+			  "AND heartbeat > now() - $1::bigint * interval '1 millisecond'",
+	[P_SHARD_RENEW] =
+		"UPDATE shard s SET lease_until = now() + $2::bigint * interval '1 millisecond' "
+		"FROM unnest($3::int[], $4::bigint[]) AS h (id, epoch) "
+		"WHERE s.id = h.id AND s.epoch = h.epoch AND s.owner = $1 "
+		"AND s.lease_until > now() RETURNING s.id, s.epoch",
+	/* A shard another engine's transaction has locked (its fence, a
+	 * claim) is skipped, not waited for. */
+	[P_SHARD_CLAIM] =
+		"UPDATE shard SET owner = $1, epoch = epoch + 1, "
+		"lease_until = now() + $2::bigint * interval '1 millisecond' "
+		"WHERE id IN (SELECT id FROM shard WHERE owner IS NULL OR lease_until IS NULL "
+		"OR lease_until <= now() ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+		"RETURNING id, epoch",
+	[P_SHARD_CALLS_FREE] =
+		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, is_repeat = 0 "
+		"WHERE status = 'pending' AND lease_until IS NOT NULL "
+		"AND alert_id IN (SELECT id FROM alert WHERE shard = ANY ($1::int[]))",
+	[P_SHARD_RELEASE] = "UPDATE shard s SET owner = NULL, lease_until = now() "
+			    "FROM unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
+			    "WHERE s.id = h.id AND s.epoch = h.epoch AND s.owner = $1",
+	[P_SHARD_DISOWN] = "UPDATE shard SET owner = NULL, lease_until = now() WHERE owner = $1",
+	[P_FENCE] = "SELECT s.id, s.epoch FROM shard s "
+		    "JOIN unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
+		    "ON s.id = h.id AND s.epoch = h.epoch "
+		    "WHERE s.owner = $1 AND s.lease_until > now() FOR SHARE OF s",
 };
 
 static const struct store_ops pg_ops = {
@@ -199,6 +244,12 @@ static const struct store_ops pg_ops = {
 	.count_pending = pg_store_count_pending,
 	.prune = pg_store_prune,
 	.shift_times = pg_store_shift_times,
+	.engine_beat = pg_store_engine_beat,
+	.shards_renew = pg_store_shards_renew,
+	.shards_claim = pg_store_shards_claim,
+	.shards_release = pg_store_shards_release,
+	.limit_shards = pg_store_limit_shards,
+	.fence = pg_store_fence,
 };
 
 void pg_int(struct pg_params *p, int64_t x)
@@ -414,6 +465,7 @@ void pg_store_close(struct store *base)
 	struct pg_store *st = (struct pg_store *)base;
 
 	PQfinish(st->conn);
+	free(st->limit);
 	free(st);
 }
 
