@@ -348,7 +348,7 @@ static void round_failed(struct leaser *s, const char *err)
 	if (!s->down) {
 		char quoted[1100];
 
-		log_msg(LOG_WARN, "database unreachable, shard leases not renewed error=%s",
+		log_msg(LOG_WARN, "shard leases not renewed, reconnecting to the database error=%s",
 			log_quote(quoted, sizeof(quoted), err));
 		s->reconnect_ms = RECONNECT_FIRST_MS;
 	}
@@ -378,7 +378,7 @@ static void lease_turn(struct leaser *s)
 		return;
 	}
 	if (s->down)
-		log_msg(LOG_INFO, "database reachable again, shard leases renewed");
+		log_msg(LOG_INFO, "shard leases renewed again");
 	s->down = 0;
 }
 

@@ -183,7 +183,11 @@ static const char *const sql_text[P_COUNT] = {
 		"lease_until = lease_until + $1::bigint, created = created + $1::bigint, "
 		"not_before = not_before + $1::bigint WHERE status = 'pending'",
 	/* Shard leases (store_pg_shards.c): $1 the engine, lease times from
-	 * the database's clock, shard sets as two arrays, ids and epochs. */
+	 * the database's clock, shard sets as two arrays, ids and epochs.
+	 * Every statement that locks several shards locks them by id (the
+	 * sub-select's ORDER BY under its FOR UPDATE, the fence's under FOR
+	 * SHARE): in any other order a renewal and a fence on another
+	 * connection could each wait for the other. */
 	[P_ENGINE_BEAT] = "INSERT INTO engine (id, started, heartbeat) VALUES ($1, now(), now()) "
 			  "ON CONFLICT (id) DO UPDATE SET heartbeat = now(), stopped = NULL, "
 			  "started = CASE WHEN $2::integer = 1 THEN now() ELSE engine.started END",
@@ -192,11 +196,12 @@ static const char *const sql_text[P_COUNT] = {
 			  "AND heartbeat > now() - $1::bigint * interval '1 millisecond'",
 	[P_SHARD_RENEW] =
 		"UPDATE shard s SET lease_until = now() + $2::bigint * interval '1 millisecond' "
-		"FROM unnest($3::int[], $4::bigint[]) AS h (id, epoch) "
-		"WHERE s.id = h.id AND s.epoch = h.epoch AND s.owner = $1 "
-		"AND s.lease_until > now() RETURNING s.id, s.epoch",
-	/* A shard another engine's transaction has locked (its fence, a
-	 * claim) is skipped, not waited for. */
+		"FROM (SELECT k.id FROM shard k "
+		"      JOIN unnest($3::int[], $4::bigint[]) AS h (id, epoch) "
+		"      ON k.id = h.id AND k.epoch = h.epoch "
+		"      WHERE k.owner = $1 AND k.lease_until > now() "
+		"      ORDER BY k.id FOR UPDATE OF k) AS l "
+		"WHERE s.id = l.id RETURNING s.id, s.epoch",
 	[P_SHARD_CLAIM] =
 		"UPDATE shard SET owner = $1, epoch = epoch + 1, "
 		"lease_until = now() + $2::bigint * interval '1 millisecond' "
@@ -208,13 +213,18 @@ static const char *const sql_text[P_COUNT] = {
 		"WHERE status = 'pending' AND lease_until IS NOT NULL "
 		"AND alert_id IN (SELECT id FROM alert WHERE shard = ANY ($1::int[]))",
 	[P_SHARD_RELEASE] = "UPDATE shard s SET owner = NULL, lease_until = now() "
-			    "FROM unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
-			    "WHERE s.id = h.id AND s.epoch = h.epoch AND s.owner = $1",
-	[P_SHARD_DISOWN] = "UPDATE shard SET owner = NULL, lease_until = now() WHERE owner = $1",
+			    "FROM (SELECT k.id FROM shard k "
+			    "      JOIN unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
+			    "      ON k.id = h.id AND k.epoch = h.epoch WHERE k.owner = $1 "
+			    "      ORDER BY k.id FOR UPDATE OF k) AS l "
+			    "WHERE s.id = l.id",
+	[P_SHARD_DISOWN] = "UPDATE shard s SET owner = NULL, lease_until = now() "
+			   "FROM (SELECT id FROM shard WHERE owner = $1 ORDER BY id FOR UPDATE) "
+			   "AS l WHERE s.id = l.id",
 	[P_FENCE] = "SELECT s.id, s.epoch FROM shard s "
 		    "JOIN unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
 		    "ON s.id = h.id AND s.epoch = h.epoch "
-		    "WHERE s.owner = $1 AND s.lease_until > now() FOR SHARE OF s",
+		    "WHERE s.owner = $1 AND s.lease_until > now() ORDER BY s.id FOR SHARE OF s",
 };
 
 static const struct store_ops pg_ops = {

@@ -45,14 +45,27 @@ static int shard_arrays(const struct store_shards *s, char **ids, char **epochs)
 	return 0;
 }
 
-/* The rows (id, epoch) of a result into *out. */
+/* The rows (id, epoch) of a result into *out, by id (RETURNING gives
+ * them in no order). */
 static void read_shards(const PGresult *r, struct store_shards *out)
 {
+	int64_t epoch[STORE_SHARDS] = {0};
+	unsigned char in[STORE_SHARDS] = {0};
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		int id = (int)pg_get_int(r, i, 0);
+
+		if (id >= 0 && id < STORE_SHARDS) {
+			in[id] = 1;
+			epoch[id] = pg_get_int(r, i, 1);
+		}
+	}
 	out->n = 0;
-	for (int i = 0; i < PQntuples(r) && out->n < STORE_SHARDS; i++) {
-		out->id[out->n] = (int)pg_get_int(r, i, 0);
-		out->epoch[out->n] = pg_get_int(r, i, 1);
-		out->n++;
+	for (int id = 0; id < STORE_SHARDS; id++) {
+		if (!in[id])
+			continue;
+		out->id[out->n] = id;
+		out->epoch[out->n++] = epoch[id];
 	}
 }
 
