@@ -296,7 +296,7 @@ static int claim_batch(struct engine *e, struct store *st, int64_t lease_ms,
 	int rc;
 
 	if (lease_limit(e, st, err, sizeof(err)) != 0) {
-		engine_claim_failed(e, failures, "calls", err);
+		engine_claim_failed(e, st, failures, "calls", err);
 		return -1;
 	}
 	pthread_mutex_lock(&e->write_lock);
@@ -305,7 +305,7 @@ static int claim_batch(struct engine *e, struct store *st, int64_t lease_ms,
 			       calls, CALL_BATCH, n, err, sizeof(err));
 	pthread_mutex_unlock(&e->write_lock);
 	if (rc != 0) {
-		engine_claim_failed(e, failures, "calls", err);
+		engine_claim_failed(e, st, failures, "calls", err);
 		return -1;
 	}
 	*failures = 0;
@@ -320,6 +320,10 @@ static void wait_for_calls(struct engine *e, struct store *st, unsigned long see
 	int64_t next, now = engine_now(e);
 
 	if (store_next_call(st, &next, err, sizeof(err)) != 0) {
+		if (store_connection_lost(st)) {
+			engine_reconnect(e, st, "calls", err);
+			return;
+		}
 		log_msg(LOG_ERROR, "next call: %s", err);
 		next = now + cfg->resolution_ms;
 	}

@@ -130,6 +130,34 @@ void engine_wait(struct engine *e, pthread_cond_t *cond, const unsigned long *ge
 	pthread_mutex_unlock(&e->wake_lock);
 }
 
+int engine_reconnect(struct engine *e, struct store *st, const char *what, const char *err)
+{
+	char quoted[1100], why[512];
+	int64_t wait = RECONNECT_FIRST_MS;
+
+	/* On PostgreSQL the lease thread logs the episode (lease.c): a
+	 * worker's connection finds out when it next needs it, which would
+	 * split one episode into several. */
+	if (atomic_fetch_add(&e->db_lost, 1) == 0)
+		log_msg(e->lease.all ? LOG_WARN : LOG_DEBUG,
+			"database connection lost, reconnecting what=%s error=%s", what,
+			log_quote(quoted, sizeof(quoted), err));
+	while (!engine_stopping(e)) {
+		unsigned long seen = engine_generation(e, &e->main_gen);
+
+		engine_wait(e, &e->main_cond, &e->main_gen, seen, wait);
+		if (store_reconnect(st, why, sizeof(why)) == 0) {
+			if (atomic_fetch_sub(&e->db_lost, 1) == 1)
+				log_msg(e->lease.all ? LOG_INFO : LOG_DEBUG,
+					"database connection back what=%s", what);
+			return 0;
+		}
+		wait = wait * 2 > RECONNECT_CAP_MS ? RECONNECT_CAP_MS : wait * 2;
+	}
+	atomic_fetch_sub(&e->db_lost, 1);
+	return -1;
+}
+
 int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *arg, int own_tx,
 		 const char *what)
 {
@@ -155,6 +183,13 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 		pthread_mutex_unlock(&e->write_lock);
 		if (rc == 0)
 			return 0;
+		/* Not the database's answer: wait for it, however long. */
+		if (store_connection_lost(st)) {
+			if (engine_reconnect(e, st, what, err) != 0)
+				return -1;
+			attempt--;
+			continue;
+		}
 		log_msg(LOG_ERROR, "database write failed what=%s attempt=%d error=%s", what,
 			attempt, log_quote(quoted, sizeof(quoted), err));
 		/* After a fatal error, retrying only delays the exit. */
@@ -174,10 +209,16 @@ int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void
 	return engine_write(e, st, fn, arg, 0, what);
 }
 
-void engine_claim_failed(struct engine *e, int *failures, const char *what, const char *err)
+void engine_claim_failed(struct engine *e, struct store *st, int *failures, const char *what,
+			 const char *err)
 {
 	char quoted[1100];
 
+	if (store_connection_lost(st)) {
+		*failures = 0;
+		engine_reconnect(e, st, what, err);
+		return;
+	}
 	log_quote(quoted, sizeof(quoted), err);
 	log_msg(LOG_ERROR, "database claim failed what=%s error=%s", what, quoted);
 	if (++*failures >= DB_WRITE_ATTEMPTS) {
@@ -275,6 +316,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 	atomic_init(&e->clock_offset, engine_wall_clock(e) - engine_steady(e));
 	atomic_init(&e->failing_queries, 0);
 	atomic_init(&e->server_back, 0);
+	atomic_init(&e->db_lost, 0);
 	e->retry_all_at = 0;
 	e->retry_all_gap = BACKOFF_FIRST_MS;
 	atomic_init(&e->eval_commits, 0);

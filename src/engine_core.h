@@ -26,10 +26,12 @@
  * no thread waits in SQLite's busy handler.
  */
 
-#define BACKOFF_FIRST_MS 500 /* the first wait of a backoff ... */
-#define BACKOFF_CAP_MS 60000 /* ... doubling up to this */
-#define DB_WRITE_ATTEMPTS 4  /* a failing write is tried this often, then fatal */
-#define EVAL_THREADS 2       /* the evaluation scheduler and the query thread */
+#define BACKOFF_FIRST_MS 500   /* the first wait of a backoff ... */
+#define BACKOFF_CAP_MS 60000   /* ... doubling up to this */
+#define DB_WRITE_ATTEMPTS 4    /* a failing write is tried this often, then fatal */
+#define EVAL_THREADS 2         /* the evaluation scheduler and the query thread */
+#define RECONNECT_FIRST_MS 500 /* a lost database connection: the first wait ... */
+#define RECONNECT_CAP_MS 10000 /* ... doubling up to this */
 
 struct eval_queue;
 
@@ -61,6 +63,9 @@ struct engine {
 	 * backoff are retried at once. */
 	atomic_int failing_queries;
 	atomic_int server_back;
+	/* Connections to the database lost and not back yet: the first
+	 * logs the episode's start, the last its end. */
+	atomic_int db_lost;
 	/* Retrying every waiting call at once is itself backed off (under
 	 * wake_lock): not before retry_all_at, then retry_all_gap later. */
 	int64_t retry_all_at; /* engine_steady() */
@@ -131,8 +136,16 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void *arg,
 		    const char *what);
 
-/* Reports a failed claim; stops the engine when they keep failing. */
-void engine_claim_failed(struct engine *e, int *failures, const char *what, const char *err);
+/* After a failure on st whose connection was lost: reconnects, waiting
+ * RECONNECT_FIRST_MS doubling to RECONNECT_CAP_MS between attempts,
+ * until it is back (0) or the engine stops (-1). The first connection of
+ * the engine lost logs one line, the last one back another. */
+int engine_reconnect(struct engine *e, struct store *st, const char *what, const char *err);
+
+/* Reports a failed claim on st; stops the engine when they keep failing,
+ * unless the connection was lost: then it reconnects. */
+void engine_claim_failed(struct engine *e, struct store *st, int *failures, const char *what,
+			 const char *err);
 
 /* Adds a worker's write counters to the engine's, and closes its store. */
 void engine_close_store(struct store *st, atomic_long *commits, atomic_long *rows);

@@ -14,8 +14,6 @@
 /* An engine gives shards back only above its fair share + this, so that
  * engines do not hand shards to and fro over rounding. */
 #define LEASE_SLACK 2
-#define RECONNECT_FIRST_MS 500
-#define RECONNECT_CAP_MS 10000
 
 void lease_init(struct lease *l, int all)
 {
@@ -279,8 +277,11 @@ static int lease_round(struct leaser *s, char *err, size_t errlen)
 	int64_t live = 1;
 	size_t fair;
 
-	if (store_engine_beat(s->st, e->cfg->engine_id, STORE_BEAT_ALIVE, e->cfg->lease_ms, &live,
-			      err, errlen) != 0 ||
+	/* A --once run counts for nobody's fair share: it takes only what
+	 * no live engine holds. */
+	if (store_engine_beat(s->st, e->cfg->engine_id,
+			      e->cfg->once ? STORE_BEAT_STOPPED : STORE_BEAT_ALIVE,
+			      e->cfg->lease_ms, &live, err, errlen) != 0 ||
 	    renew(s, t0, err, errlen) != 0)
 		return -1;
 	/* --once takes whatever nobody holds. */
@@ -339,16 +340,25 @@ static int connect_db(struct leaser *s, int first, char *err, size_t errlen)
 	return 0;
 }
 
-/* A round failed: the connection is dropped and opened again with
- * backoff; one line when the database goes away, one when it is back. */
+/* A round failed. An error of the database (a deadlock, a timeout) is
+ * logged and the next round tries again. A lost connection is opened
+ * again with backoff: the lease thread, which uses its connection every
+ * lease/3, speaks for the engine's connections (each of the others
+ * reconnects quietly when it next needs to): one line when the database
+ * goes away, one when it is back. */
 static void round_failed(struct leaser *s, const char *err)
 {
 	struct engine *e = s->e;
+	char quoted[1100];
 
+	if (s->st != NULL && !store_connection_lost(s->st)) {
+		log_msg(LOG_ERROR, "shard lease round failed error=%s",
+			log_quote(quoted, sizeof(quoted), err));
+		return;
+	}
 	if (!s->down) {
-		char quoted[1100];
-
-		log_msg(LOG_WARN, "shard leases not renewed, reconnecting to the database error=%s",
+		log_msg(LOG_WARN,
+			"database connection lost, shard leases not renewed: reconnecting error=%s",
 			log_quote(quoted, sizeof(quoted), err));
 		s->reconnect_ms = RECONNECT_FIRST_MS;
 	}
@@ -378,7 +388,7 @@ static void lease_turn(struct leaser *s)
 		return;
 	}
 	if (s->down)
-		log_msg(LOG_INFO, "shard leases renewed again");
+		log_msg(LOG_INFO, "database connection back, shard leases renewed");
 	s->down = 0;
 }
 

@@ -433,21 +433,28 @@ static int pick_more(struct scheduler *s)
 
 	s->next = INT64_MAX;
 	if (lease_limit(e, s->st, err, sizeof(err)) != 0) {
-		engine_claim_failed(e, &s->pick_failures, "evaluations", err);
+		engine_claim_failed(e, s->st, &s->pick_failures, "evaluations", err);
 		return 0;
 	}
 	if (e->once_cutoff == 0) {
 		if (store_next_pick(s->st, in_flight_has, &s->in_flight, s->in_flight.n, &s->next,
 				    err, sizeof(err)) != 0) {
-			log_msg(LOG_ERROR, "next due: %s", err);
+			/* A lost connection is waited out here: nothing is
+			 * picked meanwhile. */
+			if (store_connection_lost(s->st))
+				engine_claim_failed(e, s->st, &s->pick_failures, "evaluations",
+						    err);
+			else
+				log_msg(LOG_ERROR, "next due: %s", err);
 			s->next = INT64_MAX;
+			return 0;
 		}
 		if (s->next > engine_now(e))
 			return 0;
 	}
 	n = sched_pick(e, s->st, &s->in_flight, s->due, s->nfree, err, sizeof(err));
 	if (n < 0)
-		engine_claim_failed(e, &s->pick_failures, "evaluations", err);
+		engine_claim_failed(e, s->st, &s->pick_failures, "evaluations", err);
 	else
 		s->pick_failures = 0;
 	if (n == 0 && e->once_cutoff)

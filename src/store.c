@@ -368,3 +368,13 @@ int store_fence(struct store *st, const char *engine, const struct store_shards 
 	}
 	return st->ops->fence(st, engine, want, valid, err, errlen);
 }
+
+int store_connection_lost(const struct store *st)
+{
+	return st->ops->connection_lost != NULL && st->ops->connection_lost(st);
+}
+
+int store_reconnect(struct store *st, char *err, size_t errlen)
+{
+	return st->ops->reconnect != NULL ? st->ops->reconnect(st, err, errlen) : 0;
+}

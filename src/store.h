@@ -69,6 +69,17 @@ enum store_kind {
 int store_open(const char *location, int sync_full, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
+/* Whether the connection to the database server was lost (PostgreSQL
+ * restarted, the connection cut): then every call fails until
+ * store_reconnect succeeds. Never for SQLite, whose file is opened once.
+ * A failure of a lost connection is not the database's answer: the
+ * caller waits and reconnects rather than giving up. */
+int store_connection_lost(const struct store *st);
+
+/* Connects again (the open transaction is gone with the connection).
+ * 0, or -1 with a message while the server cannot be reached. */
+int store_reconnect(struct store *st, char *err, size_t errlen);
+
 /* What this connection's transactions wrote: commits that changed at
  * least one row, and the rows they inserted, updated or deleted (the
  * benchmark's rows per commit). */

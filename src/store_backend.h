@@ -58,6 +58,9 @@ struct store_ops {
 	int (*prune)(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted,
 		     char *err, size_t errlen);
 	int (*shift_times)(struct store *st, int64_t delta, char *err, size_t errlen);
+	/* NULL in a backend whose connection cannot be lost (SQLite). */
+	int (*connection_lost)(const struct store *st);
+	int (*reconnect)(struct store *st, char *err, size_t errlen);
 	/* Shard leases: NULL in a backend whose database is one engine's. */
 	int (*engine_beat)(struct store *st, const char *engine, enum store_beat beat,
 			   int64_t lease_ms, int64_t *live, char *err, size_t errlen);

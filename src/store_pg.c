@@ -254,6 +254,8 @@ static const struct store_ops pg_ops = {
 	.count_pending = pg_store_count_pending,
 	.prune = pg_store_prune,
 	.shift_times = pg_store_shift_times,
+	.connection_lost = pg_store_connection_lost,
+	.reconnect = pg_store_reconnect,
 	.engine_beat = pg_store_engine_beat,
 	.shards_renew = pg_store_shards_renew,
 	.shards_claim = pg_store_shards_claim,
@@ -436,10 +438,32 @@ static int pg_exec(struct pg_store *st, const char *sql, const char *tag, char *
 	return ok ? 0 : -1;
 }
 
+/* Prepares every statement of the table on the connection (a session's
+ * prepared statements end with it). */
+static int prepare_all(struct pg_store *st, char *err, size_t errlen)
+{
+	char msg[400];
+
+	for (int i = 0; i < P_COUNT; i++) {
+		char name[16];
+		PGresult *r;
+
+		snprintf(name, sizeof(name), "s%d", i);
+		r = PQprepare(st->conn, name, sql_text[i], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			snprintf(err, errlen, "prepare statement %d: %s", i,
+				 pg_message(st->conn, msg, sizeof(msg)));
+			PQclear(r);
+			return -1;
+		}
+		PQclear(r);
+	}
+	return 0;
+}
+
 int store_pg_open(const char *conninfo, struct store **out, char *err, size_t errlen)
 {
 	struct pg_store *st = calloc(1, sizeof(*st));
-	char msg[400];
 
 	*out = NULL;
 	if (st == NULL) {
@@ -451,23 +475,34 @@ int store_pg_open(const char *conninfo, struct store **out, char *err, size_t er
 		free(st);
 		return -1;
 	}
-	for (int i = 0; i < P_COUNT; i++) {
-		char name[16];
-		PGresult *r;
-
-		snprintf(name, sizeof(name), "s%d", i);
-		r = PQprepare(st->conn, name, sql_text[i], 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			snprintf(err, errlen, "prepare statement %d: %s", i,
-				 pg_message(st->conn, msg, sizeof(msg)));
-			PQclear(r);
-			pg_store_close(&st->base);
-			return -1;
-		}
-		PQclear(r);
+	if (prepare_all(st, err, errlen) != 0) {
+		pg_store_close(&st->base);
+		return -1;
 	}
 	*out = &st->base;
 	return 0;
+}
+
+int pg_store_connection_lost(const struct store *base)
+{
+	const struct pg_store *st = (const struct pg_store *)base;
+
+	return st->unprepared || PQstatus(st->conn) == CONNECTION_BAD;
+}
+
+int pg_store_reconnect(struct store *base, char *err, size_t errlen)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	char msg[400];
+
+	st->rows_in_tx = 0;
+	PQreset(st->conn);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "reconnect: %s", pg_message(st->conn, msg, sizeof(msg)));
+		return -1;
+	}
+	st->unprepared = prepare_all(st, err, errlen) != 0;
+	return st->unprepared ? -1 : 0;
 }
 
 void pg_store_close(struct store *base)

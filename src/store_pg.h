@@ -88,6 +88,7 @@ struct pg_store {
 	/* store_limit_shards: the shard ids as an array literal, NULL for
 	 * every alert. */
 	char *limit;
+	int unprepared; /* a reconnect could not prepare the statements */
 };
 
 /* The text parameters of one statement. A value is NULL for SQL NULL. */
@@ -190,6 +191,8 @@ int pg_store_count_pending(struct store *st, int64_t *n, char *err, size_t errle
 int pg_store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted, char *err,
 		   size_t errlen);
 int pg_store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen);
+int pg_store_connection_lost(const struct store *st);
+int pg_store_reconnect(struct store *st, char *err, size_t errlen);
 int pg_store_engine_beat(struct store *st, const char *engine, enum store_beat beat,
 			 int64_t lease_ms, int64_t *live, char *err, size_t errlen);
 int pg_store_shards_renew(struct store *st, const char *engine, int64_t lease_ms,

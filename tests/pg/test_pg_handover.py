@@ -12,7 +12,10 @@ Two engines (--lease 3s) on one database, 100 alerts at 1 s.
   SIGCONT e1 logs that its lease ran out, and until it claims shards again
   it commits nothing: no evaluation, transition or delivery is logged by
   it (each is logged after its commit, so a write its fence refused is
-  not). Every call enqueued reaches the server.
+  not).
+- --once: beside the two live engines it takes no shard and evaluates
+  nothing; once they stopped it claims all 1024, evaluates, and gives
+  them back at its exit. Every call enqueued reaches the server.
 
 Registered as integration_pg_handover (fixture pg, lock daemon_timing).
 """
@@ -110,6 +113,35 @@ def zombie(wd, emu, db, e2):
     return e1
 
 
+def once_runs(wd, emu, db, engines):
+    """--once takes only the shards no live engine holds: none while two
+    run; every one once they stopped, given back at its exit."""
+    def balanced():
+        held = dict(owners(engines[0]))
+        return held.get("e1", 0) >= 500 and held.get("e1", 0) + held.get("e2", 0) == 1024
+    wait_until(balanced, 10, "e1 and e2 to share every shard")
+    drain = Engine(wd, emu.url, db=db, name="once", args=["--lease", "%ds" % LEASE_S])
+    rc, out, err = drain.once()
+    check("evaluated=0 " in out, "--once beside live engines evaluated: %r" % out)
+    check(dict(owners(engines[0])).get("once", 0) == 0, "--once kept shards: %r"
+          % owners(engines[0]))
+    for eng in engines:
+        rc, _ = eng.kill(signal.SIGTERM, timeout=30)
+        check(rc == 0, "%s: SIGTERM exit %d" % (eng.name, rc))
+    time.sleep(1.5)
+    rc, out, err = drain.once()
+    check("claimed shards engine=once shards=1024 " in err, "--once did not claim the "
+          "free shards:\n%s" % err[-2000:])
+    check(not out.startswith("evaluated=0 "), "--once on free shards evaluated nothing: %r"
+          % out)
+    left = Engine.sql(drain, "select count(*) from shard where lease_until > now()")
+    check(left[0][0] == 0, "--once left %d shards held" % left[0][0])
+    for _ in range(10):
+        if undelivered(db) == 0:
+            break
+        drain.once()
+
+
 def main():
     wd = Workdir("pg-handover")
     alerts, timeline = cycling_alerts(100)
@@ -120,14 +152,7 @@ def main():
     e2 = handover(wd, emu, db, request_log)
     e1 = zombie(wd, emu, db, e2)
     time.sleep(2)
-    for eng in (e1, e2):
-        rc, _ = eng.kill(signal.SIGTERM, timeout=30)
-        check(rc == 0, "%s: SIGTERM exit %d" % (eng.name, rc))
-    drain = Engine(wd, emu.url, db=db, name="drain", args=["--lease", "%ds" % LEASE_S])
-    for _ in range(10):
-        drain.once()
-        if undelivered(db) == 0:
-            break
+    once_runs(wd, emu, db, (e1, e2))
     emu.stop()
     check(undelivered(db) == 0, "calls left undelivered")
     wd.cleanup()
