@@ -278,10 +278,14 @@ static int lease_round(struct leaser *s, char *err, size_t errlen)
 	size_t fair;
 
 	/* A --once run counts for nobody's fair share: it takes only what
-	 * no live engine holds. */
+	 * no live engine holds. An engine whose heartbeat missed a round
+	 * counts no more: by the time its leases run out, the others' fair
+	 * shares have room for its shards (with the whole lease as the
+	 * window, a dead engine would hold their shares down a round longer
+	 * than its leases). */
 	if (store_engine_beat(s->st, e->cfg->engine_id,
 			      e->cfg->once ? STORE_BEAT_STOPPED : STORE_BEAT_ALIVE,
-			      e->cfg->lease_ms, &live, err, errlen) != 0 ||
+			      e->cfg->lease_ms * 2 / 3, &live, err, errlen) != 0 ||
 	    renew(s, t0, err, errlen) != 0)
 		return -1;
 	/* --once takes whatever nobody holds. */

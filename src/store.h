@@ -342,13 +342,13 @@ int store_shared(const struct store *st);
  * now() (first: also its start, which clears a stop), or, with stopped,
  * the mark that it stopped for good. *live (may be NULL) gets the
  * number of engines, this one included, whose heartbeat is younger than
- * lease_ms and that did not stop. Own transaction. */
+ * live_ms and that did not stop. Own transaction. */
 enum store_beat {
 	STORE_BEAT_FIRST,
 	STORE_BEAT_ALIVE,
 	STORE_BEAT_STOPPED,
 };
-int store_engine_beat(struct store *st, const char *engine, enum store_beat beat, int64_t lease_ms,
+int store_engine_beat(struct store *st, const char *engine, enum store_beat beat, int64_t live_ms,
 		      int64_t *live, char *err, size_t errlen);
 
 /* Extends by lease_ms (from the database's now()) the leases of the

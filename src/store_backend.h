@@ -63,7 +63,7 @@ struct store_ops {
 	int (*reconnect)(struct store *st, char *err, size_t errlen);
 	/* Shard leases: NULL in a backend whose database is one engine's. */
 	int (*engine_beat)(struct store *st, const char *engine, enum store_beat beat,
-			   int64_t lease_ms, int64_t *live, char *err, size_t errlen);
+			   int64_t live_ms, int64_t *live, char *err, size_t errlen);
 	int (*shards_renew)(struct store *st, const char *engine, int64_t lease_ms,
 			    struct store_shards *held, char *err, size_t errlen);
 	int (*shards_claim)(struct store *st, const char *engine, int64_t lease_ms, size_t max,

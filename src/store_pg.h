@@ -194,7 +194,7 @@ int pg_store_shift_times(struct store *st, int64_t delta, char *err, size_t errl
 int pg_store_connection_lost(const struct store *st);
 int pg_store_reconnect(struct store *st, char *err, size_t errlen);
 int pg_store_engine_beat(struct store *st, const char *engine, enum store_beat beat,
-			 int64_t lease_ms, int64_t *live, char *err, size_t errlen);
+			 int64_t live_ms, int64_t *live, char *err, size_t errlen);
 int pg_store_shards_renew(struct store *st, const char *engine, int64_t lease_ms,
 			  struct store_shards *held, char *err, size_t errlen);
 int pg_store_shards_claim(struct store *st, const char *engine, int64_t lease_ms, size_t max,

@@ -100,7 +100,7 @@ static int run_with_set(struct pg_store *st, enum pg_stmt_id id, const char *eng
 }
 
 int pg_store_engine_beat(struct store *base, const char *engine, enum store_beat beat,
-			 int64_t lease_ms, int64_t *live, char *err, size_t errlen)
+			 int64_t live_ms, int64_t *live, char *err, size_t errlen)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct pg_params p = {0};
@@ -116,7 +116,7 @@ int pg_store_engine_beat(struct store *base, const char *engine, enum store_beat
 	}
 	if (rc != 0 || live == NULL)
 		return rc;
-	pg_int(&q, lease_ms);
+	pg_int(&q, live_ms);
 	return pg_run_int64(st, P_ENGINE_LIVE, &q, 0, live, err, errlen, "count live engines");
 }
 

@@ -26,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from harness import Engine, Workdir, check, log, wait_until  # noqa: E402
+from harness import ON_PG, Engine, Workdir, check, log, wait_until  # noqa: E402
 from fault_helpers import (SHAPE_CYCLE, cycling_alerts, log_lines, read_jsonl,  # noqa: E402
                            start_emulator, undelivered)
 
@@ -143,6 +143,8 @@ def once_runs(wd, emu, db, engines):
 
 
 def main():
+    check(ON_PG, "several engines need PostgreSQL: run with ALERT_EXEC_TEST_DB=postgresql "
+          "and ALERT_EXEC_PG_URI_FILE (ctest's pg fixture does)")
     wd = Workdir("pg-handover")
     alerts, timeline = cycling_alerts(100)
     request_log = wd.file("requests.jsonl")

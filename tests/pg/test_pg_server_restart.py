@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Engine, Workdir, check, log, wait_until  # noqa: E402
+from harness import ON_PG, Engine, Workdir, check, log, wait_until  # noqa: E402
 from fault_helpers import (SHAPE_CYCLE, cycling_alerts, start_emulator,  # noqa: E402
                            undelivered)
 from test_pg_engines import check_calls, check_one_evaluator, queries  # noqa: E402
@@ -41,6 +41,8 @@ SCRATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg-scratch.s
 
 
 def main():
+    check(ON_PG, "several engines need PostgreSQL: run with ALERT_EXEC_TEST_DB=postgresql "
+          "and ALERT_EXEC_PG_URI_FILE (ctest's pg fixture does)")
     wd = Workdir("pg-restart")
     # Outside the work directory, which a passing test removes before
     # the server is stopped.
