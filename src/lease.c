@@ -14,6 +14,14 @@
 /* An engine gives shards back only above its fair share + this, so that
  * engines do not hand shards to and fro over rounding. */
 #define LEASE_SLACK 2
+/* Between rounds an engine below its fair share looks for shards given
+ * back (a graceful stop) this often, so that they change hands within
+ * about a second whatever the lease. */
+#define LEASE_POLL_MS 1000
+/* ... and this often while it found fewer than it has room for: the
+ * shards of an engine that died are taken soon after their leases run
+ * out. */
+#define LEASE_HUNGRY_POLL_MS 250
 
 void lease_init(struct lease *l, int all)
 {
@@ -138,8 +146,10 @@ struct leaser {
 	struct engine *e;
 	struct store *st; /* NULL while the database is unreachable */
 	struct store_shards held, got;
+	int64_t next_round;   /* engine_steady(): the next renewal */
 	int64_t reconnect_at; /* engine_steady() */
 	int64_t reconnect_ms;
+	int hungry;  /* the last claim found fewer shards than there was room for */
 	int down;    /* the database is unreachable: logged once */
 	int expired; /* the local deadline passed: logged once */
 };
@@ -203,12 +213,20 @@ static int give_back(struct leaser *s, size_t fair, char *err, size_t errlen)
 	struct engine *e = s->e;
 	struct lease *l = &e->lease;
 	size_t excess = 0;
+	size_t over;
 
 	s->got.n = 0;
 	pthread_mutex_lock(&l->lock);
+	/* No more than are over the fair share now (engines come and go):
+	 * the rest are kept, not given back to be claimed again. */
+	over = l->held > fair ? l->held - fair : 0;
 	for (int i = 0; i < STORE_SHARDS; i++) {
 		if (l->epoch[i] == 0 || !l->leaving[i])
 			continue;
+		if (s->got.n == over) {
+			l->leaving[i] = 0;
+			continue;
+		}
 		s->got.id[s->got.n] = i;
 		s->got.epoch[s->got.n++] = l->epoch[i];
 	}
@@ -249,11 +267,13 @@ static int claim(struct leaser *s, size_t fair, char *err, size_t errlen)
 	pthread_mutex_lock(&l->lock);
 	held = l->held;
 	pthread_mutex_unlock(&l->lock);
+	s->hungry = 0;
 	if (held >= fair)
 		return 0;
 	if (store_shards_claim(s->st, e->cfg->engine_id, e->cfg->lease_ms, fair - held, &s->got,
 			       err, errlen) != 0)
 		return -1;
+	s->hungry = s->got.n < fair - held;
 	if (s->got.n == 0)
 		return 0;
 	pthread_mutex_lock(&l->lock);
@@ -270,7 +290,7 @@ static int claim(struct leaser *s, size_t fair, char *err, size_t errlen)
 }
 
 /* One round: heartbeat, renewal, give-back, claims. */
-static int lease_round(struct leaser *s, char *err, size_t errlen)
+static int lease_round(struct leaser *s, int full, char *err, size_t errlen)
 {
 	struct engine *e = s->e;
 	int64_t t0 = engine_steady(e);
@@ -286,11 +306,11 @@ static int lease_round(struct leaser *s, char *err, size_t errlen)
 	if (store_engine_beat(s->st, e->cfg->engine_id,
 			      e->cfg->once ? STORE_BEAT_STOPPED : STORE_BEAT_ALIVE,
 			      e->cfg->lease_ms * 2 / 3, &live, err, errlen) != 0 ||
-	    renew(s, t0, err, errlen) != 0)
+	    (full && renew(s, t0, err, errlen) != 0))
 		return -1;
 	/* --once takes whatever nobody holds. */
 	fair = e->cfg->once ? STORE_SHARDS : lease_fair_share(live);
-	if (give_back(s, fair, err, errlen) != 0)
+	if (full && give_back(s, fair, err, errlen) != 0)
 		return -1;
 	return engine_stopping(e) ? 0 : claim(s, fair, err, errlen);
 }
@@ -374,20 +394,32 @@ static void round_failed(struct leaser *s, const char *err)
 								 : s->reconnect_ms * 2;
 }
 
-/* One turn of the thread: (re)connects when due, then a round. */
+/* One turn of the thread: (re)connects when due, then a round: a full
+ * one (renewals, give-backs) every lease/3, else a heartbeat and claims. */
 static void lease_turn(struct leaser *s)
 {
 	char err[512];
+	int64_t now = engine_steady(s->e);
+	int full = now >= s->next_round;
 
 	if (s->st == NULL) {
 		if (engine_steady(s->e) < s->reconnect_at)
 			return;
 		if (connect_db(s, 0, err, sizeof(err)) != 0) {
-			s->reconnect_at = engine_steady(s->e) + s->reconnect_ms;
+			s->reconnect_at = now + s->reconnect_ms;
+			s->reconnect_ms = s->reconnect_ms * 2 > RECONNECT_CAP_MS
+						  ? RECONNECT_CAP_MS
+						  : s->reconnect_ms * 2;
 			return;
 		}
+		full = 1;
 	}
-	if (lease_round(s, err, sizeof(err)) != 0) {
+	if (full)
+		s->next_round = now + s->e->cfg->lease_ms / 3;
+	if (lease_round(s, full, err, sizeof(err)) != 0) {
+		/* The renewal is tried again in a moment. */
+		if (full)
+			s->next_round = now + LEASE_POLL_MS;
 		round_failed(s, err);
 		return;
 	}
@@ -401,17 +433,20 @@ static void *lease_thread(void *arg)
 	struct leaser *s = arg;
 	struct engine *e = s->e;
 	struct lease *l = &e->lease;
-	int64_t period = e->cfg->lease_ms / 3;
 
 	engine_name_thread("lease");
 	while (!atomic_load(&l->quit)) {
 		unsigned long seen = engine_generation(e, &l->gen);
-		int64_t wait = period;
+		int64_t wait;
 
 		lease_turn(s);
 		expire(s);
-		if (s->st == NULL && s->reconnect_at - engine_steady(e) < wait)
-			wait = s->reconnect_at - engine_steady(e);
+		/* Until the next renewal or reconnection, but a look for
+		 * free shards at least every LEASE_POLL_MS, or every
+		 * LEASE_HUNGRY_POLL_MS while there is room for more. */
+		wait = (s->st == NULL ? s->reconnect_at : s->next_round) - engine_steady(e);
+		if (wait > (s->hungry ? LEASE_HUNGRY_POLL_MS : LEASE_POLL_MS))
+			wait = s->hungry ? LEASE_HUNGRY_POLL_MS : LEASE_POLL_MS;
 		engine_wait(e, &l->cond, &l->gen, seen, wait < 1 ? 1 : wait);
 	}
 	return NULL;
@@ -431,7 +466,8 @@ int lease_start(struct engine *e)
 		return -1;
 	}
 	s->e = e;
-	if (connect_db(s, 1, err, sizeof(err)) != 0 || lease_round(s, err, sizeof(err)) != 0) {
+	s->next_round = engine_steady(e) + e->cfg->lease_ms / 3;
+	if (connect_db(s, 1, err, sizeof(err)) != 0 || lease_round(s, 1, err, sizeof(err)) != 0) {
 		log_msg(LOG_ERROR, "first shard claims failed, retrying error=%s",
 			log_quote(quoted, sizeof(quoted), err));
 		if (s->st != NULL)

@@ -185,6 +185,8 @@ def check_takeovers(qs, kills):
             wait = after[0] - tk
             check(wait <= LEASE_S + 2, "%s: queried again %.2f s after %s was killed "
                   "(same id: %s)" % (target, wait, eid, same))
+            if wait > worst:
+                log("takeover %.2f s: %s after %s was killed at %.3f" % (wait, target, eid, tk))
             worst = max(worst, wait)
     return worst
 
