@@ -280,13 +280,24 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 
 /* Follows the wall clock (clock.h): a step moves every stored schedule
  * and the engine's clock together, so nothing stalls, bursts, fires
- * early or is given up for the size of the jump. -1 when the shift could
- * not be written (the engine stops). */
+ * early or is given up for the size of the jump; on a shared database
+ * (PostgreSQL) a step is followed as a slew is, since the stored times
+ * are every engine's. -1 when the shift could not be written (the engine
+ * stops). */
 int engine_follow_clock(struct engine *e, struct store *st)
 {
 	int64_t drift;
 	enum clock_move move = clock_compare(engine_wall_clock(e), engine_now(e), &drift);
 
+	/* A shared database's times are every engine's: one host's clock
+	 * step must not move them (the others' clocks did not jump). */
+	if (move == CLOCK_STEP && !e->lease.all) {
+		log_msg(LOG_WARN,
+			"wall clock jumped by %lld ms: following it, the shared database's "
+			"schedules stay",
+			(long long)drift);
+		move = CLOCK_FOLLOW;
+	}
 	if (move == CLOCK_STEP) {
 		struct shift_arg shift = {e, drift};
 

@@ -167,7 +167,8 @@ void engine_name_thread(const char *name);
 /* Follows the wall clock (clock.h): a step moves every stored schedule
  * and the engine's clock together, so nothing stalls, bursts, fires
  * early or is given up for the size of the jump; a slew moves the clock
- * alone. -1 when the shift could not be written (the engine stops). */
+ * alone, and so does a step on a shared database (PostgreSQL), whose
+ * times are every engine's. -1 when the shift could not be written (the engine stops). */
 int engine_follow_clock(struct engine *e, struct store *st);
 
 #endif
