@@ -206,6 +206,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 {
 	int nw = e->cfg->deliverers;
 	int64_t n = 0;
+	char err[512];
 
 	e->once_cutoff = engine_now(e);
 	if (evaluate && sched_start(e, w) != 0)
@@ -216,7 +217,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 	/* Cron mode: each run is one round of attempts, so a call waiting
 	 * out the backoff of an earlier run is tried now; one that fails
 	 * in this run waits for the next. */
-	if (deliver_retry_now(e, st, &n) == 0 && n > 0)
+	if (lease_limit(e, st, err, sizeof(err)) == 0 && deliver_retry_now(e, st, &n) == 0 && n > 0)
 		log_msg(LOG_INFO, "retrying the calls an earlier run left calls=%lld",
 			(long long)n);
 	e->once_cutoff = engine_now(e);

@@ -292,7 +292,7 @@ int store_call_release(struct store *st, const struct store_call *call, int mayb
 /* In a transaction: rows waiting in backoff after a server or transport
  * failure become due at `at` (the server answered again), but for those
  * the server asked to wait longer (store_failure.not_before). Returns the
- * number of rows changed in *n. */
+ * number of rows changed in *n. Limited as store_limit_shards says. */
 int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, size_t errlen);
 
 /* Number of pending outbox rows. */
@@ -373,7 +373,8 @@ int store_shards_release(struct store *st, const char *engine, const struct stor
 			 char *err, size_t errlen);
 
 /* Limits this connection's store_pick_due, store_next_pick,
- * store_claim_calls and store_next_call to the alerts of the shards in
+ * store_claim_calls, store_next_call and store_calls_retry_now to the
+ * alerts of the shards in
  * *held (their epochs do not matter); NULL: every alert (the default). */
 int store_limit_shards(struct store *st, const struct store_shards *held, char *err, size_t errlen);
 

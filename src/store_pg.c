@@ -159,9 +159,13 @@ static const char *const sql_text[P_COUNT] = {
 	[P_CALL_RELEASE] = "UPDATE outbox SET lease_until = NULL, lease_token = NULL, "
 			   "is_repeat = CASE WHEN $3::integer <> 0 THEN 0 ELSE is_repeat END "
 			   "WHERE id = $1 AND lease_token = $2",
+	/* $2 the shards (store_limit_shards): another engine's calls are
+	 * its own to retry. */
 	[P_RETRY_NOW] = "UPDATE outbox SET next_attempt = $1 WHERE status = 'pending' "
 			"AND next_attempt > $1 AND attempts > 0 AND lease_until IS NULL "
-			"AND (not_before IS NULL OR not_before <= $1)",
+			"AND (not_before IS NULL OR not_before <= $1) "
+			"AND ($2::int[] IS NULL OR alert_id IN "
+			"     (SELECT id FROM alert WHERE shard = ANY ($2::int[])))",
 	[P_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
 	[P_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
 			   "WHERE status <> 'pending' AND finished < $1 LIMIT $2)",

@@ -208,9 +208,10 @@ int pg_store_call_release(struct store *base, const struct store_call *call, int
 
 int pg_store_calls_retry_now(struct store *base, int64_t at, int64_t *n, char *err, size_t errlen)
 {
+	struct pg_store *st = (struct pg_store *)base;
 	struct pg_params p = {0};
 
 	pg_int(&p, at);
-	return pg_run_changed((struct pg_store *)base, P_RETRY_NOW, &p, n, err, errlen,
-			      "retry calls now");
+	pg_text(&p, st->limit);
+	return pg_run_changed(st, P_RETRY_NOW, &p, n, err, errlen, "retry calls now");
 }
