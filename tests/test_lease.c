@@ -2,7 +2,9 @@
  * set (lease.h), and, run as "test_lease postgresql" on the scratch
  * server (ALERT_EXEC_PG_URI_FILE), the store's claims, renewals,
  * releases, fences and the limit of picks and outbox claims to held
- * shards, with two connections standing for two engines. */
+ * shards, with two connections standing for two engines, and that two
+ * engines syncing at once retire a firing alert with one resolve. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -361,6 +363,58 @@ static void test_pg_pick_and_claim_limited(void **state)
 			 0);
 }
 
+struct sync_job {
+	struct store *st;
+	const struct alert_def *defs;
+	size_t n;
+	int rc;
+};
+
+static void *sync_thread(void *arg)
+{
+	struct sync_job *j = arg;
+	struct store_sync_stats stats;
+	char err[512];
+
+	j->rc = store_sync_defs(j->st, j->defs, j->n, NULL, 0, T0 + 1000, 0, &stats, err,
+				sizeof(err));
+	return NULL;
+}
+
+/* Two engines sync the same definitions at once, in which a firing alert
+ * is gone: it is retired once, with one resolve (the sync's advisory
+ * lock). */
+static void test_pg_concurrent_retire_one_resolve(void **state)
+{
+	struct fx *f = *state;
+	struct alert_def defs[2];
+	struct store_sync_stats stats;
+	struct sync_job a, b;
+	pthread_t ta, tb;
+	PGresult *r;
+	char err[512];
+
+	def_of(&defs[0], "stays");
+	def_of(&defs[1], "goes");
+	assert_int_equal(store_sync_defs(f->a, defs, 2, NULL, 0, T0, 1, &stats, err, sizeof(err)),
+			 0);
+	r = PQexec(f->look, "UPDATE alert_state SET state = 'CRITICAL' WHERE alert_id = "
+			    "(SELECT id FROM alert WHERE name = 'goes')");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	a = (struct sync_job){f->a, defs, 1, -1};
+	b = (struct sync_job){f->b, defs, 1, -1};
+	assert_int_equal(pthread_create(&ta, NULL, sync_thread, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, sync_thread, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(look_int(f, "SELECT count(*) FROM outbox WHERE kind = 'resolve'"), 1);
+	assert_int_equal(look_int(f, "SELECT count(*) FROM transition"), 1);
+	assert_int_equal(look_int(f, "SELECT count(*) FROM alert WHERE retired IS NOT NULL"), 1);
+}
+
 static int run_on_postgres(void)
 {
 	const struct CMUnitTest cases[] = {
@@ -371,6 +425,8 @@ static int run_on_postgres(void)
 		cmocka_unit_test_setup_teardown(test_pg_release, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_heartbeat_live, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_pick_and_claim_limited, pg_setup,
+						pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_concurrent_retire_one_resolve, pg_setup,
 						pg_teardown),
 	};
 	const char *file = getenv("ALERT_EXEC_PG_URI_FILE");
