@@ -50,6 +50,23 @@ STEP_S = float(os.environ.get("ENGINES_STEP_S", "1.5"))
 ALERTS = 300
 
 
+# Every process a test started: killed when it fails, so that no engine
+# is left running against a server that goes away.
+STARTED = []
+
+
+def track(obj):
+    STARTED.append(obj.proc)
+    return obj
+
+
+def reap():
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def engine_of(ua):
     """The engine id in a User-Agent "alert-exec/VERSION (ID)"."""
     if ua and ua.endswith(")") and " (" in ua:
@@ -76,7 +93,7 @@ class Fleet:
         self.runs += 1
         eng = Engine(self.wd, self.emu.url, db=self.db, name="%s-run%d" % (eid, self.runs),
                      args=["--engine-id", eid, "--lease", "%ds" % LEASE_S, "-c", "16"])
-        eng.start().wait_started(30)
+        track(eng.start()).wait_started(30)
         check(("engine=%s " % eid) in eng.log_text(), "%s: no engine= in its start line" % eid)
         self.running[eid] = eng
         return eid
@@ -200,8 +217,8 @@ def main():
     wd = Workdir("pg-engines")
     alerts, timeline = cycling_alerts(ALERTS)
     request_log = wd.file("requests.jsonl")
-    emu = start_emulator(wd, alerts=alerts, timeline=timeline,
-                         args=["--cycle", str(SHAPE_CYCLE), "--request-log", request_log])
+    emu = track(start_emulator(wd, alerts=alerts, timeline=timeline,
+                               args=["--cycle", str(SHAPE_CYCLE), "--request-log", request_log]))
     db = wd.database("engines")
     fleet = Fleet(wd, emu, db)
     for _ in range(3):
@@ -239,4 +256,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        reap()

@@ -29,6 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from harness import ON_PG, Engine, Workdir, check, log, wait_until  # noqa: E402
 from fault_helpers import (SHAPE_CYCLE, cycling_alerts, log_lines, read_jsonl,  # noqa: E402
                            start_emulator, undelivered)
+sys.path.insert(0, os.path.dirname(__file__))
+from test_pg_engines import reap, track  # noqa: E402
 
 LEASE_S = 3
 
@@ -41,7 +43,7 @@ def owners(eng):
 def start(wd, emu, db, eid, run):
     eng = Engine(wd, emu.url, db=db, name="%s-run%d" % (eid, run),
                  args=["--engine-id", eid, "--lease", "%ds" % LEASE_S])
-    return eng.start().wait_started(30)
+    return track(eng.start()).wait_started(30)
 
 
 def engine_of(ua):
@@ -148,8 +150,8 @@ def main():
     wd = Workdir("pg-handover")
     alerts, timeline = cycling_alerts(100)
     request_log = wd.file("requests.jsonl")
-    emu = start_emulator(wd, alerts=alerts, timeline=timeline,
-                         args=["--cycle", str(SHAPE_CYCLE), "--request-log", request_log])
+    emu = track(start_emulator(wd, alerts=alerts, timeline=timeline,
+                               args=["--cycle", str(SHAPE_CYCLE), "--request-log", request_log]))
     db = wd.database("handover")
     e2 = handover(wd, emu, db, request_log)
     e1 = zombie(wd, emu, db, e2)
@@ -161,4 +163,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        reap()

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import ON_PG, Engine, Workdir, check, log, wait_until  # noqa: E402
 from fault_helpers import (SHAPE_CYCLE, cycling_alerts, start_emulator,  # noqa: E402
                            undelivered)
-from test_pg_engines import check_calls, check_one_evaluator, queries  # noqa: E402
+from test_pg_engines import check_calls, check_one_evaluator, queries, reap, track  # noqa: E402
 
 LEASE_S = 3
 RESTARTS = int(os.environ.get("RESTARTS", "2"))
@@ -54,21 +54,22 @@ def main():
     try:
         run(wd, uri_file)
     finally:
+        reap()
         subprocess.run([SCRATCH, "stop", uri_file], stdout=subprocess.DEVNULL)
 
 
 def run(wd, uri_file):
     alerts, timeline = cycling_alerts(100)
     request_log = wd.file("requests.jsonl")
-    emu = start_emulator(wd, alerts=alerts, timeline=timeline,
-                         args=["--cycle", str(SHAPE_CYCLE), "--request-log", request_log])
+    emu = track(start_emulator(wd, alerts=alerts, timeline=timeline,
+                               args=["--cycle", str(SHAPE_CYCLE), "--request-log", request_log]))
     db = wd.database("restart")
     engines = []
     for i in range(3):
         eid = "e%d" % (i + 1)
         eng = Engine(wd, emu.url, db=db, name=eid, args=["--engine-id", eid,
                                                           "--lease", "%ds" % LEASE_S])
-        engines.append(eng.start().wait_started(30))
+        engines.append(track(eng.start()).wait_started(30))
     time.sleep(5)
     ends = []
     for _ in range(RESTARTS):
