@@ -18,6 +18,11 @@ Markdown file:
  7. listener: the same alerts with the HTTP listener off and on (the
     status page and /metrics scraped every second), side by side:
     evaluations per second and CPU per evaluation.
+ 8. postgres (when the PostgreSQL server binaries are installed: a scratch
+    server of its own, tests/pg/pg-scratch.sh): one engine with 5 000
+    alerts at 1 s on SQLite and then on PostgreSQL (evaluations per second,
+    CPU per evaluation), and takeovers after kill -9 among three engines
+    (--lease 3s, 10 kills: p50 and max).
 
 --smoke runs every workload at a tiny size in a few seconds: it checks
 that the benchmark works, not how fast the engine is."""
@@ -27,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -55,6 +61,7 @@ FULL = {
     "scale_alerts": 100000, "scale_interval": 60, "scale_secs": 120, "restart_secs": 10,
     "busy_secs": 0.5,
     "listener_alerts": 10000, "listener_rounds": 2, "listener_window_secs": 10,
+    "pg_alerts": 5000, "pg_kill_alerts": 300, "pg_kills": 10, "pg_kill_every": 6,
 }
 SMOKE = {
     "ceiling_secs": 1, "sqlite_secs": 0.3, "ceiling_alerts": 100,
@@ -66,7 +73,11 @@ SMOKE = {
     "scale_alerts": 1000, "scale_interval": 2, "scale_secs": 4, "restart_secs": 1,
     "busy_secs": 0.2,
     "listener_alerts": 100, "listener_rounds": 1, "listener_window_secs": 1.5,
+    "pg_alerts": 100, "pg_kill_alerts": 30, "pg_kills": 2, "pg_kill_every": 3,
 }
+PG_SCRATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pg",
+                          "pg-scratch.sh")
+PG_LEASE_S = 3
 
 
 def log(*args):
@@ -89,8 +100,9 @@ def write_alerts(path, n, interval, prefix="a"):
 
 class Emulator:
     def __init__(self, ctx, name, alerts_file, timeline=None, query_log=False, record=False,
-                 threads=None):
+                 threads=None, request_log=False):
         self.ctx = ctx
+        self.request_log = ctx.file(name + "-requests.jsonl") if request_log else None
         self.query_log = ctx.file(name + "-queries.jsonl") if query_log else None
         self.record = ctx.file(name + "-record.jsonl") if record else None
         cmd = [ctx.emulator, "--port", "0", "--alerts", alerts_file]
@@ -102,6 +114,8 @@ class Emulator:
             cmd += ["--record", self.record]
         if threads:
             cmd += ["--threads", str(threads)]
+        if self.request_log:
+            cmd += ["--request-log", self.request_log]
         self.stderr = open(ctx.file(name + "-emulator.log"), "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         ctx.children.append(self.proc)
@@ -277,24 +291,26 @@ def ceilings(ctx):
 
 # ---- 2. throughput ---------------------------------------------------------
 
-def throughput_step(ctx, n):
+def throughput_step(ctx, n, db=None, label="tp"):
+    """Evaluations per second and CPU per evaluation of one engine with n
+    alerts at 1 s, on a SQLite file of its own or on db."""
     p = ctx.p
-    alerts = ctx.file("tp-%d-alerts.json" % n)
+    alerts = ctx.file("%s-%d-alerts.json" % (label, n))
     targets = write_alerts(alerts, n, 1)
     # Values below warn: this measures evaluations; calls are workloads 4
     # and 5 (the emulator's default cycle would start most alerts firing
     # and measure a notify storm instead).
-    timeline = ctx.file("tp-%d-timeline.json" % n)
+    timeline = ctx.file("%s-%d-timeline.json" % (label, n))
     with open(timeline, "w") as f:
         json.dump({q: [[0, QUIET]] for q in targets.values()}, f)
-    emu = Emulator(ctx, "tp-%d" % n, alerts, timeline=timeline)
+    emu = Emulator(ctx, "%s-%d" % (label, n), alerts, timeline=timeline)
     eng = None
     try:
         # Ceiling (b) again, on this emulator, just before the engine runs:
         # the ratio compares numbers taken a few seconds apart.
         ceiling = bare_curl(ctx, emu.url, n, p["tp_ceiling_secs"])
-        db = ctx.file("tp-%d.db" % n)
-        eng = Engine(ctx, "tp-%d" % n, emu.url, db, level="info")
+        db = db or ctx.file("%s-%d.db" % (label, n))
+        eng = Engine(ctx, "%s-%d" % (label, n), emu.url, db, level="info")
         base = emu.queries()
         wait_until(lambda: emu.queries() - base >= n, 60)
         time.sleep(p["tp_warm_secs"])
@@ -454,6 +470,126 @@ def listener(ctx):
     res["scrapes"] = sum(r[1]["scrapes"] for r in rounds)
     res["scrape_failures"] = sum(r[1]["scrape_failures"] for r in rounds)
     return res
+
+
+# ---- 8. PostgreSQL: one engine beside SQLite, takeover after kill -9 ---------
+
+class PgServer:
+    """A scratch PostgreSQL server of the benchmark's own
+    (tests/pg/pg-scratch.sh), stopped at the end of the workload."""
+
+    def __init__(self, ctx):
+        self.uri_file = ctx.file("pg.uri")
+        self.admin = subprocess.run([PG_SCRATCH, "start", self.uri_file], check=True,
+                                    capture_output=True, text=True).stdout.strip()
+        bindir = subprocess.run([PG_SCRATCH, "bindir"], check=True, capture_output=True,
+                                text=True).stdout.strip()
+        self.psql = os.path.join(bindir, "psql")
+        self.n = 0
+
+    def database(self):
+        self.n += 1
+        name = "bench_%d" % self.n
+        self.query(self.admin, "CREATE DATABASE " + name)
+        return "postgresql:///%s?%s" % (name, self.admin.split("?", 1)[1])
+
+    def query(self, uri, sql):
+        return subprocess.run([self.psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", uri,
+                               "-c", sql], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def stop(self):
+        subprocess.run([PG_SCRATCH, "stop", self.uri_file], capture_output=True)
+
+
+def engine_in_ua(ua):
+    return ua[ua.index(" (") + 2:-1] if ua and " (" in ua else None
+
+
+def takeovers(ctx, pg):
+    """3 engines (--lease 3s) on one database; kill -9 of a random one every
+    pg_kill_every s, restarted under a new id. A takeover lasts from the
+    kill to the first query, by another engine, of the last alert the
+    killed one queried in its last second."""
+    p = ctx.p
+    n = p["pg_kill_alerts"]
+    alerts = ctx.file("pgk-alerts.json")
+    targets = write_alerts(alerts, n, 1)
+    timeline = ctx.file("pgk-timeline.json")
+    with open(timeline, "w") as f:
+        json.dump({q: [[0, QUIET]] for q in targets.values()}, f)
+    emu = Emulator(ctx, "pgk", alerts, timeline=timeline, request_log=True)
+    db = pg.database()
+    engines, kills, count = {}, [], 0
+    rng = random.Random(1)
+
+    def start():
+        nonlocal count
+        count += 1
+        eid = "k%d" % count
+        engines[eid] = Engine(ctx, "pgk-" + eid, emu.url, db, level="info",
+                              args=["--engine-id", eid, "--lease", "%ds" % PG_LEASE_S])
+
+    try:
+        for _ in range(3):
+            start()
+        time.sleep(PG_LEASE_S + 3)
+        for _ in range(p["pg_kills"]):
+            eid = rng.choice(sorted(engines))
+            eng = engines.pop(eid)
+            eng.proc.kill()
+            kills.append((time.time(), eid))
+            eng.proc.wait()
+            eng.stderr.close()
+            start()
+            time.sleep(p["pg_kill_every"])
+        time.sleep(PG_LEASE_S + 2)
+    finally:
+        for eng in engines.values():
+            eng.stop()
+        emu.stop()
+    seqs = {}
+    with open(emu.request_log) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("ep") == "query":
+                seqs.setdefault(r["target"], []).append((r["us"] / 1e6, engine_in_ua(r.get("ua"))))
+    waits = []
+    for tk, eid in kills:
+        worst = None
+        for seq in seqs.values():
+            if not any(e == eid and tk - 1.0 <= t <= tk for t, e in seq):
+                continue
+            after = [t for t, e in seq if t > tk and e != eid]
+            w = after[0] - tk if after else float("inf")
+            worst = w if worst is None else max(worst, w)
+        if worst is not None:
+            waits.append(worst)
+    waits.sort()
+    return {"kills": len(kills), "measured": len(waits),
+            "p50": waits[len(waits) // 2] if waits else None,
+            "max": waits[-1] if waits else None}
+
+
+def postgres(ctx):
+    """One engine on SQLite and on PostgreSQL with the same alerts, one
+    after the other; then takeovers after kill -9 with three engines."""
+    r = {}
+    if subprocess.run([PG_SCRATCH, "bindir"], capture_output=True).returncode != 0:
+        log("postgres: not run, no PostgreSQL server binaries")
+        return {"skipped": "no PostgreSQL server binaries (install postgresql)"}
+    pg = PgServer(ctx)
+    try:
+        n = ctx.p["pg_alerts"]
+        r["sqlite"] = throughput_step(ctx, n, label="pgcmp-sqlite")
+        r["postgres"] = throughput_step(ctx, n, db=pg.database(), label="pgcmp-pg")
+        r["takeover"] = takeovers(ctx, pg)
+        log("takeover after kill -9: p50 %s s, max %s s over %d kills"
+            % (fmt(r["takeover"]["p50"], 2), fmt(r["takeover"]["max"], 2),
+               r["takeover"]["kills"]))
+    finally:
+        pg.stop()
+    return r
 
 
 # ---- 3 and 4. schedule accuracy, detection to delivery ---------------------
@@ -699,6 +835,25 @@ def table(r):
         rows.append(("5 storm", "%d alerts CRITICAL at once: all notifies recorded after" % st["alerts"],
                      "%s s (%d/%d)" % (fmt(st["all_in_s"], 2), st["notified"], st["alerts"]),
                      "<= 2 s", verdict(st["all_in_s"] is not None and st["all_in_s"] <= 2)))
+    pgr = r.get("postgres")
+    if pgr and "skipped" in pgr:
+        rows.append(("7 postgres", "not run", pgr["skipped"], "", ""))
+    elif pgr:
+        sq, pq = pgr["sqlite"], pgr["postgres"]
+        ratio = pq["evals_per_s"] / sq["evals_per_s"] if sq["evals_per_s"] else None
+        rows.append(("7 postgres", "%d alerts at 1 s: evals/s SQLite / PostgreSQL" % sq["alerts"],
+                     "%s / %s (%s)" % (fmt(sq["evals_per_s"], 0), fmt(pq["evals_per_s"], 0),
+                                       fmt(ratio, 2)), ">= 0.5",
+                     verdict(ratio >= 0.5 if ratio is not None else None)))
+        rows.append(("7 postgres", "CPU s per 1 000 evaluations, SQLite / PostgreSQL (engine only)",
+                     "%s / %s" % (fmt(sq["cpu_s_per_1000"], 3), fmt(pq["cpu_s_per_1000"], 3)),
+                     "", ""))
+        tk = pgr["takeover"]
+        rows.append(("7 postgres", "takeover after kill -9, 3 engines, --lease %ds: p50 / max "
+                     "(%d kills)" % (PG_LEASE_S, tk["measured"]),
+                     "%s / %s s" % (fmt(tk["p50"], 2), fmt(tk["max"], 2)),
+                     "max <= %d s" % (PG_LEASE_S + 2),
+                     verdict(tk["max"] is not None and tk["max"] <= PG_LEASE_S + 2)))
     sc = r.get("scale")
     if sc:
         label = "%d alerts at %d s" % (sc["alerts"], sc["interval"])
@@ -796,6 +951,9 @@ def broken(r):
     st = r.get("storm")
     if st and st["notified"] < st["alerts"]:
         out.append("storm: %d of %d notifies" % (st["notified"], st["alerts"]))
+    pgr = r.get("postgres")
+    if pgr and "skipped" not in pgr and (pgr["postgres"]["evals_per_s"] <= 0 or pgr["takeover"]["measured"] == 0):
+        out.append("postgres: no evaluations, or no takeover measured")
     sc = r.get("scale")
     if sc and (sc["restart_first_eval_s"] is None or sc["evaluated_alerts"] < sc["alerts"]):
         out.append("scale: not every alert evaluated, or no evaluation after the restart")
@@ -811,7 +969,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--only", default="ceilings,throughput,schedule,storm,scale,listener")
+    ap.add_argument("--only", default="ceilings,throughput,schedule,storm,scale,listener,postgres")
     ap.add_argument("--notes", help="the notes on the results (analysis, profiles), linked")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
@@ -822,7 +980,8 @@ def main():
     only = set(args.only.split(","))
     workloads = [("ceilings", "ceilings", ceilings), ("throughput", "throughput", throughput),
                  ("schedule", "schedules", schedules), ("storm", "storm", storm),
-                 ("scale", "scale", scale), ("listener", "listener", listener)]
+                 ("scale", "scale", scale), ("listener", "listener", listener),
+                 ("postgres", "postgres", postgres)]
     log("work directory", ctx.dir)
     try:
         for key, field, fn in workloads:

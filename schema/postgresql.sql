@@ -97,7 +97,10 @@ CREATE VIEW public.alert_status AS
             ELSE 1
         END AS retired,
     a.shard,
-    sh.owner
+        CASE
+            WHEN (sh.lease_until > now()) THEN sh.owner
+            ELSE NULL::text
+        END AS owner
    FROM ((public.alert a
      JOIN public.alert_state s ON ((s.alert_id = a.id)))
      JOIN public.shard sh ON ((sh.id = a.shard)));
@@ -105,7 +108,8 @@ CREATE VIEW public.alert_status AS
 CREATE TABLE public.engine (
     id text NOT NULL,
     started timestamp with time zone NOT NULL,
-    heartbeat timestamp with time zone NOT NULL
+    heartbeat timestamp with time zone NOT NULL,
+    stopped timestamp with time zone
 );
 
 CREATE SEQUENCE public.outbox_id_seq

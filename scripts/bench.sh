@@ -11,7 +11,8 @@
 #   --no-build    use the binaries already in --build-dir
 #   --out         the results file (default bench/results.md; with --smoke
 #                 DIR/bench/smoke-results.md)
-#   --only        comma-separated subset of ceilings,throughput,schedule,storm,scale,listener
+#   --only        comma-separated subset of ceilings,throughput,schedule,storm,scale,
+#                 listener,postgres
 #   --keep        keep the work directory (databases, logs, query logs)
 # The full run takes about ten minutes and wants a quiet 2-core machine.
 set -euo pipefail
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
 	--build-dir) build=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift ;;
 	--out) out="$2"; shift ;;
 	--only) pass+=(--only "$2"); shift ;;
-	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
 	esac
 	shift

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,6 +44,10 @@ static const char usage_text[] =
 	"      --sync MODE        normal|full: SQLite synchronous mode (default normal)\n"
 	"      --listen ADDR:PORT HTTP listener: status page, /metrics, /-/healthy,\n"
 	"                         /-/ready (default 127.0.0.1:9097; off: none)\n"
+	"      --engine-id ID     this engine's name in logs and the database\n"
+	"                         (default host:pid)\n"
+	"      --lease DUR        PostgreSQL: lease of the shards an engine holds\n"
+	"                         (default 15s, at least 3s; SQLite ignores it)\n"
 	"  -h, --help             this text\n"
 	"  -V, --version          the version\n"
 	"\n"
@@ -54,6 +59,39 @@ static const char usage_text[] =
 	"alert-exec status [--db PATH] [--json] prints the alerts of a database.\n";
 
 static int parse_int(const char *text, long lo, long hi, int *out);
+
+/* host:pid, the host name cut to fit. */
+static void default_engine_id(char *out, size_t outlen)
+{
+	char host[256] = "localhost";
+
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(out, outlen, "%.100s:%ld", host, (long)getpid());
+}
+
+/* Takes id as --engine-id: printable ASCII, not empty, at most
+ * CONFIG_ENGINE_ID_MAX bytes (it goes into logs, a User-Agent header and
+ * the database as it is). */
+static int engine_id_opt(struct config *cfg, const char *id, char *err, size_t errlen)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > CONFIG_ENGINE_ID_MAX) {
+		snprintf(err, errlen, "--engine-id: must be 1 to %d bytes", CONFIG_ENGINE_ID_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (id[i] < 0x21 || id[i] > 0x7e) {
+			snprintf(err, errlen,
+				 "--engine-id: only printable ASCII without spaces is allowed");
+			return -1;
+		}
+	}
+	memcpy(cfg->engine_id, id, n + 1);
+	return 0;
+}
 
 void config_defaults(struct config *cfg)
 {
@@ -72,6 +110,8 @@ void config_defaults(struct config *cfg)
 	cfg->retention_ms = INT64_C(7) * 24 * 3600 * 1000;
 	cfg->connect_timeout_ms = 2000;
 	cfg->timeout_ms = 5000;
+	cfg->lease_ms = 15000;
+	default_engine_id(cfg->engine_id, sizeof(cfg->engine_id));
 	cfg->listen = "127.0.0.1:9097";
 }
 
@@ -172,6 +212,8 @@ enum {
 	OPT_DELIVERERS,
 	OPT_LOG_FORMAT,
 	OPT_LISTEN,
+	OPT_ENGINE_ID,
+	OPT_LEASE,
 };
 
 static int duration_opt(const char *name, const char *arg, int64_t lo, int64_t *out, char *err,
@@ -219,6 +261,7 @@ static const struct duration_option {
 	{OPT_RETENTION, "--retention", 1000, offsetof(struct config, retention_ms)},
 	{OPT_CONNECT_TIMEOUT, "--connect-timeout", 1, offsetof(struct config, connect_timeout_ms)},
 	{OPT_TIMEOUT, "--timeout", 1, offsetof(struct config, timeout_ms)},
+	{OPT_LEASE, "--lease", 3000, offsetof(struct config, lease_ms)},
 };
 
 /* The options that take a whole number, and its range. */
@@ -297,6 +340,8 @@ static int other_opt(struct config *cfg, int opt, const char *arg, char *err, si
 	case OPT_ONCE:
 		cfg->once = 1;
 		return CONFIG_OK;
+	case OPT_ENGINE_ID:
+		return engine_id_opt(cfg, arg, err, errlen) == 0 ? CONFIG_OK : CONFIG_USAGE;
 	case 'l':
 		if (log_parse_level(arg, &cfg->log_level) == 0)
 			return CONFIG_OK;
@@ -359,6 +404,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"sync", required_argument, NULL, OPT_SYNC},
 		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"engine-id", required_argument, NULL, OPT_ENGINE_ID},
+		{"lease", required_argument, NULL, OPT_LEASE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},

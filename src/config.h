@@ -15,6 +15,8 @@
 
 /* Room for the server URL as logs show it (longer ones are cut). */
 #define CONFIG_SERVER_REDACTED_MAX 512
+/* Longest --engine-id, in bytes. */
+#define CONFIG_ENGINE_ID_MAX 128
 
 struct config {
 	const char *server; /* --server, base URL: checked by http_check_url */
@@ -36,6 +38,10 @@ struct config {
 	int64_t timeout_ms;         /* --timeout: whole HTTP call */
 	int sync_full;              /* --sync full */
 	const char *listen;         /* --listen ADDR:PORT; NULL: off */
+	/* --engine-id: who this engine is in logs, its User-Agent and the
+	 * database's engine and shard tables (default host:pid). */
+	char engine_id[CONFIG_ENGINE_ID_MAX + 1];
+	int64_t lease_ms; /* --lease: of the shards (PostgreSQL) */
 };
 
 enum config_result {

@@ -44,11 +44,34 @@ struct delivery {
 	enum store_outcome outcome;
 };
 
+/* In a write transaction: whether the shard of call's alert is still
+ * this engine's (the fence). When it is not, nothing is written: the
+ * new owner sends the call again. */
+static int call_fenced_off(struct engine *e, struct store *st, const struct store_call *call,
+			   int *off, char *err, size_t errlen)
+{
+	int shard = store_shard_of(call->name);
+	unsigned char ok = 0;
+
+	if (lease_fence(e, st, &shard, 1, &ok, err, errlen) != 0)
+		return -1;
+	*off = !ok;
+	return 0;
+}
+
 static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct delivery *d = arg;
 	int64_t at = engine_wall(d->e, d->at_steady);
+	int off = 0;
 
+	d->dropped = 0;
+	if (call_fenced_off(d->e, st, d->call, &off, err, errlen) != 0)
+		return -1;
+	if (off) {
+		d->outcome = STORE_CALL_LOST;
+		return 0;
+	}
 	if (d->rc == HTTP_OK)
 		return store_call_delivered(st, d->call, at, &d->outcome, err, errlen);
 	/* A repeat that may have reached the server stays: the history must
@@ -65,6 +88,7 @@ static int write_delivery(struct store *st, void *arg, char *err, size_t errlen)
 }
 
 struct release {
+	struct engine *e;
 	const struct store_call *call;
 	int maybe_sent;
 };
@@ -72,11 +96,17 @@ struct release {
 static int write_release(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct release *r = arg;
+	int off = 0;
 
+	if (call_fenced_off(r->e, st, r->call, &off, err, errlen) != 0)
+		return -1;
+	if (off)
+		return 0;
 	return store_call_release(st, r->call, r->maybe_sent, err, errlen);
 }
 
 struct superseded {
+	struct engine *e;
 	const struct store_call *call;
 	int dropped;
 };
@@ -84,7 +114,13 @@ struct superseded {
 static int write_drop_superseded(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct superseded *s = arg;
+	int off = 0;
 
+	s->dropped = 0;
+	if (call_fenced_off(s->e, st, s->call, &off, err, errlen) != 0)
+		return -1;
+	if (off)
+		return 0;
 	return store_call_drop_superseded(st, s->call, &s->dropped, err, errlen);
 }
 
@@ -187,7 +223,8 @@ static int report_delivery(struct engine *e, const struct delivery *d, const cha
 	case STORE_CALL_LOST:
 		log_msg(LOG_WARN,
 			"lease lost, the call was claimed again while this worker "
-			"stalled: its outcome is not written kind=%s alert=%s",
+			"stalled or its shard changed hands: its outcome is not written "
+			"kind=%s alert=%s",
 			kind, name);
 		return 0;
 	case STORE_CALL_WAITS:
@@ -210,10 +247,14 @@ static int deliver_one(struct worker *w, struct store *st, struct sender *sn,
 	char error[512] = "";
 	char name[300];
 
+	/* The shard was lost since the claim (or is being given back): the
+	 * call is the next owner's, which may send it at once. */
+	if (!lease_holds(&e->lease, store_shard_of(c->name), engine_steady(e), 0, NULL))
+		return 0;
 	/* A repeat claimed in a batch may have been superseded by a state
 	 * change of its alert since: the state it repeats is over. */
 	if (c->repeat) {
-		struct superseded sup = {.call = c};
+		struct superseded sup = {.e = e, .call = c};
 
 		if (engine_write_tx(e, st, write_drop_superseded, &sup, "drop repeat") != 0)
 			return -1;
@@ -228,7 +269,7 @@ static int deliver_one(struct worker *w, struct store *st, struct sender *sn,
 	if (engine_stopping(e) && d.rc == HTTP_ERR_TRANSPORT) {
 		/* Cut short by the stop: not an attempt, but it may have
 		 * reached the server. */
-		struct release rel = {.call = c, .maybe_sent = 1};
+		struct release rel = {.e = e, .call = c, .maybe_sent = 1};
 
 		return engine_write_tx(e, st, write_release, &rel, "release call") == 0 ? 0 : -1;
 	}
@@ -256,13 +297,17 @@ static int claim_batch(struct engine *e, struct store *st, int64_t lease_ms,
 	int64_t now;
 	int rc;
 
+	if (lease_limit(e, st, err, sizeof(err)) != 0) {
+		engine_claim_failed(e, st, failures, "calls", err);
+		return -1;
+	}
 	pthread_mutex_lock(&e->write_lock);
 	now = engine_now(e);
 	rc = store_claim_calls(st, now, e->once_cutoff ? e->once_cutoff : now, lease_ms, token,
 			       calls, CALL_BATCH, n, err, sizeof(err));
 	pthread_mutex_unlock(&e->write_lock);
 	if (rc != 0) {
-		engine_claim_failed(e, failures, "calls", err);
+		engine_claim_failed(e, st, failures, "calls", err);
 		return -1;
 	}
 	*failures = 0;
@@ -277,6 +322,10 @@ static void wait_for_calls(struct engine *e, struct store *st, unsigned long see
 	int64_t next, now = engine_now(e);
 
 	if (store_next_call(st, &next, err, sizeof(err)) != 0) {
+		if (store_connection_lost(st)) {
+			engine_reconnect(e, st, "calls", err);
+			return;
+		}
 		log_msg(LOG_ERROR, "next call: %s", err);
 		next = now + cfg->resolution_ms;
 	}
@@ -316,7 +365,7 @@ static int deliver_batch(struct worker *w, struct store *st, struct sender *sn,
 			recovered = 1;
 	}
 	for (; i < n; i++) {
-		struct release rel = {.call = &calls[i]};
+		struct release rel = {.e = e, .call = &calls[i]};
 
 		engine_write_tx(e, st, write_release, &rel, "release call");
 	}

@@ -233,6 +233,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 {
 	int nw = e->cfg->deliverers;
 	int64_t n = 0;
+	char err[512];
 
 	e->once_cutoff = engine_now(e);
 	if (evaluate && sched_start(e, w) != 0)
@@ -243,7 +244,7 @@ static void once_round(struct engine *e, struct store *st, struct worker *w, int
 	/* Cron mode: each run is one round of attempts, so a call waiting
 	 * out the backoff of an earlier run is tried now; one that fails
 	 * in this run waits for the next. */
-	if (deliver_retry_now(e, st, &n) == 0 && n > 0)
+	if (lease_limit(e, st, err, sizeof(err)) == 0 && deliver_retry_now(e, st, &n) == 0 && n > 0)
 		log_msg(LOG_INFO, "retrying the calls an earlier run left calls=%lld",
 			(long long)n);
 	e->once_cutoff = engine_now(e);
@@ -308,13 +309,24 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 
 /* Follows the wall clock (clock.h): a step moves every stored schedule
  * and the engine's clock together, so nothing stalls, bursts, fires
- * early or is given up for the size of the jump. -1 when the shift could
- * not be written (the engine stops). */
+ * early or is given up for the size of the jump; on a shared database
+ * (PostgreSQL) a step is followed as a slew is, since the stored times
+ * are every engine's. -1 when the shift could not be written (the engine
+ * stops). */
 int engine_follow_clock(struct engine *e, struct store *st)
 {
 	int64_t drift;
 	enum clock_move move = clock_compare(engine_wall_clock(e), engine_now(e), &drift);
 
+	/* A shared database's times are every engine's: one host's clock
+	 * step must not move them (the others' clocks did not jump). */
+	if (move == CLOCK_STEP && !e->lease.all) {
+		log_msg(LOG_WARN,
+			"wall clock jumped by %lld ms: following it, the shared database's "
+			"schedules stay",
+			(long long)drift);
+		move = CLOCK_FOLLOW;
+	}
 	if (move == CLOCK_STEP) {
 		struct shift_arg shift = {e, drift};
 
@@ -357,6 +369,7 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 	int64_t alerts = 0;
 	char err[512];
 	char shown[512];
+	char id[300];
 	int loaded;
 
 	/* With stored definitions the workers start at once; the server's
@@ -372,8 +385,9 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 							   deliver_thread, EVAL_THREADS) != 0)
 		engine_stop(e, ENGINE_EXIT_OSERR);
 	log_msg(LOG_INFO,
-		"started db=%s server=%s stored_alerts=%lld concurrency=%d "
+		"started engine=%s db=%s server=%s stored_alerts=%lld concurrency=%d "
 		"deliverers=%d",
+		log_quote(id, sizeof(id), cfg->engine_id),
 		store_redact_location(shown, sizeof(shown), cfg->db_path), cfg->server_redacted,
 		(long long)alerts, cfg->concurrency, cfg->deliverers);
 	loaded = refresh_defs(e, st, client, 0);
@@ -517,7 +531,12 @@ int engine_run(const struct config *cfg)
 		status = ENGINE_EXIT_OSERR;
 		goto out;
 	}
+	if (lease_start(&e) != 0) {
+		status = ENGINE_EXIT_OSERR;
+		goto out;
+	}
 	status = cfg->once ? run_once(&e, st, client) : run_daemon(&e, st, client);
+	lease_stop(&e);
 out:
 	web_stop(web);
 	signals_stop(&sg);

@@ -142,6 +142,34 @@ static int commit_timed(struct engine *e, struct store *st, char *err, size_t er
 	return rc;
 }
 
+int engine_reconnect(struct engine *e, struct store *st, const char *what, const char *err)
+{
+	char quoted[1100], why[512];
+	int64_t wait = RECONNECT_FIRST_MS;
+
+	/* On PostgreSQL the lease thread logs the episode (lease.c): a
+	 * worker's connection finds out when it next needs it, which would
+	 * split one episode into several. */
+	if (atomic_fetch_add(&e->db_lost, 1) == 0)
+		log_msg(e->lease.all ? LOG_WARN : LOG_DEBUG,
+			"database connection lost, reconnecting what=%s error=%s", what,
+			log_quote(quoted, sizeof(quoted), err));
+	while (!engine_stopping(e)) {
+		unsigned long seen = engine_generation(e, &e->main_gen);
+
+		engine_wait(e, &e->main_cond, &e->main_gen, seen, wait);
+		if (store_reconnect(st, why, sizeof(why)) == 0) {
+			if (atomic_fetch_sub(&e->db_lost, 1) == 1)
+				log_msg(e->lease.all ? LOG_INFO : LOG_DEBUG,
+					"database connection back what=%s", what);
+			return 0;
+		}
+		wait = wait * 2 > RECONNECT_CAP_MS ? RECONNECT_CAP_MS : wait * 2;
+	}
+	atomic_fetch_sub(&e->db_lost, 1);
+	return -1;
+}
+
 int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *arg, int own_tx,
 		 const char *what)
 {
@@ -167,6 +195,13 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 		pthread_mutex_unlock(&e->write_lock);
 		if (rc == 0)
 			return 0;
+		/* Not the database's answer: wait for it, however long. */
+		if (store_connection_lost(st)) {
+			if (engine_reconnect(e, st, what, err) != 0)
+				return -1;
+			attempt--;
+			continue;
+		}
 		log_msg(LOG_ERROR, "database write failed what=%s attempt=%d error=%s", what,
 			attempt, log_quote(quoted, sizeof(quoted), err));
 		/* After a fatal error, retrying only delays the exit. */
@@ -186,10 +221,16 @@ int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void
 	return engine_write(e, st, fn, arg, 0, what);
 }
 
-void engine_claim_failed(struct engine *e, int *failures, const char *what, const char *err)
+void engine_claim_failed(struct engine *e, struct store *st, int *failures, const char *what,
+			 const char *err)
 {
 	char quoted[1100];
 
+	if (store_connection_lost(st)) {
+		*failures = 0;
+		engine_reconnect(e, st, what, err);
+		return;
+	}
 	log_quote(quoted, sizeof(quoted), err);
 	log_msg(LOG_ERROR, "database claim failed what=%s error=%s", what, quoted);
 	if (++*failures >= DB_WRITE_ATTEMPTS) {
@@ -223,6 +264,7 @@ struct http_opts engine_http_opts(struct engine *e)
 		.timeout_ms = (long)cfg->timeout_ms,
 		.attempts = cfg->attempts,
 		.stop = &e->stop,
+		.engine_id = cfg->engine_id,
 	};
 
 	return opts;
@@ -282,6 +324,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 	atomic_init(&e->clock_offset, engine_wall_clock(e) - engine_steady(e));
 	atomic_init(&e->failing_queries, 0);
 	atomic_init(&e->server_back, 0);
+	atomic_init(&e->db_lost, 0);
 	e->retry_all_at = 0;
 	e->retry_all_gap = BACKOFF_FIRST_MS;
 	atomic_init(&e->eval_commits, 0);
@@ -296,6 +339,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 	pthread_cond_init(&e->deliver_cond, &ca);
 	pthread_cond_init(&e->main_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	lease_init(&e->lease, !store_location_is_postgres(cfg->db_path));
 	e->queue = sched_queue_new(cfg->concurrency);
 	return e->queue != NULL ? 0 : -1;
 }
@@ -303,6 +347,7 @@ int engine_init(struct engine *e, const struct config *cfg, const struct clock_s
 void engine_destroy(struct engine *e)
 {
 	sched_queue_free(e->queue);
+	lease_destroy(&e->lease);
 	pthread_cond_destroy(&e->eval_cond);
 	pthread_cond_destroy(&e->deliver_cond);
 	pthread_cond_destroy(&e->main_cond);

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "sdnotify.h"
 #include "metrics.h"
+#include "lease.h"
 #include "store.h"
 
 /*
@@ -27,10 +28,12 @@
  * no thread waits in SQLite's busy handler.
  */
 
-#define BACKOFF_FIRST_MS 500 /* the first wait of a backoff ... */
-#define BACKOFF_CAP_MS 60000 /* ... doubling up to this */
-#define DB_WRITE_ATTEMPTS 4  /* a failing write is tried this often, then fatal */
-#define EVAL_THREADS 2       /* the evaluation scheduler and the query thread */
+#define BACKOFF_FIRST_MS 500   /* the first wait of a backoff ... */
+#define BACKOFF_CAP_MS 60000   /* ... doubling up to this */
+#define DB_WRITE_ATTEMPTS 4    /* a failing write is tried this often, then fatal */
+#define EVAL_THREADS 2         /* the evaluation scheduler and the query thread */
+#define RECONNECT_FIRST_MS 500 /* a lost database connection: the first wait ... */
+#define RECONNECT_CAP_MS 10000 /* ... doubling up to this */
 
 struct eval_queue;
 
@@ -62,6 +65,9 @@ struct engine {
 	 * backoff are retried at once. */
 	atomic_int failing_queries;
 	atomic_int server_back;
+	/* Connections to the database lost and not back yet: the first
+	 * logs the episode's start, the last its end. */
+	atomic_int db_lost;
 	/* Retrying every waiting call at once is itself backed off (under
 	 * wake_lock): not before retry_all_at, then retry_all_gap later. */
 	int64_t retry_all_at; /* engine_steady() */
@@ -74,6 +80,7 @@ struct engine {
 	/* systemd's notify socket (READY, WATCHDOG from the scheduler, ...);
 	 * NULL with --once and in unit tests: nothing is sent. */
 	const struct sdnotify *notify;
+	struct lease lease; /* the shards held (lease.h) */
 };
 
 /* One thread of the engine. */
@@ -134,8 +141,16 @@ int engine_write(struct engine *e, struct store *st, engine_write_fn fn, void *a
 int engine_write_tx(struct engine *e, struct store *st, engine_write_fn fn, void *arg,
 		    const char *what);
 
-/* Reports a failed claim; stops the engine when they keep failing. */
-void engine_claim_failed(struct engine *e, int *failures, const char *what, const char *err);
+/* After a failure on st whose connection was lost: reconnects, waiting
+ * RECONNECT_FIRST_MS doubling to RECONNECT_CAP_MS between attempts,
+ * until it is back (0) or the engine stops (-1). The first connection of
+ * the engine lost logs one line, the last one back another. */
+int engine_reconnect(struct engine *e, struct store *st, const char *what, const char *err);
+
+/* Reports a failed claim on st; stops the engine when they keep failing,
+ * unless the connection was lost: then it reconnects. */
+void engine_claim_failed(struct engine *e, struct store *st, int *failures, const char *what,
+			 const char *err);
 
 /* Adds a worker's write counters to the engine's, and closes its store. */
 void engine_close_store(struct store *st, atomic_long *commits, atomic_long *rows);
@@ -157,7 +172,8 @@ void engine_name_thread(const char *name);
 /* Follows the wall clock (clock.h): a step moves every stored schedule
  * and the engine's clock together, so nothing stalls, bursts, fires
  * early or is given up for the size of the jump; a slew moves the clock
- * alone. -1 when the shift could not be written (the engine stops). */
+ * alone, and so does a step on a shared database (PostgreSQL), whose
+ * times are every engine's. -1 when the shift could not be written (the engine stops). */
 int engine_follow_clock(struct engine *e, struct store *st);
 
 #endif

@@ -463,7 +463,15 @@ static int alloc_buffers(struct http *http)
 /* The options of a new client's handle that stay for all its calls. */
 static CURLcode setup_handle(struct http *http, const struct http_opts *opts)
 {
+	char agent[256];
 	CURLcode cc;
+
+	/* libcurl copies the string. */
+	if (opts->engine_id != NULL)
+		snprintf(agent, sizeof(agent), "alert-exec/%s (%s)", ALERT_EXEC_VERSION,
+			 opts->engine_id);
+	else
+		snprintf(agent, sizeof(agent), "alert-exec/%s", ALERT_EXEC_VERSION);
 
 	cc = curl_easy_setopt(http->curl, CURLOPT_NOSIGNAL, 1L);
 	if (cc == CURLE_OK)
@@ -478,8 +486,7 @@ static CURLcode setup_handle(struct http *http, const struct http_opts *opts)
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(http->curl, CURLOPT_USERAGENT,
-				      "alert-exec/" ALERT_EXEC_VERSION);
+		cc = curl_easy_setopt(http->curl, CURLOPT_USERAGENT, agent);
 	if (cc == CURLE_OK)
 		cc = curl_easy_setopt(http->curl, CURLOPT_ERRORBUFFER, http->curl_err);
 	if (cc == CURLE_OK)

@@ -80,6 +80,9 @@ struct http_opts {
 	const atomic_int *stop;  /* when non-NULL and set, no further attempt is
 				    * made (read before every attempt) */
 	size_t alerts_max_body;  /* cap of a /alerts body; 0: HTTP_ALERTS_MAX_BODY */
+	/* The engine's id, sent in the User-Agent as
+	 * "alert-exec/VERSION (ID)" so the server sees who asks; NULL: none. */
+	const char *engine_id;
 };
 
 struct http;

@@ -124,7 +124,7 @@ static int write_eval(struct engine *e, struct store *st, struct eval *ev, char 
 	ev->at = engine_wall(e, ev->at_steady);
 	ev->check = STORE_EVAL_CURRENT;
 	memset(r, 0, sizeof(*r));
-	if (ev->abandoned)
+	if (ev->abandoned || ev->fenced)
 		return 0;
 	if (ev->ok && rules_level(&ev->due.def, ev->value) == LEVEL_PASS) {
 		int written = 0;
@@ -167,10 +167,36 @@ struct eval_batch {
 	size_t n;
 };
 
+/* The fence of a batch: the evaluations of shards this engine no longer
+ * holds are not written (their alerts, still due, are the new owner's);
+ * the others are, under the fence's lock. */
+static int fence_evals(struct eval_batch *b, struct store *st, char *err, size_t errlen)
+{
+	int *shards = malloc(b->n * sizeof(*shards) + 1);
+	unsigned char *ok = malloc(b->n + 1);
+	int rc = -1;
+
+	if (shards == NULL || ok == NULL) {
+		snprintf(err, errlen, "fence: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		shards[i] = b->ev[i]->shard;
+	rc = lease_fence(b->e, st, shards, b->n, ok, err, errlen);
+	for (size_t i = 0; rc == 0 && i < b->n; i++)
+		b->ev[i]->fenced = !ok[i];
+out:
+	free(shards);
+	free(ok);
+	return rc;
+}
+
 static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct eval_batch *b = arg;
 
+	if (fence_evals(b, st, err, errlen) != 0)
+		return -1;
 	for (size_t i = 0; i < b->n; i++)
 		if (write_eval(b->e, st, b->ev[i], err, errlen) != 0)
 			return -1;
@@ -184,7 +210,7 @@ static int report_eval(struct engine *e, const struct eval *ev)
 	const char *state = rules_level_name(ev->result.next.state);
 	int quiet;
 
-	if (ev->abandoned)
+	if (ev->abandoned || ev->fenced)
 		return 0;
 	if (ev->check != STORE_EVAL_CHANGED)
 		metrics_evaluated(&e->metrics, ev->due.scheduled, ev->due.def.interval_ms, ev->at);
@@ -391,6 +417,7 @@ static void hand_out(struct scheduler *s, long n)
 
 		memset(x, 0, sizeof(*x));
 		x->due = s->due[i];
+		x->shard = store_shard_of(x->due.def.name);
 		sched_in_flight_add(&s->in_flight, x->due.alert_id);
 		q->todo[(q->todo_head + q->todo_len++) % q->cap] = x;
 	}
@@ -408,18 +435,29 @@ static int pick_more(struct scheduler *s)
 	long n;
 
 	s->next = INT64_MAX;
+	if (lease_limit(e, s->st, err, sizeof(err)) != 0) {
+		engine_claim_failed(e, s->st, &s->pick_failures, "evaluations", err);
+		return 0;
+	}
 	if (e->once_cutoff == 0) {
 		if (store_next_pick(s->st, in_flight_has, &s->in_flight, s->in_flight.n, &s->next,
 				    err, sizeof(err)) != 0) {
-			log_msg(LOG_ERROR, "next due: %s", err);
+			/* A lost connection is waited out here: nothing is
+			 * picked meanwhile. */
+			if (store_connection_lost(s->st))
+				engine_claim_failed(e, s->st, &s->pick_failures, "evaluations",
+						    err);
+			else
+				log_msg(LOG_ERROR, "next due: %s", err);
 			s->next = INT64_MAX;
+			return 0;
 		}
 		if (s->next > engine_now(e))
 			return 0;
 	}
 	n = sched_pick(e, s->st, &s->in_flight, s->due, s->nfree, err, sizeof(err));
 	if (n < 0)
-		engine_claim_failed(e, &s->pick_failures, "evaluations", err);
+		engine_claim_failed(e, s->st, &s->pick_failures, "evaluations", err);
 	else
 		s->pick_failures = 0;
 	if (n == 0 && e->once_cutoff)

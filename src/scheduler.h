@@ -24,6 +24,8 @@
 struct eval {
 	struct store_due due;
 	int abandoned; /* not evaluated: give it back */
+	int shard;     /* of its alert */
+	int fenced;    /* its shard is no longer held: nothing was written */
 	int ok;
 	int rc; /* the query's enum http_status */
 	double value;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hash.h"
+
 int store_location_is_postgres(const char *location)
 {
 	return strncmp(location, "postgresql://", 13) == 0 ||
@@ -362,4 +364,81 @@ void store_pending_free(struct store_pending_call *c, size_t n)
 		free(c[i].last_error);
 	}
 	free(c);
+}
+
+int store_shard_of(const char *name)
+{
+	return (int)(hash_str(name) % STORE_SHARDS);
+}
+
+int store_shared(const struct store *st)
+{
+	return st->ops->shards_claim != NULL;
+}
+
+/* The message of a lease function on a database that has none. */
+static int unshared(const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: the database is one engine's: it has no shard leases", what);
+	return -1;
+}
+
+int store_engine_beat(struct store *st, const char *engine, enum store_beat beat, int64_t lease_ms,
+		      int64_t *live, char *err, size_t errlen)
+{
+	if (st->ops->engine_beat == NULL)
+		return unshared("engine heartbeat", err, errlen);
+	return st->ops->engine_beat(st, engine, beat, lease_ms, live, err, errlen);
+}
+
+int store_shards_renew(struct store *st, const char *engine, int64_t lease_ms,
+		       struct store_shards *held, char *err, size_t errlen)
+{
+	if (st->ops->shards_renew == NULL)
+		return unshared("renew shards", err, errlen);
+	return st->ops->shards_renew(st, engine, lease_ms, held, err, errlen);
+}
+
+int store_shards_claim(struct store *st, const char *engine, int64_t lease_ms, size_t max,
+		       struct store_shards *got, char *err, size_t errlen)
+{
+	if (st->ops->shards_claim == NULL)
+		return unshared("claim shards", err, errlen);
+	return st->ops->shards_claim(st, engine, lease_ms, max, got, err, errlen);
+}
+
+int store_shards_release(struct store *st, const char *engine, const struct store_shards *which,
+			 char *err, size_t errlen)
+{
+	if (st->ops->shards_release == NULL)
+		return unshared("release shards", err, errlen);
+	return st->ops->shards_release(st, engine, which, err, errlen);
+}
+
+int store_limit_shards(struct store *st, const struct store_shards *held, char *err, size_t errlen)
+{
+	if (st->ops->limit_shards == NULL)
+		return 0;
+	return st->ops->limit_shards(st, held, err, errlen);
+}
+
+int store_fence(struct store *st, const char *engine, const struct store_shards *want,
+		struct store_shards *valid, char *err, size_t errlen)
+{
+	if (st->ops->fence == NULL) {
+		if (valid != want)
+			memcpy(valid, want, sizeof(*valid));
+		return 0;
+	}
+	return st->ops->fence(st, engine, want, valid, err, errlen);
+}
+
+int store_connection_lost(const struct store *st)
+{
+	return st->ops->connection_lost != NULL && st->ops->connection_lost(st);
+}
+
+int store_reconnect(struct store *st, char *err, size_t errlen)
+{
+	return st->ops->reconnect != NULL ? st->ops->reconnect(st, err, errlen) : 0;
 }

@@ -69,6 +69,17 @@ enum store_kind {
 int store_open(const char *location, int sync_full, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
+/* Whether the connection to the database server was lost (PostgreSQL
+ * restarted, the connection cut): then every call fails until
+ * store_reconnect succeeds. Never for SQLite, whose file is opened once.
+ * A failure of a lost connection is not the database's answer: the
+ * caller waits and reconnects rather than giving up. */
+int store_connection_lost(const struct store *st);
+
+/* Connects again (the open transaction is gone with the connection).
+ * 0, or -1 with a message while the server cannot be reached. */
+int store_reconnect(struct store *st, char *err, size_t errlen);
+
 /* What this connection's transactions wrote: commits that changed at
  * least one row, and the rows they inserted, updated or deleted (the
  * benchmark's rows per commit). */
@@ -282,7 +293,7 @@ int store_call_release(struct store *st, const struct store_call *call, int mayb
 /* In a transaction: rows waiting in backoff after a server or transport
  * failure become due at `at` (the server answered again), but for those
  * the server asked to wait longer (store_failure.not_before). Returns the
- * number of rows changed in *n. */
+ * number of rows changed in *n. Limited as store_limit_shards says. */
 int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, size_t errlen);
 
 /* Number of pending outbox rows. */
@@ -361,5 +372,78 @@ int store_read_pending(struct store_reader *r, size_t max, struct store_pending_
 void store_pending_free(struct store_pending_call *c, size_t n);
 
 /* ---- end of reading for people ---- */
+
+/*
+ * Shards and their leases (DESIGN.md 7). A PostgreSQL database may be
+ * shared by several engines: its alerts are split into STORE_SHARDS
+ * shards by store_shard_of, and an engine works only on the alerts of
+ * the shards it holds a lease on, each at the epoch of its claim. Lease
+ * times are the database's clock. A SQLite database is one engine's,
+ * which holds every alert: store_shared is 0, store_limit_shards does
+ * nothing, store_fence passes every shard and the other functions of this
+ * part fail.
+ */
+#define STORE_SHARDS 1024
+
+/* The shard of an alert: hash_str(name) % STORE_SHARDS. */
+int store_shard_of(const char *name);
+
+/* A set of shards, each at an epoch (of a claim). */
+struct store_shards {
+	size_t n;
+	int id[STORE_SHARDS];
+	int64_t epoch[STORE_SHARDS];
+};
+
+/* Whether engines share the database and take leases on its shards. */
+int store_shared(const struct store *st);
+
+/* The engine's row in the engine table: a heartbeat at the database's
+ * now() (first: also its start, which clears a stop), or, with stopped,
+ * the mark that it stopped for good. *live (may be NULL) gets the
+ * number of engines, this one included, whose heartbeat is younger than
+ * live_ms and that did not stop. Own transaction. */
+enum store_beat {
+	STORE_BEAT_FIRST,
+	STORE_BEAT_ALIVE,
+	STORE_BEAT_STOPPED,
+};
+int store_engine_beat(struct store *st, const char *engine, enum store_beat beat, int64_t live_ms,
+		      int64_t *live, char *err, size_t errlen);
+
+/* Extends by lease_ms (from the database's now()) the leases of the
+ * shards in *held that engine still holds at their epoch with a lease
+ * not run out; *held keeps those alone (the others are lost). */
+int store_shards_renew(struct store *st, const char *engine, int64_t lease_ms,
+		       struct store_shards *held, char *err, size_t errlen);
+
+/* Claims up to max shards that nobody holds or whose lease ran out, in
+ * one transaction: each gets owner engine, its epoch + 1 and a lease of
+ * lease_ms; the outbox claims of their alerts' calls (an earlier owner's)
+ * are released (a call so released may have reached the server). *got
+ * gets them. Shards a transaction of another engine has locked are
+ * skipped. */
+int store_shards_claim(struct store *st, const char *engine, int64_t lease_ms, size_t max,
+		       struct store_shards *got, char *err, size_t errlen);
+
+/* Gives back the shards of which that engine holds at their epoch (NULL:
+ * every shard owned by engine, whatever the epoch: what an earlier
+ * process of the same id left), so that others may claim them at once. */
+int store_shards_release(struct store *st, const char *engine, const struct store_shards *which,
+			 char *err, size_t errlen);
+
+/* Limits this connection's store_pick_due, store_next_pick,
+ * store_claim_calls, store_next_call and store_calls_retry_now to the
+ * alerts of the shards in
+ * *held (their epochs do not matter); NULL: every alert (the default). */
+int store_limit_shards(struct store *st, const struct store_shards *held, char *err, size_t errlen);
+
+/* In a transaction, before its writes: which shards of *want the engine
+ * still holds at their epoch, with a lease that has not run out by the
+ * database's clock, into *valid. Those stay locked against a claim
+ * until the transaction ends, so every write of the transaction for
+ * their alerts is the holder's: the fence. */
+int store_fence(struct store *st, const char *engine, const struct store_shards *want,
+		struct store_shards *valid, char *err, size_t errlen);
 
 #endif

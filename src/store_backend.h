@@ -58,6 +58,22 @@ struct store_ops {
 	int (*prune)(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted,
 		     char *err, size_t errlen);
 	int (*shift_times)(struct store *st, int64_t delta, char *err, size_t errlen);
+	/* NULL in a backend whose connection cannot be lost (SQLite). */
+	int (*connection_lost)(const struct store *st);
+	int (*reconnect)(struct store *st, char *err, size_t errlen);
+	/* Shard leases: NULL in a backend whose database is one engine's. */
+	int (*engine_beat)(struct store *st, const char *engine, enum store_beat beat,
+			   int64_t live_ms, int64_t *live, char *err, size_t errlen);
+	int (*shards_renew)(struct store *st, const char *engine, int64_t lease_ms,
+			    struct store_shards *held, char *err, size_t errlen);
+	int (*shards_claim)(struct store *st, const char *engine, int64_t lease_ms, size_t max,
+			    struct store_shards *got, char *err, size_t errlen);
+	int (*shards_release)(struct store *st, const char *engine,
+			      const struct store_shards *which, char *err, size_t errlen);
+	int (*limit_shards)(struct store *st, const struct store_shards *held, char *err,
+			    size_t errlen);
+	int (*fence)(struct store *st, const char *engine, const struct store_shards *want,
+		     struct store_shards *valid, char *err, size_t errlen);
 };
 
 /* The part of a connection every backend shares: its table and what its

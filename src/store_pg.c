@@ -10,9 +10,13 @@
  * is), in PostgreSQL's dialect: $n parameters, CASE where SQLite's
  * two-argument min() keeps a NULL that least() would not. */
 static const char *const sql_text[P_COUNT] = {
+	/* Other engines may be delivering: only the calls of shards no
+	 * engine holds are let go. */
 	[P_RELEASE_OUTBOX] =
 		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, is_repeat = 0 "
-		"WHERE lease_until IS NOT NULL",
+		"WHERE lease_until IS NOT NULL AND alert_id IN (SELECT a.id FROM alert a "
+		"JOIN shard sh ON sh.id = a.shard "
+		"WHERE sh.owner IS NULL OR sh.lease_until IS NULL OR sh.lease_until <= now())",
 	/* $1 now, $2 PG_RETIRED_NEXT_EVAL. */
 	[P_CLAMP_STATE] =
 		"UPDATE alert_state s SET "
@@ -77,8 +81,13 @@ static const char *const sql_text[P_COUNT] = {
 	[P_DUE] = "SELECT s.alert_id, a.name, a.query, a.interval_ms, a.repeat_ms, a.sustain_ms, "
 		  "a.warn_value, a.warn_message, a.crit_value, a.crit_message, a.updated, "
 		  "s.next_eval FROM alert_state s JOIN alert a ON a.id = s.alert_id "
-		  "WHERE s.next_eval <= $1 ORDER BY s.next_eval LIMIT $2",
-	[P_NEXT_IDS] = "SELECT alert_id, next_eval FROM alert_state ORDER BY next_eval LIMIT $1",
+		  "WHERE s.next_eval <= $1 AND ($3::int[] IS NULL OR a.shard = ANY ($3::int[])) "
+		  "ORDER BY s.next_eval LIMIT $2",
+	/* $2 the shards (store_limit_shards), NULL: all; so in the others. */
+	[P_NEXT_IDS] = "SELECT s.alert_id, s.next_eval FROM alert_state s "
+		       "JOIN alert a ON a.id = s.alert_id "
+		       "WHERE $2::int[] IS NULL OR a.shard = ANY ($2::int[]) "
+		       "ORDER BY s.next_eval LIMIT $1",
 	[P_EVAL_OK] =
 		"UPDATE alert_state SET state = $2, warn_since = $3, crit_since = $4, "
 		"last_ok = $5, last_eval = $5, last_value = $6, failures = 0, last_error = NULL, "
@@ -118,14 +127,17 @@ static const char *const sql_text[P_COUNT] = {
 		"FROM outbox o JOIN alert a ON a.id = o.alert_id "
 		"WHERE o.status = 'pending' AND o.next_attempt <= $1 "
 		"AND (o.lease_until IS NULL OR o.lease_until < $2) "
+		"AND ($4::int[] IS NULL OR a.shard = ANY ($4::int[])) "
 		"AND o.id = (SELECT min(p.id) FROM outbox p "
 		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending') "
 		"ORDER BY o.next_attempt, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED",
 	[P_LEASE_CALL] = "UPDATE outbox SET lease_until = $2, lease_token = $3 WHERE id = $1",
-	[P_NEXT_CALL] = "SELECT min(o.next_attempt) FROM outbox o "
-			"WHERE o.status = 'pending' AND o.lease_until IS NULL "
-			"AND o.id = (SELECT min(p.id) FROM outbox p "
-			"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
+	[P_NEXT_CALL] =
+		"SELECT min(o.next_attempt) FROM outbox o JOIN alert a ON a.id = o.alert_id "
+		"WHERE o.status = 'pending' AND o.lease_until IS NULL "
+		"AND ($1::int[] IS NULL OR a.shard = ANY ($1::int[])) "
+		"AND o.id = (SELECT min(p.id) FROM outbox p "
+		"            WHERE p.alert_id = o.alert_id AND p.status = 'pending')",
 	[P_CALL_DELIVERED] =
 		"UPDATE outbox SET status = 'delivered', delivered = $2, finished = $2, "
 		"attempts = attempts + 1, lease_until = NULL, lease_token = NULL "
@@ -147,9 +159,13 @@ static const char *const sql_text[P_COUNT] = {
 	[P_CALL_RELEASE] = "UPDATE outbox SET lease_until = NULL, lease_token = NULL, "
 			   "is_repeat = CASE WHEN $3::integer <> 0 THEN 0 ELSE is_repeat END "
 			   "WHERE id = $1 AND lease_token = $2",
+	/* $2 the shards (store_limit_shards): another engine's calls are
+	 * its own to retry. */
 	[P_RETRY_NOW] = "UPDATE outbox SET next_attempt = $1 WHERE status = 'pending' "
 			"AND next_attempt > $1 AND attempts > 0 AND lease_until IS NULL "
-			"AND (not_before IS NULL OR not_before <= $1)",
+			"AND (not_before IS NULL OR not_before <= $1) "
+			"AND ($2::int[] IS NULL OR alert_id IN "
+			"     (SELECT id FROM alert WHERE shard = ANY ($2::int[])))",
 	[P_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
 	[P_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
 			   "WHERE status <> 'pending' AND finished < $1 LIMIT $2)",
@@ -170,6 +186,49 @@ static const char *const sql_text[P_COUNT] = {
 		"UPDATE outbox SET next_attempt = next_attempt + $1::bigint, "
 		"lease_until = lease_until + $1::bigint, created = created + $1::bigint, "
 		"not_before = not_before + $1::bigint WHERE status = 'pending'",
+	/* Shard leases (store_pg_shards.c): $1 the engine, lease times from
+	 * the database's clock, shard sets as two arrays, ids and epochs.
+	 * Every statement that locks several shards locks them by id (the
+	 * sub-select's ORDER BY under its FOR UPDATE, the fence's under FOR
+	 * SHARE): in any other order a renewal and a fence on another
+	 * connection could each wait for the other. */
+	[P_ENGINE_BEAT] = "INSERT INTO engine (id, started, heartbeat) VALUES ($1, now(), now()) "
+			  "ON CONFLICT (id) DO UPDATE SET heartbeat = now(), stopped = NULL, "
+			  "started = CASE WHEN $2::integer = 1 THEN now() ELSE engine.started END",
+	[P_ENGINE_STOPPED] = "UPDATE engine SET stopped = now() WHERE id = $1",
+	[P_ENGINE_LIVE] = "SELECT count(*) FROM engine WHERE stopped IS NULL "
+			  "AND heartbeat > now() - $1::bigint * interval '1 millisecond'",
+	[P_SHARD_RENEW] =
+		"UPDATE shard s SET lease_until = now() + $2::bigint * interval '1 millisecond' "
+		"FROM (SELECT k.id FROM shard k "
+		"      JOIN unnest($3::int[], $4::bigint[]) AS h (id, epoch) "
+		"      ON k.id = h.id AND k.epoch = h.epoch "
+		"      WHERE k.owner = $1 AND k.lease_until > now() "
+		"      ORDER BY k.id FOR UPDATE OF k) AS l "
+		"WHERE s.id = l.id RETURNING s.id, s.epoch",
+	[P_SHARD_CLAIM] =
+		"UPDATE shard SET owner = $1, epoch = epoch + 1, "
+		"lease_until = now() + $2::bigint * interval '1 millisecond' "
+		"WHERE id IN (SELECT id FROM shard WHERE owner IS NULL OR lease_until IS NULL "
+		"OR lease_until <= now() ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+		"RETURNING id, epoch",
+	[P_SHARD_CALLS_FREE] =
+		"UPDATE outbox SET lease_until = NULL, lease_token = NULL, is_repeat = 0 "
+		"WHERE status = 'pending' AND lease_until IS NOT NULL "
+		"AND alert_id IN (SELECT id FROM alert WHERE shard = ANY ($1::int[]))",
+	[P_SHARD_RELEASE] = "UPDATE shard s SET owner = NULL, lease_until = now() "
+			    "FROM (SELECT k.id FROM shard k "
+			    "      JOIN unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
+			    "      ON k.id = h.id AND k.epoch = h.epoch WHERE k.owner = $1 "
+			    "      ORDER BY k.id FOR UPDATE OF k) AS l "
+			    "WHERE s.id = l.id",
+	[P_SHARD_DISOWN] = "UPDATE shard s SET owner = NULL, lease_until = now() "
+			   "FROM (SELECT id FROM shard WHERE owner = $1 ORDER BY id FOR UPDATE) "
+			   "AS l WHERE s.id = l.id",
+	[P_FENCE] = "SELECT s.id, s.epoch FROM shard s "
+		    "JOIN unnest($2::int[], $3::bigint[]) AS h (id, epoch) "
+		    "ON s.id = h.id AND s.epoch = h.epoch "
+		    "WHERE s.owner = $1 AND s.lease_until > now() ORDER BY s.id FOR SHARE OF s",
 };
 
 static const struct store_ops pg_ops = {
@@ -199,6 +258,14 @@ static const struct store_ops pg_ops = {
 	.count_pending = pg_store_count_pending,
 	.prune = pg_store_prune,
 	.shift_times = pg_store_shift_times,
+	.connection_lost = pg_store_connection_lost,
+	.reconnect = pg_store_reconnect,
+	.engine_beat = pg_store_engine_beat,
+	.shards_renew = pg_store_shards_renew,
+	.shards_claim = pg_store_shards_claim,
+	.shards_release = pg_store_shards_release,
+	.limit_shards = pg_store_limit_shards,
+	.fence = pg_store_fence,
 };
 
 void pg_int(struct pg_params *p, int64_t x)
@@ -375,10 +442,32 @@ static int pg_exec(struct pg_store *st, const char *sql, const char *tag, char *
 	return ok ? 0 : -1;
 }
 
+/* Prepares every statement of the table on the connection (a session's
+ * prepared statements end with it). */
+static int prepare_all(struct pg_store *st, char *err, size_t errlen)
+{
+	char msg[400];
+
+	for (int i = 0; i < P_COUNT; i++) {
+		char name[16];
+		PGresult *r;
+
+		snprintf(name, sizeof(name), "s%d", i);
+		r = PQprepare(st->conn, name, sql_text[i], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			snprintf(err, errlen, "prepare statement %d: %s", i,
+				 pg_message(st->conn, msg, sizeof(msg)));
+			PQclear(r);
+			return -1;
+		}
+		PQclear(r);
+	}
+	return 0;
+}
+
 int store_pg_open(const char *conninfo, struct store **out, char *err, size_t errlen)
 {
 	struct pg_store *st = calloc(1, sizeof(*st));
-	char msg[400];
 
 	*out = NULL;
 	if (st == NULL) {
@@ -390,23 +479,34 @@ int store_pg_open(const char *conninfo, struct store **out, char *err, size_t er
 		free(st);
 		return -1;
 	}
-	for (int i = 0; i < P_COUNT; i++) {
-		char name[16];
-		PGresult *r;
-
-		snprintf(name, sizeof(name), "s%d", i);
-		r = PQprepare(st->conn, name, sql_text[i], 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			snprintf(err, errlen, "prepare statement %d: %s", i,
-				 pg_message(st->conn, msg, sizeof(msg)));
-			PQclear(r);
-			pg_store_close(&st->base);
-			return -1;
-		}
-		PQclear(r);
+	if (prepare_all(st, err, errlen) != 0) {
+		pg_store_close(&st->base);
+		return -1;
 	}
 	*out = &st->base;
 	return 0;
+}
+
+int pg_store_connection_lost(const struct store *base)
+{
+	const struct pg_store *st = (const struct pg_store *)base;
+
+	return st->unprepared || PQstatus(st->conn) == CONNECTION_BAD;
+}
+
+int pg_store_reconnect(struct store *base, char *err, size_t errlen)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	char msg[400];
+
+	st->rows_in_tx = 0;
+	PQreset(st->conn);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "reconnect: %s", pg_message(st->conn, msg, sizeof(msg)));
+		return -1;
+	}
+	st->unprepared = prepare_all(st, err, errlen) != 0;
+	return st->unprepared ? -1 : 0;
 }
 
 void pg_store_close(struct store *base)
@@ -414,6 +514,7 @@ void pg_store_close(struct store *base)
 	struct pg_store *st = (struct pg_store *)base;
 
 	PQfinish(st->conn);
+	free(st->limit);
 	free(st);
 }
 

@@ -21,7 +21,7 @@ extern const size_t pg_migration_count;
 
 /* Number of shards the alerts are split into: an alert's is
  * hash_str(name) % PG_SHARDS. */
-#define PG_SHARDS 1024
+#define PG_SHARDS STORE_SHARDS
 
 /* next_eval of a retired alert, as on SQLite. */
 #define PG_RETIRED_NEXT_EVAL (INT64_C(1) << 62)
@@ -69,6 +69,15 @@ enum pg_stmt_id {
 	P_PRUNE_ALERTS,
 	P_SHIFT_STATE,
 	P_SHIFT_OUTBOX,
+	P_ENGINE_BEAT,
+	P_ENGINE_STOPPED,
+	P_ENGINE_LIVE,
+	P_SHARD_RENEW,
+	P_SHARD_CLAIM,
+	P_SHARD_CALLS_FREE,
+	P_SHARD_RELEASE,
+	P_SHARD_DISOWN,
+	P_FENCE,
 	P_COUNT
 };
 
@@ -76,6 +85,10 @@ struct pg_store {
 	struct store base; /* first: a struct store * is one of these */
 	PGconn *conn;
 	int64_t rows_in_tx; /* rows the open transaction's statements changed */
+	/* store_limit_shards: the shard ids as an array literal, NULL for
+	 * every alert. */
+	char *limit;
+	int unprepared; /* a reconnect could not prepare the statements */
 };
 
 /* The text parameters of one statement. A value is NULL for SQL NULL. */
@@ -183,5 +196,19 @@ int pg_store_count_pending(struct store *st, int64_t *n, char *err, size_t errle
 int pg_store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted, char *err,
 		   size_t errlen);
 int pg_store_shift_times(struct store *st, int64_t delta, char *err, size_t errlen);
+int pg_store_connection_lost(const struct store *st);
+int pg_store_reconnect(struct store *st, char *err, size_t errlen);
+int pg_store_engine_beat(struct store *st, const char *engine, enum store_beat beat,
+			 int64_t live_ms, int64_t *live, char *err, size_t errlen);
+int pg_store_shards_renew(struct store *st, const char *engine, int64_t lease_ms,
+			  struct store_shards *held, char *err, size_t errlen);
+int pg_store_shards_claim(struct store *st, const char *engine, int64_t lease_ms, size_t max,
+			  struct store_shards *got, char *err, size_t errlen);
+int pg_store_shards_release(struct store *st, const char *engine, const struct store_shards *which,
+			    char *err, size_t errlen);
+int pg_store_limit_shards(struct store *st, const struct store_shards *held, char *err,
+			  size_t errlen);
+int pg_store_fence(struct store *st, const char *engine, const struct store_shards *want,
+		   struct store_shards *valid, char *err, size_t errlen);
 
 #endif

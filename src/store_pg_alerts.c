@@ -276,6 +276,7 @@ int pg_store_pick_due(struct store *base, int64_t now, int (*skip)(int64_t alert
 	*n = 0;
 	pg_int(&p, now);
 	pg_int(&p, (int64_t)(max + in_flight));
+	pg_text(&p, st->limit);
 	r = pg_run(st, P_DUE, &p, err, errlen, "pick due alerts");
 	if (r == NULL)
 		return -1;
@@ -311,6 +312,7 @@ int pg_store_next_pick(struct store *base, int (*skip)(int64_t alert_id, void *a
 
 	*at = INT64_MAX;
 	pg_int(&p, (int64_t)in_flight + 1);
+	pg_text(&p, st->limit);
 	r = pg_run(st, P_NEXT_IDS, &p, err, errlen, "next due");
 	if (r == NULL)
 		return -1;

@@ -68,6 +68,7 @@ int pg_store_claim_calls(struct store *base, int64_t now, int64_t not_after, int
 	pg_int(&p, not_after);
 	pg_int(&p, now);
 	pg_int(&p, (int64_t)max);
+	pg_text(&p, st->limit);
 	if (pg_store_begin(base, err, errlen) != 0)
 		return -1;
 	r = pg_run(st, P_CLAIM_CALLS, &p, err, errlen, "claim calls");
@@ -122,8 +123,11 @@ int pg_store_call_drop_superseded(struct store *base, const struct store_call *c
 
 int pg_store_next_call(struct store *base, int64_t *at, char *err, size_t errlen)
 {
-	return pg_run_int64((struct pg_store *)base, P_NEXT_CALL, NULL, INT64_MAX, at, err, errlen,
-			    "next call");
+	struct pg_store *st = (struct pg_store *)base;
+	struct pg_params p = {0};
+
+	pg_text(&p, st->limit);
+	return pg_run_int64(st, P_NEXT_CALL, &p, INT64_MAX, at, err, errlen, "next call");
 }
 
 int pg_store_call_delivered(struct store *base, const struct store_call *call, int64_t at,
@@ -204,9 +208,10 @@ int pg_store_call_release(struct store *base, const struct store_call *call, int
 
 int pg_store_calls_retry_now(struct store *base, int64_t at, int64_t *n, char *err, size_t errlen)
 {
+	struct pg_store *st = (struct pg_store *)base;
 	struct pg_params p = {0};
 
 	pg_int(&p, at);
-	return pg_run_changed((struct pg_store *)base, P_RETRY_NOW, &p, n, err, errlen,
-			      "retry calls now");
+	pg_text(&p, st->limit);
+	return pg_run_changed(st, P_RETRY_NOW, &p, n, err, errlen, "retry calls now");
 }

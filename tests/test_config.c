@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -58,11 +59,11 @@ static void test_every_option(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(parse(&c, err, sizeof(err), "--server", "http://127.0.0.1:1234",
-			       "--db", "/tmp/x.db", "--once", "-c", "8", "-i", "0.5", "-r", "5",
-			       "-l", "WARNING", "--refresh", "2m", "--give-up-after", "1h",
-			       "--retention", "3d", "--connect-timeout", "250ms", "--timeout", "1",
-			       "--sync", "full", "--deliverers", "3", NULL),
+	assert_int_equal(parse(&c, err, sizeof(err), "--server", "http://127.0.0.1:1234", "--db",
+			       "/tmp/x.db", "--once", "-c", "8", "-i", "0.5", "-r", "5", "-l",
+			       "WARNING", "--refresh", "2m", "--give-up-after", "1h", "--retention",
+			       "3d", "--connect-timeout", "250ms", "--timeout", "1", "--sync",
+			       "full", "--deliverers", "3", NULL),
 			 CONFIG_OK);
 	assert_string_equal(c.server, "http://127.0.0.1:1234");
 	assert_string_equal(c.db_path, "/tmp/x.db");
@@ -135,10 +136,10 @@ static void test_durations(void **state)
 		int ok;
 		int64_t ms;
 	} cases[] = {
-		{"1", 1, 1000},     {"1.5", 1, 1500},    {"250ms", 1, 250}, {"2s", 1, 2000},
-		{"3m", 1, 180000},  {"24h", 1, 86400000}, {"7d", 1, 604800000},
-		{"0", 1, 0},        {"", 0, 0},          {"-1", 0, 0},      {"1x", 0, 0},
-		{"s", 0, 0},        {"inf", 0, 0},       {"1e300", 0, 0},   {" 1", 0, 0},
+		{"1", 1, 1000},    {"1.5", 1, 1500},     {"250ms", 1, 250},    {"2s", 1, 2000},
+		{"3m", 1, 180000}, {"24h", 1, 86400000}, {"7d", 1, 604800000}, {"0", 1, 0},
+		{"", 0, 0},        {"-1", 0, 0},         {"1x", 0, 0},         {"s", 0, 0},
+		{"inf", 0, 0},     {"1e300", 0, 0},      {" 1", 0, 0},
 	};
 
 	(void)state;
@@ -194,12 +195,44 @@ static void test_bad_server_urls(void **state)
 			fail_msg("--server %s: rc %d, err '%s', want '%s...'", cases[i].url, rc,
 				 err, cases[i].expect);
 	}
-	assert_int_equal(parse(&c, err, sizeof(err), "--server", "https://[::1]:8443/base/",
-			       NULL), CONFIG_OK);
+	assert_int_equal(parse(&c, err, sizeof(err), "--server", "https://[::1]:8443/base/", NULL),
+			 CONFIG_OK);
 	assert_string_equal(c.server, "https://[::1]:8443/base/");
 }
 
 /* The server as logs show it: userinfo hidden, the rest as written. */
+/* --engine-id: host:pid by default; printable, no spaces, 1 to 128
+ * bytes. --lease: 15 s by default, at least 3 s. */
+static void test_engine_id_and_lease(void **state)
+{
+	struct config c;
+	char err[256];
+	char id[140], want[32];
+
+	(void)state;
+	assert_int_equal(parse(&c, err, sizeof(err), NULL), CONFIG_OK);
+	snprintf(want, sizeof(want), ":%ld", (long)getpid());
+	assert_non_null(strstr(c.engine_id, want));
+	assert_int_equal(c.lease_ms, 15000);
+	assert_int_equal(
+		parse(&c, err, sizeof(err), "--engine-id", "db-1:a", "--lease", "3s", NULL),
+		CONFIG_OK);
+	assert_string_equal(c.engine_id, "db-1:a");
+	assert_int_equal(c.lease_ms, 3000);
+	assert_int_equal(parse(&c, err, sizeof(err), "--lease", "2999ms", NULL), CONFIG_USAGE);
+	assert_non_null(strstr(err, "--lease"));
+	assert_int_equal(parse(&c, err, sizeof(err), "--engine-id", "a b", NULL), CONFIG_USAGE);
+	assert_non_null(strstr(err, "--engine-id"));
+	assert_int_equal(parse(&c, err, sizeof(err), "--engine-id", "", NULL), CONFIG_USAGE);
+	assert_int_equal(parse(&c, err, sizeof(err), "--engine-id", "a\x01", NULL), CONFIG_USAGE);
+	memset(id, 'x', 128);
+	id[128] = '\0';
+	assert_int_equal(parse(&c, err, sizeof(err), "--engine-id", id, NULL), CONFIG_OK);
+	id[128] = 'x';
+	id[129] = '\0';
+	assert_int_equal(parse(&c, err, sizeof(err), "--engine-id", id, NULL), CONFIG_USAGE);
+}
+
 static void test_server_redacted(void **state)
 {
 	static const struct {
@@ -235,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_connect_timeout_not_above_timeout),
 		cmocka_unit_test(test_bad_server_urls),
+		cmocka_unit_test(test_engine_id_and_lease),
 		cmocka_unit_test(test_server_redacted),
 	};
 

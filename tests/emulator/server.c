@@ -83,7 +83,8 @@ static const char *endpoint_name(enum endpoint ep)
  * log (an answer is queued on the thread that handles the request). */
 static _Thread_local const struct buf *answering_body;
 
-/* Appends {"us": ..., "ep": ..., "status": ..., "target"|"alert": ...} to
+/* Appends {"us": ..., "ep": ..., "status": ..., "target"|"alert": ...,
+ * "ua": the User-Agent, when the request had one} to
  * the request log: the target of a /query, the alertName of a notify or
  * resolve whose body names one (whatever the answer). A lost line is not
  * worth failing the request for. */
@@ -91,6 +92,7 @@ static void log_request(struct server *s, struct MHD_Connection *conn,
 			enum endpoint ep, unsigned status)
 {
 	const char *target = NULL;
+	const char *ua;
 	cJSON *root = NULL;
 	struct buf line;
 	char err[256];
@@ -106,6 +108,13 @@ static void log_request(struct server *s, struct MHD_Connection *conn,
 	if (target != NULL) {
 		buf_puts(&line, ",\"target\":");
 		buf_json_string(&line, target, strlen(target));
+	}
+	/* Who asked: several engines tell themselves apart by it. */
+	ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					 MHD_HTTP_HEADER_USER_AGENT);
+	if (ua != NULL) {
+		buf_puts(&line, ",\"ua\":");
+		buf_json_string(&line, ua, strlen(ua));
 	}
 	if (is_post(ep) && answering_body != NULL &&
 	    answering_body->data != NULL) {

@@ -218,9 +218,15 @@ class Engine:
         self.runs = 0
 
     def cmd(self, extra=()):
+        args = self.args + list(extra)
+        # On PostgreSQL an engine restarted under its own --engine-id takes
+        # back at once the shards its earlier process held (a new id would
+        # wait for their leases to run out), as a service with a fixed id
+        # does.
+        if self.db.startswith("postgresql://") and "--engine-id" not in args:
+            args = ["--engine-id", self.name] + args
         listen = ["--listen", "127.0.0.1:0" if self.listen else "off"]
-        return ([ENGINE, "--server", self.server, "--db", self.db, "-l", "debug"] + listen
-                + self.args + list(extra))
+        return [ENGINE, "--server", self.server, "--db", self.db, "-l", "debug"] + listen + args
 
     def start(self, extra=()):
         self.runs += 1

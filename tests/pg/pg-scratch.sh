@@ -12,6 +12,9 @@
 #                                    to URI_FILE): postgresql:///postgres?host=DIR
 #   pg-scratch.sh stop DIR|URI_FILE  stops it (pg_ctl stop -m fast) and
 #                                    removes the directory
+#   pg-scratch.sh restart DIR|URI_FILE  restarts it (pg_ctl restart -m fast:
+#                                    every connection is cut) on the same
+#                                    socket, with the same data
 #   pg-scratch.sh schema URI SQL...  runs the SQL files in a new database and
 #                                    prints its schema as pg_dump shows it
 set -euo pipefail
@@ -94,6 +97,25 @@ stop() {
 	rm -rf "$dir"
 }
 
+# The directory of a scratch server named by DIR or a URI_FILE.
+server_dir() {
+	local dir=$1
+	if [ -f "$dir" ]; then
+		dir=$(sed -n 's/.*[?&]host=\([^&]*\).*/\1/p' "$1")
+	fi
+	case $dir in
+	*/alert-exec-pg.*) echo "$dir" ;;
+	*) echo "pg-scratch: $dir is not a scratch server's directory" >&2; return 1 ;;
+	esac
+}
+
+restart() {
+	local bin dir
+	dir=$(server_dir "$1")
+	bin=$(bindir)
+	as_server "$bin/pg_ctl" restart -w -t 60 -m fast -D "$dir/data" -l "$dir/server.log" >/dev/null
+}
+
 schema() {
 	local uri=$1 bin db host
 	shift
@@ -116,9 +138,10 @@ case ${1:-} in
 bindir) bindir ;;
 start) start "${2:-}" ;;
 stop) stop "$2" ;;
+restart) restart "$2" ;;
 schema) shift; schema "$@" ;;
 *)
-	echo "usage: pg-scratch.sh bindir | start [URI_FILE] | stop DIR|URI_FILE | schema URI SQL..." >&2
+	echo "usage: pg-scratch.sh bindir | start [URI_FILE] | stop DIR|URI_FILE | restart DIR|URI_FILE | schema URI SQL..." >&2
 	exit 64
 	;;
 esac
