@@ -12,14 +12,26 @@
  * connect_timeout wins (it comes later in the list). */
 #define CONNECT_TIMEOUT "10"
 
+/* A session whose transaction waits on its client this long is ended
+ * by the server. An engine's transactions wait on nothing but their own
+ * statements; a paused engine (SIGSTOP, a frozen VM) would otherwise keep
+ * the row locks of the transaction it was in, its fence's on its shard
+ * rows among them, and another engine's claim (SKIP LOCKED) could not
+ * take those shards over until it woke. Below the shortest --lease (3 s),
+ * so the locks are gone by the time the leases run out. Sent as a
+ * connection option, so a reset connection keeps it; a location's own
+ * options replace it. */
+#define IDLE_IN_TX_OPTION "-c idle_in_transaction_session_timeout=2000"
+
 /* Migrations of engines that start together run one after the other;
  * the key is 'aemi' in ASCII. */
 #define MIGRATE_LOCK_KEY "1634037097"
 
 int pg_connect(const char *conninfo, PGconn **out, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *values[] = {CONNECT_TIMEOUT, "alert-exec", conninfo, NULL};
+	static const char *const keys[] = {"connect_timeout", "application_name", "options",
+					   "dbname", NULL};
+	const char *values[] = {CONNECT_TIMEOUT, "alert-exec", IDLE_IN_TX_OPTION, conninfo, NULL};
 	char shown[512];
 	char msg[400];
 	PGconn *conn = PQconnectdbParams(keys, values, 1);

@@ -207,6 +207,32 @@ static void test_pg_expired_shard_stolen_and_fenced(void **state)
 	assert_int_equal(f->s->n, 0);
 }
 
+/* An engine paused inside a write transaction (SIGSTOP between its fence
+ * and its commit) holds its shard rows locked: the server ends that idle
+ * transaction, so once the leases ran out another engine's claim (SKIP
+ * LOCKED) takes the shards, and the paused one's connection is gone when
+ * it wakes. */
+static void test_pg_paused_transaction_does_not_hold_shards(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+
+	/* a holds every shard, so b can only have one of a's. */
+	assert_int_equal(store_shards_claim(f->a, "a", 300, STORE_SHARDS, f->s, err, sizeof(err)),
+			 0);
+	assert_int_equal(f->s->n, STORE_SHARDS);
+	assert_int_equal(store_begin(f->a, err, sizeof(err)), 0);
+	assert_int_equal(store_fence(f->a, "a", f->s, f->t, err, sizeof(err)), 0);
+	assert_int_equal(f->t->n, STORE_SHARDS);
+	/* a stays in its transaction, paused, past its leases and the
+	 * server's patience with an idle transaction (2 s). */
+	sleep_ms(2600);
+	assert_int_equal(store_shards_claim(f->b, "b", 15000, 3, f->t, err, sizeof(err)), 0);
+	assert_int_equal(f->t->n, 3);
+	assert_int_equal(store_commit(f->a, err, sizeof(err)), -1);
+	assert_true(store_connection_lost(f->a));
+}
+
 /* A fence names the epoch: the same owner at an older epoch (an earlier
  * process of the same id) does not pass. */
 static void test_pg_fence_needs_epoch(void **state)
@@ -421,6 +447,8 @@ static int run_on_postgres(void)
 		cmocka_unit_test_setup_teardown(test_pg_claim_renew, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_expired_shard_stolen_and_fenced, pg_setup,
 						pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_paused_transaction_does_not_hold_shards,
+						pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_fence_needs_epoch, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_release, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_heartbeat_live, pg_setup, pg_teardown),
