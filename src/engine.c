@@ -286,7 +286,10 @@ static int run_once(struct engine *e, struct store *st, struct http *client)
 		return atomic_load(&e->fatal);
 	if (!engine_stopping(e))
 		prune(e, st);
-	if (store_count_pending(st, &pending, err, sizeof(err)) != 0) {
+	/* The calls of the shards this run held: on a shared database the
+	 * others' pending calls are their engines' business. */
+	if (lease_limit(e, st, err, sizeof(err)) != 0 ||
+	    store_count_pending(st, &pending, err, sizeof(err)) != 0) {
 		log_msg(LOG_CRITICAL, "%s", err);
 		return ENGINE_EXIT_DB;
 	}
@@ -368,7 +371,9 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 	const struct config *cfg = e->cfg;
 	int64_t alerts = 0;
 	char err[512];
-	char shown[512];
+	char shown[1024];
+	char db[2048];
+	char server[2 * CONFIG_SERVER_REDACTED_MAX];
 	char id[300];
 	int loaded;
 
@@ -388,8 +393,10 @@ static int64_t daemon_start(struct engine *e, struct store *st, struct http *cli
 		"started engine=%s db=%s server=%s stored_alerts=%lld concurrency=%d "
 		"deliverers=%d",
 		log_quote(id, sizeof(id), cfg->engine_id),
-		store_redact_location(shown, sizeof(shown), cfg->db_path), cfg->server_redacted,
-		(long long)alerts, cfg->concurrency, cfg->deliverers);
+		log_quote(db, sizeof(db),
+			  store_redact_location(shown, sizeof(shown), cfg->db_path)),
+		log_quote(server, sizeof(server), cfg->server_redacted), (long long)alerts,
+		cfg->concurrency, cfg->deliverers);
 	loaded = refresh_defs(e, st, client, 0);
 	if (loaded == -2)
 		engine_stop(e, ENGINE_EXIT_DB);

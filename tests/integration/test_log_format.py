@@ -2,12 +2,14 @@
 when the values hold quotes, backslashes and newlines: the alert's name
 and query come from the server, and the error of a failing query repeats
 the query. Each value with such characters is written quoted and
-escaped, so the line splits into the same pairs a reader expects."""
+escaped, so the line splits into the same pairs a reader expects. The
+start line's database and server are such values too: a path with a
+space and an '=', a PostgreSQL URI with '?host=...'."""
 
 import re
 import time
 
-from harness import Engine, Workdir, alert, check, log
+from harness import ON_PG, Engine, Workdir, alert, check, log
 from scripted_server import ScriptedServer, ok
 
 NAME = 'disk "C:\\" full'
@@ -52,7 +54,8 @@ def main():
     try:
         srv.on("alerts", lambda hit, n: ok([alert(NAME, query=QUERY, interval=1)]))
         srv.on("query", lambda hit, n: (500, {}, b'{"error": "no \\"such\\" target"}'))
-        eng = Engine(wd, srv.url).start().wait_started()
+        db = wd.database("state") if ON_PG else wd.file("state dir=1.db")
+        eng = Engine(wd, srv.url, db=db).start().wait_started()
         time.sleep(2.5)
         rc, _ = eng.kill(15)
         check(rc == 0, "exit status %d" % rc)
@@ -63,6 +66,10 @@ def main():
             if " query failed " in line:
                 failed.append(kv)
         check(failed, "no query failed line:\n" + "\n".join(lines))
+        started = [pairs(line) for line in lines if " started " in line]
+        check(len(started) == 1 and started[0].get("db") == db
+              and started[0].get("server") == srv.url,
+              "the start line does not name db=%r server=%r: %r" % (db, srv.url, started))
         for kv in failed:
             check(kv.get("alert") == NAME, "alert=%r, expected %r" % (kv.get("alert"), NAME))
             # the client's message names the target as a log value itself
