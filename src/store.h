@@ -296,7 +296,7 @@ int store_call_release(struct store *st, const struct store_call *call, int mayb
  * number of rows changed in *n. Limited as store_limit_shards says. */
 int store_calls_retry_now(struct store *st, int64_t at, int64_t *n, char *err, size_t errlen);
 
-/* Number of pending outbox rows. */
+/* Number of pending outbox rows. Limited as store_limit_shards says. */
 int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen);
 
 /* Deletes up to max_rows delivered or dead calls that finished before
@@ -433,7 +433,8 @@ int store_shards_release(struct store *st, const char *engine, const struct stor
 			 char *err, size_t errlen);
 
 /* Limits this connection's store_pick_due, store_next_pick,
- * store_claim_calls, store_next_call and store_calls_retry_now to the
+ * store_claim_calls, store_next_call, store_calls_retry_now and
+ * store_count_pending to the
  * alerts of the shards in
  * *held (their epochs do not matter); NULL: every alert (the default). */
 int store_limit_shards(struct store *st, const struct store_shards *held, char *err, size_t errlen);

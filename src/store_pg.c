@@ -166,7 +166,9 @@ static const char *const sql_text[P_COUNT] = {
 			"AND (not_before IS NULL OR not_before <= $1) "
 			"AND ($2::int[] IS NULL OR alert_id IN "
 			"     (SELECT id FROM alert WHERE shard = ANY ($2::int[])))",
-	[P_COUNT_PENDING] = "SELECT count(*) FROM outbox WHERE status = 'pending'",
+	[P_COUNT_PENDING] = "SELECT count(*) FROM outbox o JOIN alert a ON a.id = o.alert_id "
+			    "WHERE o.status = 'pending' "
+			    "AND ($1::int[] IS NULL OR a.shard = ANY ($1::int[]))",
 	[P_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
 			   "WHERE status <> 'pending' AND finished < $1 LIMIT $2)",
 	[P_PRUNE_TRANSITION] = "DELETE FROM transition WHERE id IN (SELECT id FROM transition "
@@ -626,8 +628,11 @@ int pg_store_count_alerts(struct store *base, int64_t *active, int64_t *retired,
 
 int pg_store_count_pending(struct store *base, int64_t *n, char *err, size_t errlen)
 {
-	return pg_run_int64((struct pg_store *)base, P_COUNT_PENDING, NULL, 0, n, err, errlen,
-			    "count pending calls");
+	struct pg_store *st = (struct pg_store *)base;
+	struct pg_params p = {0};
+
+	pg_text(&p, st->limit);
+	return pg_run_int64(st, P_COUNT_PENDING, &p, 0, n, err, errlen, "count pending calls");
 }
 
 int pg_store_prune(struct store *base, int64_t cutoff, int64_t max_rows, int64_t *deleted,

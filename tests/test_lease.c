@@ -357,6 +357,9 @@ static void test_pg_pick_and_claim_limited(void **state)
 					STORE_RESOLVE, NULL, T0, err, sizeof(err)),
 			 0);
 	assert_int_equal(store_commit(f->a, err, sizeof(err)), 0);
+	/* Pending calls are counted in the shards held: b holds none. */
+	assert_int_equal(store_count_pending(f->b, &at, err, sizeof(err)), 0);
+	assert_int_equal(at, 0);
 	n = 9;
 	assert_int_equal(store_claim_calls(f->a, T0, T0, 60000, 1, calls, 8, &n, err, sizeof(err)),
 			 0);
@@ -367,6 +370,8 @@ static void test_pg_pick_and_claim_limited(void **state)
 	for (size_t i = 0; i < n; i++)
 		store_call_clear(&calls[i]);
 	assert_int_equal(store_limit_shards(f->a, NULL, err, sizeof(err)), 0);
+	assert_int_equal(store_count_pending(f->a, &at, err, sizeof(err)), 0);
+	assert_int_equal(at, 1);
 	assert_int_equal(store_claim_calls(f->a, T0, T0, 60000, 2, calls, 8, &n, err, sizeof(err)),
 			 0);
 	assert_int_equal(n, 1);

@@ -125,6 +125,9 @@ def once_runs(wd, emu, db, engines):
     drain = Engine(wd, emu.url, db=db, name="once", args=["--lease", "%ds" % LEASE_S])
     rc, out, err = drain.once()
     check("evaluated=0 " in out, "--once beside live engines evaluated: %r" % out)
+    # Its exit status counts the pending calls of the shards it held:
+    # none, whatever the live engines have pending.
+    check(rc == 0 and "pending=0" in out, "--once beside live engines: exit %d, %r" % (rc, out))
     check(dict(owners(engines[0])).get("once", 0) == 0, "--once kept shards: %r"
           % owners(engines[0]))
     for eng in engines:
