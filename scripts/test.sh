@@ -4,11 +4,12 @@
 # plain, once under AddressSanitizer + UndefinedBehaviorSanitizer, and the
 # threading tests once more under ThreadSanitizer (the sanitizer suites
 # leave out the integration tests that only repeat on PostgreSQL what the
-# plain suite ran there: label pg_repeat), then fuzzes the parsers of
-# server input and the JSON form of log lines, 40 s each. Exits non-zero on
-# any failure, and, in CI (CI=true),
-# when a test was skipped: CI runs as root, where every case can run, so a
-# skip there means a case silently did not. Elsewhere skips are listed.
+# plain suite ran there, label pg_repeat, and the benchmark's smoke run,
+# label bench, which checks the benchmark, not the engine), then fuzzes
+# the parsers of server input and the JSON form of log lines, 40 s each.
+# Exits non-zero on any failure, and, in CI (CI=true), when a test was
+# skipped: CI runs as root, where every case can run, so a skip there
+# means a case silently did not. Elsewhere skips are listed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +49,7 @@ clang-format --dry-run --Werror src/*.c src/*.h
 scripts/build-daemon-alone.sh build-alone
 run_suite build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	CTEST_ARGS="-LE pg_repeat" run_suite build-asan -DALERT_EXEC_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
+	CTEST_ARGS="-LE pg_repeat|bench" run_suite build-asan -DALERT_EXEC_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
 # ThreadSanitizer: the tests that exercise the worker threads.
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CTEST_ARGS="-L threads -LE pg_repeat" \
 	run_suite build-tsan -DALERT_EXEC_TSAN=ON

@@ -72,12 +72,15 @@ def pg_query(uri, query, args=()):
 
 
 def sql_rows(db, query, args=()):
-    """Rows of query on the database db (a SQLite path or a PostgreSQL URI)."""
+    """Rows of query on the database db (a SQLite path or a PostgreSQL URI);
+    a statement that writes is committed."""
     if db.startswith("postgresql://"):
         return pg_query(db, query, args)
     con = sqlite3.connect(db, timeout=30)
     try:
-        return con.execute(query, args).fetchall()
+        rows = con.execute(query, args).fetchall()
+        con.commit()
+        return rows
     finally:
         con.close()
 

@@ -4,7 +4,6 @@ alert evaluated again at once with the new one, which then holds: the
 next evaluations come every 2 s, not an hour later. Judged from the
 queries the server saw."""
 
-import sqlite3
 import time
 
 from harness import Engine, Workdir, alert, check, log, now_ms, wait_until
@@ -26,9 +25,7 @@ def main():
         rc, out, err = eng.once()
         check(rc == 0, "--once: exit %d\n%s" % (rc, err))
         # Due again now, with the stored interval of an hour.
-        with sqlite3.connect(eng.db) as con:
-            con.execute("update alert_state set next_eval = ?", (now_ms(),))
-        con.close()
+        eng.sql("update alert_state set next_eval = ?", (now_ms(),))
         con_before = len(srv.of("query"))
 
         def slow_fetch(hit, n):
