@@ -301,9 +301,10 @@ int store_count_pending(struct store *st, int64_t *n, char *err, size_t errlen);
 
 /* Deletes up to max_rows delivered or dead calls that finished before
  * cutoff and up to max_rows transitions before cutoff, and the retired
- * alerts retired before cutoff that have nothing pending. Pending rows
- * are never deleted. Sets *deleted; call again while it is max_rows or
- * more. Own transaction. */
+ * alerts retired before cutoff that have nothing pending; on a shared
+ * database also the engines whose last heartbeat came before cutoff and
+ * that own no shard. Pending rows are never deleted. Sets *deleted; call
+ * again while it is max_rows or more. Own transaction. */
 int store_prune(struct store *st, int64_t cutoff, int64_t max_rows, int64_t *deleted, char *err,
 		size_t errlen);
 

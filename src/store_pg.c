@@ -176,6 +176,11 @@ static const char *const sql_text[P_COUNT] = {
 	[P_PRUNE_ALERTS] = "DELETE FROM alert WHERE retired IS NOT NULL AND retired < $1 "
 			   "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alert.id "
 			   "AND o.status = 'pending')",
+	/* An engine that has not beaten since the cutoff and owns no shard:
+	 * with the default id (host:pid) every restart leaves one row. */
+	[P_PRUNE_ENGINES] =
+		"DELETE FROM engine WHERE heartbeat < to_timestamp($1::bigint / 1000.0) "
+		"AND NOT EXISTS (SELECT 1 FROM shard WHERE shard.owner = engine.id)",
 	[P_SHIFT_STATE] =
 		"UPDATE alert_state SET "
 		"next_eval = CASE WHEN next_eval < $2::bigint THEN next_eval + $1::bigint "
@@ -638,7 +643,8 @@ int pg_store_count_pending(struct store *base, int64_t *n, char *err, size_t err
 int pg_store_prune(struct store *base, int64_t cutoff, int64_t max_rows, int64_t *deleted,
 		   char *err, size_t errlen)
 {
-	static const enum pg_stmt_id ids[] = {P_PRUNE_OUTBOX, P_PRUNE_TRANSITION, P_PRUNE_ALERTS};
+	static const enum pg_stmt_id ids[] = {P_PRUNE_OUTBOX, P_PRUNE_TRANSITION, P_PRUNE_ALERTS,
+					      P_PRUNE_ENGINES};
 	struct pg_store *st = (struct pg_store *)base;
 
 	assert(max_rows > 0);
@@ -650,7 +656,7 @@ int pg_store_prune(struct store *base, int64_t cutoff, int64_t max_rows, int64_t
 		int64_t n = 0;
 
 		pg_int(&p, cutoff);
-		if (ids[i] != P_PRUNE_ALERTS)
+		if (ids[i] == P_PRUNE_OUTBOX || ids[i] == P_PRUNE_TRANSITION)
 			pg_int(&p, max_rows);
 		if (pg_run_changed(st, ids[i], &p, &n, err, errlen, "prune") != 0) {
 			pg_store_rollback(base);

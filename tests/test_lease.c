@@ -294,6 +294,31 @@ static void test_pg_heartbeat_live(void **state)
 	assert_int_equal(live, 1);
 }
 
+/* Pruning deletes the engines whose last heartbeat is older than the
+ * cutoff and that own no shard, and keeps the others. */
+static void test_pg_prune_engines(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	int64_t deleted = 0;
+	int64_t now_ms = look_int(f, "SELECT (extract(epoch FROM now()) * 1000)::bigint");
+	PGresult *r;
+
+	assert_int_equal(store_shards_claim(f->a, "a", 15000, 10, f->s, err, sizeof(err)), 0);
+	assert_int_equal(store_engine_beat(f->a, "c", STORE_BEAT_FIRST, 15000, NULL, err,
+					   sizeof(err)),
+			 0);
+	r = PQexec(f->look, "UPDATE engine SET heartbeat = now() - interval '2 days' "
+			    "WHERE id IN ('a', 'b')");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	assert_int_equal(store_prune(f->a, now_ms - 86400000, 100, &deleted, err, sizeof(err)), 0);
+	assert_int_equal(deleted, 1);
+	/* b is gone; a owns shards; c beat just now. */
+	assert_int_equal(look_int(f, "SELECT count(*) FROM engine WHERE id = 'b'"), 0);
+	assert_int_equal(look_int(f, "SELECT count(*) FROM engine WHERE id IN ('a', 'c')"), 2);
+}
+
 static void def_of(struct alert_def *d, const char *name)
 {
 	memset(d, 0, sizeof(*d));
@@ -457,6 +482,7 @@ static int run_on_postgres(void)
 		cmocka_unit_test_setup_teardown(test_pg_fence_needs_epoch, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_release, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_heartbeat_live, pg_setup, pg_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_prune_engines, pg_setup, pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_pick_and_claim_limited, pg_setup,
 						pg_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_concurrent_retire_one_resolve, pg_setup,
