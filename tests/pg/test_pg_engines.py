@@ -30,7 +30,7 @@ What is judged:
 - every engine logged its id in its start line, and none exits other
   than 0 on SIGTERM.
 
-Registered as integration_pg_engines (fixture pg, lock daemon_timing).
+Registered as integration_pg_engines (fixture pg, lock daemon_timing_pg).
 Summary line: pg-engines: seed=.. kills=.. stops=.. calls=.. duplicates=..
 takeover_max=..
 """

@@ -57,7 +57,8 @@ def main():
         rc, _ = eng.kill(signal.SIGTERM)
         text = eng.log_text()
         check(rc == 0, "daemon exit status %d after SIGTERM" % rc)
-        check("db=postgresql://***@/%s" % mine in text, "the start line hides no password:\n" + text)
+        check('db="postgresql://***@/%s?' % mine in text,
+              "the start line hides no password:\n" + text)
         check("right" not in text, "the password is in the log:\n" + text)
 
         uri = "postgresql:///%s?%s" % (mine, host)

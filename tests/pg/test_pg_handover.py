@@ -17,7 +17,7 @@ Two engines (--lease 3s) on one database, 100 alerts at 1 s.
   nothing; once they stopped it claims all 1024, evaluates, and gives
   them back at its exit. Every call enqueued reaches the server.
 
-Registered as integration_pg_handover (fixture pg, lock daemon_timing).
+Registered as integration_pg_handover (fixture pg, lock daemon_timing_pg).
 """
 
 import os

@@ -18,7 +18,7 @@ What is judged:
   server, in order per alert, with duplicates no more than the calls
   in flight at the restarts could make (one per engine per restart).
 
-Registered as integration_pg_server_restart (lock daemon_timing).
+Registered as integration_pg_server_restart (lock daemon_timing_pg).
 """
 
 import os
