@@ -6,6 +6,7 @@ prints what it checked; ctest runs each one (tests/CMakeLists.txt)."""
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -115,7 +116,7 @@ class Workdir:
             return self.file(name + ".db")
         admin = _pg_admin_uri()
         self.pg_count = getattr(self, "pg_count", 0) + 1
-        db = "it_%d_%d_%s" % (os.getpid(), self.pg_count, name.replace("-", "_"))
+        db = "it_%d_%d_%s" % (os.getpid(), self.pg_count, re.sub(r"[^a-z0-9_]", "_", name.lower()))
         pg_query(admin, "CREATE DATABASE " + db)
         self.pg_databases = getattr(self, "pg_databases", []) + [db]
         return "postgresql:///%s?%s" % (db, admin.split("?", 1)[1])

@@ -69,7 +69,7 @@ def stopped(wd, sig, wait_for):
     `wait_for` is in its log (or after 0.5 s when None)."""
     emu = Emulator(wd, alerts=[alert("s", repeat=300)], timeline={"q-s": [[0, 150]]},
                    name="slow-%d-%s" % (sig, wait_for), args=["--latency-ms", "3000"])
-    eng = Engine(wd, emu.url, db=wd.file("slow-%d.db" % sig), name="slow-%d" % sig)
+    eng = Engine(wd, emu.url, db=wd.database("slow-%d" % sig), name="slow-%d" % sig)
     try:
         if wait_for:
             # definitions stored by a first run, so the second queries

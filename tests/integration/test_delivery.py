@@ -53,7 +53,7 @@ def check_backoff(wd):
     long_run = bool(os.environ.get("BACKOFF_LONG"))
     waits_wanted = 10 if long_run else 5
     emu, rlog = firing(wd, "backoff", ["--fail-rate-notify", "1"])
-    eng = Engine(wd, emu.url, db=wd.file("backoff.db"), name="backoff", args=["-r", "1"])
+    eng = Engine(wd, emu.url, db=wd.database("backoff"), name="backoff", args=["-r", "1"])
     try:
         eng.start().wait_started()
         # 0.5 + 1 + 2 + 4 + 8 s of waits at most for five, then 16, 32, 60...
@@ -89,7 +89,7 @@ def check_backoff(wd):
 def check_give_up(wd):
     give_up_ms = 3000
     emu, rlog = firing(wd, "give-up", ["--fail-rate-notify", "1"])
-    eng = Engine(wd, emu.url, db=wd.file("give-up.db"), name="give-up",
+    eng = Engine(wd, emu.url, db=wd.database("give-up"), name="give-up",
                  args=["-r", "1", "--give-up-after", "%dms" % give_up_ms])
     try:
         eng.start().wait_started()
@@ -143,7 +143,7 @@ def check_quiet_after(later, rows, dead_s):
 
 def check_rejected(wd):
     emu, rlog = firing(wd, "rejected", ["--reject-rate-notify", "1"])
-    eng = Engine(wd, emu.url, db=wd.file("rejected.db"), name="rejected", args=["-r", "3"])
+    eng = Engine(wd, emu.url, db=wd.database("rejected"), name="rejected", args=["-r", "3"])
     try:
         eng.start().wait_started()
         wait_until(lambda: sql(eng.db, "select count(*) from outbox where status = 'dead'")[0][0],

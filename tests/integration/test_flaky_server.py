@@ -43,7 +43,7 @@ def run(wd, rate, seed):
                          args=["--validate", "--cycle", str(CYCLE), "--fail-rate", str(rate),
                                "--seed", str(seed), "--query-log", wd.file(tag + "-queries.jsonl"),
                                "--request-log", wd.file(tag + "-requests.jsonl")])
-    eng = Engine(wd, emu.url, db=wd.file(tag + ".db"), name="engine-" + tag)
+    eng = Engine(wd, emu.url, db=wd.database(tag), name="engine-" + tag)
     try:
         eng.start()
         time.sleep(RUN_SECS)

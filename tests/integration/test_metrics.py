@@ -304,7 +304,7 @@ def get_version():
 
 def not_ready(wd):
     """The server is down at start, the database new: alive, not ready."""
-    eng = Engine(wd, "http://127.0.0.1:1", db=wd.file("down.db"), listen=True,
+    eng = Engine(wd, "http://127.0.0.1:1", db=wd.database("down"), listen=True,
                  name="down").start()
     url = eng.listen_url()
     eng.wait_started()

@@ -38,7 +38,7 @@ def check_spread(wd):
     rlog = wd.file("spread-requests.jsonl")
     emu = Emulator(wd, alerts=alerts, timeline={a["query"]: [[0, 10]] for a in alerts},
                    name="spread", args=["--request-log", rlog])
-    eng = Engine(wd, emu.url, db=wd.file("spread.db"), name="spread")
+    eng = Engine(wd, emu.url, db=wd.database("spread"), name="spread")
     try:
         eng.start().wait_started()
         wait_until(lambda: "definitions loaded" in eng.log_text(), 10, "definitions")
@@ -82,7 +82,7 @@ def check_no_replay(wd):
     rlog = wd.file("replay-requests.jsonl")
     emu = Emulator(wd, alerts=alerts, timeline={a["query"]: [[0, 10]] for a in alerts},
                    name="replay", args=["--request-log", rlog])
-    eng = Engine(wd, emu.url, db=wd.file("replay.db"), name="replay")
+    eng = Engine(wd, emu.url, db=wd.database("replay"), name="replay")
     try:
         eng.start().wait_started()
         time.sleep(3)
@@ -118,7 +118,7 @@ def check_failed_query_waits(wd):
     alerts = [alert("w%d" % i, interval=int(interval), repeat=300) for i in range(4)]
     timeline = {a["query"]: [[0, 150]] for a in alerts}
     healthy = Emulator(wd, alerts=alerts, timeline=timeline, name="healthy")
-    eng = Engine(wd, healthy.url, db=wd.file("failing.db"), name="failing",
+    eng = Engine(wd, healthy.url, db=wd.database("failing"), name="failing",
                  args=["-r", str(attempts)])
     rlog = wd.file("failing-requests.jsonl")
     failing = None

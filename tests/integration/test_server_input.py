@@ -134,7 +134,7 @@ def check_raw_nul_name(wd, srv):
     body = b"[" + evil + b"," + entry_bytes("alert-x", query="q-real") + b"]"
     check(b"\x00" in body, "the body holds no raw NUL")
     srv.set_alerts(body)
-    eng, err = run_once(wd, srv, wd.file("nul.db"), "nul")
+    eng, err = run_once(wd, srv, wd.database("nul"), "nul")
     rows = eng.sql("select name, query from alert")
     check(rows == [("alert-x", "q-real")], "stored alerts %s" % rows)
     skips = [l for l in err.splitlines() if "skipping entry" in l]
@@ -146,7 +146,7 @@ def check_raw_nul_name(wd, srv):
 def check_huge_secs(wd, srv):
     srv.set_alerts(json.dumps([alert("never", repeat=2 ** 31 - 1, sustain=2 ** 31 - 1),
                                alert("huge-interval", interval=2 ** 31 - 1)]).encode())
-    eng, err = run_once(wd, srv, wd.file("secs.db"), "secs")
+    eng, err = run_once(wd, srv, wd.database("secs"), "secs")
     rows = eng.sql("select name, repeat_ms, sustain_ms from alert")
     check(rows == [("never", MAX_SECS * 1000, MAX_SECS * 1000)], "stored alerts %s" % rows)
     for field in ("repeatIntervalSecs", "sustainSecs"):
@@ -158,7 +158,7 @@ def check_huge_secs(wd, srv):
 
 
 def check_flood(wd, srv):
-    db = wd.file("flood.db")
+    db = wd.database("flood")
     srv.set_alerts(b"[" + b",".join([b"42"] * 5000 + [entry_bytes("good")]) + b"]")
     eng, err = run_once(wd, srv, db, "flood")
     lines = err.splitlines()
@@ -185,7 +185,7 @@ def check_raw_nul_query(wd, srv):
     # Read up to the NUL, the key is "value" and the value 500: CRITICAL.
     srv.set_query("t-nul", b'{"value\x00x": 500, "value": 5}')
     posts = srv.post_count()
-    eng = Engine(wd, srv.url, db=wd.file("query.db"), name="query").start()
+    eng = Engine(wd, srv.url, db=wd.database("query"), name="query").start()
     try:
         eng.wait_started()
         row = wait_until(lambda: eng.sql("select failures, last_error from alert_status "

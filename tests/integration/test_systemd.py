@@ -143,7 +143,7 @@ def case_abstract(wd, srv):
     srv.on("alerts", lambda hit, n: ok([alert("a1", interval=1)]))
     name = "\0alert-exec-test-%d" % os.getpid()
     lst = Listener(name)
-    eng = Engine(wd, srv.url, db=wd.file("abstract.db"), name="abstract")
+    eng = Engine(wd, srv.url, db=wd.database("abstract"), name="abstract")
     try:
         start(eng, "@" + name[1:], watchdog_pid="1").wait_started()
         wait_until(lambda: lst.states("READY=1"), 10, "READY=1 on the abstract socket")
