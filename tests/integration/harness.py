@@ -216,6 +216,10 @@ class Engine:
         self.listen = listen
         self.server = server
         self.db = db or wd.database("alert-exec")
+        # A test's PostgreSQL run must not quietly run on a SQLite file.
+        if ON_PG and not self.db.startswith("postgresql://"):
+            raise AssertionError("ALERT_EXEC_TEST_DB=postgresql, but the engine was given %r: "
+                                 "take databases from Workdir.database" % self.db)
         self.args = list(args)
         self.name = name
         self.proc = None
