@@ -114,30 +114,15 @@ static void push_done(struct eval_queue *q, struct eval *x, int64_t now_steady)
  * crash, leaves its alert due. One whose definition changed while its
  * query ran is written as abandoned: its alert, still due, is evaluated
  * again at once with the new definition (thresholds, messages, interval). */
-static int write_eval(struct engine *e, struct store *st, struct eval *ev, char *err, size_t errlen)
+static int write_eval(struct store *st, struct eval *ev, char *err, size_t errlen)
 {
 	struct rules_result *r = &ev->result;
 	int64_t id = ev->due.alert_id;
 	struct rules_state s;
 	int64_t next;
 
-	ev->at = engine_wall(e, ev->at_steady);
-	ev->check = STORE_EVAL_CURRENT;
-	memset(r, 0, sizeof(*r));
-	if (ev->abandoned || ev->fenced)
+	if (ev->abandoned || ev->fenced || ev->passed)
 		return 0;
-	if (ev->ok && rules_level(&ev->due.def, ev->value) == LEVEL_PASS) {
-		int written = 0;
-
-		if (store_eval_stays_pass(st, &ev->due, ev->value, ev->at, &written, err, errlen) !=
-		    0)
-			return -1;
-		if (written) {
-			r->next.state = LEVEL_PASS;
-			ev->from = LEVEL_PASS;
-			return 0;
-		}
-	}
 	if (store_eval_get(st, &ev->due, &s, &next, &ev->check, err, errlen) != 0)
 		return -1;
 	if (ev->check != STORE_EVAL_CURRENT)
@@ -191,14 +176,61 @@ out:
 	return rc;
 }
 
+/* The evaluations of a batch that find PASS, written in one go where
+ * nothing else follows from them (store_evals_stay_pass); the others
+ * take write_eval's full path. */
+static int write_passes(struct eval_batch *b, struct store *st, char *err, size_t errlen)
+{
+	struct store_pass *p = malloc(b->n * sizeof(*p) + 1);
+	struct eval **of = malloc(b->n * sizeof(*of) + 1);
+	unsigned char *written = malloc(b->n + 1);
+	size_t n = 0;
+	int rc = -1;
+
+	if (p == NULL || of == NULL || written == NULL) {
+		snprintf(err, errlen, "write evaluations: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct eval *ev = b->ev[i];
+
+		if (ev->abandoned || ev->fenced || !ev->ok ||
+		    rules_level(&ev->due.def, ev->value) != LEVEL_PASS)
+			continue;
+		p[n] = (struct store_pass){&ev->due, ev->value, ev->at};
+		of[n++] = ev;
+	}
+	rc = store_evals_stay_pass(st, p, n, written, err, errlen);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		of[i]->passed = written[i];
+		if (written[i]) {
+			of[i]->result.next.state = LEVEL_PASS;
+			of[i]->from = LEVEL_PASS;
+		}
+	}
+out:
+	free(p);
+	free(of);
+	free(written);
+	return rc;
+}
+
 static int write_evals(struct store *st, void *arg, char *err, size_t errlen)
 {
 	struct eval_batch *b = arg;
 
-	if (fence_evals(b, st, err, errlen) != 0)
+	for (size_t i = 0; i < b->n; i++) {
+		struct eval *ev = b->ev[i];
+
+		ev->at = engine_wall(b->e, ev->at_steady);
+		ev->check = STORE_EVAL_CURRENT;
+		ev->passed = 0;
+		memset(&ev->result, 0, sizeof(ev->result));
+	}
+	if (fence_evals(b, st, err, errlen) != 0 || write_passes(b, st, err, errlen) != 0)
 		return -1;
 	for (size_t i = 0; i < b->n; i++)
-		if (write_eval(b->e, st, b->ev[i], err, errlen) != 0)
+		if (write_eval(st, b->ev[i], err, errlen) != 0)
 			return -1;
 	return 0;
 }

@@ -26,6 +26,7 @@ struct eval {
 	int abandoned; /* not evaluated: give it back */
 	int shard;     /* of its alert */
 	int fenced;    /* its shard is no longer held: nothing was written */
+	int passed;    /* written by store_evals_stay_pass */
 	int ok;
 	int rc; /* the query's enum http_status */
 	double value;

@@ -214,6 +214,22 @@ int store_eval_stays_pass(struct store *st, const struct store_due *due, double 
 	return st->ops->eval_stays_pass(st, due, value, at, written, err, errlen);
 }
 
+int store_evals_stay_pass(struct store *st, const struct store_pass *p, size_t n,
+			  unsigned char *written, char *err, size_t errlen)
+{
+	if (st->ops->evals_stay_pass != NULL)
+		return st->ops->evals_stay_pass(st, p, n, written, err, errlen);
+	for (size_t i = 0; i < n; i++) {
+		int w = 0;
+
+		if (st->ops->eval_stays_pass(st, p[i].due, p[i].value, p[i].at, &w, err, errlen) !=
+		    0)
+			return -1;
+		written[i] = (unsigned char)w;
+	}
+	return 0;
+}
+
 int store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *s, double value,
 		      int64_t at, int64_t next_eval, char *err, size_t errlen)
 {

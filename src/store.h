@@ -187,6 +187,20 @@ int store_eval_get(struct store *st, const struct store_due *due, struct rules_s
 int store_eval_stays_pass(struct store *st, const struct store_due *due, double value, int64_t at,
 			  int *written, char *err, size_t errlen);
 
+/* One evaluation for store_evals_stay_pass. */
+struct store_pass {
+	const struct store_due *due;
+	double value;
+	int64_t at;
+};
+
+/* In a transaction: store_eval_stays_pass for n evaluations of distinct
+ * alerts, written[i] set to 1 or 0 for each. On PostgreSQL one statement
+ * for them all: a round trip per evaluation would bound the engine by the
+ * server's latency. */
+int store_evals_stay_pass(struct store *st, const struct store_pass *p, size_t n,
+			  unsigned char *written, char *err, size_t errlen);
+
 /* In a transaction: record a successful or a failed evaluation of a
  * picked alert (a failure keeps the state, counts it and stores the
  * error) and move next_eval on to next_eval. */

@@ -30,6 +30,10 @@ struct store_ops {
 			int64_t *next_eval, enum store_eval_check *check, char *err, size_t errlen);
 	int (*eval_stays_pass)(struct store *st, const struct store_due *due, double value,
 			       int64_t at, int *written, char *err, size_t errlen);
+	/* NULL: eval_stays_pass for each (an embedded database has no round
+	 * trip to save). */
+	int (*evals_stay_pass)(struct store *st, const struct store_pass *p, size_t n,
+			       unsigned char *written, char *err, size_t errlen);
 	int (*eval_put_ok)(struct store *st, int64_t alert_id, const struct rules_state *s,
 			   double value, int64_t at, int64_t next_eval, char *err, size_t errlen);
 	int (*eval_put_failed)(struct store *st, int64_t alert_id, int64_t at, const char *error,

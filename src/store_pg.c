@@ -100,6 +100,18 @@ static const char *const sql_text[P_COUNT] = {
 		"  THEN next_eval + $4::bigint ELSE $2::bigint + $4::bigint END "
 		"WHERE alert_id = $1 AND state = 'PASS' "
 		"AND (SELECT updated FROM alert WHERE id = $1 AND retired IS NULL) = $5",
+	/* The same for a batch: $1..$5 arrays of alert ids, times, values,
+	 * intervals and versions; the rows written come back. */
+	[P_EVALS_STAY_PASS] =
+		"UPDATE alert_state s SET warn_since = NULL, crit_since = NULL, last_ok = v.at, "
+		"last_eval = v.at, last_value = v.value, failures = 0, last_error = NULL, "
+		"next_eval = CASE WHEN s.next_eval + v.iv > v.at "
+		"  THEN s.next_eval + v.iv ELSE v.at + v.iv END "
+		"FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::bigint[], $5::bigint[]) "
+		"  AS v(id, at, value, iv, version) "
+		"WHERE s.alert_id = v.id AND s.state = 'PASS' "
+		"AND (SELECT updated FROM alert WHERE id = v.id AND retired IS NULL) = v.version "
+		"RETURNING s.alert_id",
 	[P_EVAL_FAILED] =
 		"UPDATE alert_state SET last_eval = $2, failures = failures + 1, last_error = $3, "
 		"next_eval = $4 WHERE alert_id = $1",
@@ -250,6 +262,7 @@ static const struct store_ops pg_ops = {
 	.next_pick = pg_store_next_pick,
 	.eval_get = pg_store_eval_get,
 	.eval_stays_pass = pg_store_eval_stays_pass,
+	.evals_stay_pass = pg_store_evals_stay_pass,
 	.eval_put_ok = pg_store_eval_put_ok,
 	.eval_put_failed = pg_store_eval_put_failed,
 	.transition_add = pg_store_transition_add,

@@ -48,6 +48,7 @@ enum pg_stmt_id {
 	P_NEXT_IDS,
 	P_EVAL_OK,
 	P_EVAL_STAYS_PASS,
+	P_EVALS_STAY_PASS,
 	P_EVAL_FAILED,
 	P_NOTIFY_PENDING,
 	P_TRANSITION_ADD,
@@ -167,6 +168,8 @@ int pg_store_next_pick(struct store *st, int (*skip)(int64_t alert_id, void *arg
 		       size_t in_flight, int64_t *at, char *err, size_t errlen);
 int pg_store_eval_get(struct store *st, const struct store_due *due, struct rules_state *s,
 		      int64_t *next_eval, enum store_eval_check *check, char *err, size_t errlen);
+int pg_store_evals_stay_pass(struct store *st, const struct store_pass *p, size_t n,
+			     unsigned char *written, char *err, size_t errlen);
 int pg_store_eval_stays_pass(struct store *st, const struct store_due *due, double value,
 			     int64_t at, int *written, char *err, size_t errlen);
 int pg_store_eval_put_ok(struct store *st, int64_t alert_id, const struct rules_state *s,

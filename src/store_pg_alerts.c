@@ -1,11 +1,13 @@
 #include "store_pg.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hash.h"
+#include "strbuf.h"
 
 /* The ids sync_defs saw (kept or written), sent as one array parameter
  * to find the ones to retire. */
@@ -412,6 +414,57 @@ int pg_store_eval_stays_pass(struct store *base, const struct store_due *due, do
 		return -1;
 	*written = n > 0;
 	return 0;
+}
+
+/* The five arrays of a batch of PASS evaluations, as array literals. */
+static void pass_arrays(const struct store_pass *p, size_t n, struct strbuf a[5])
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = i == 0 ? "{" : ",";
+
+		strbuf_printf(&a[0], "%s%" PRId64, sep, p[i].due->alert_id);
+		strbuf_printf(&a[1], "%s%" PRId64, sep, p[i].at);
+		/* 17 digits give back the same double. */
+		strbuf_printf(&a[2], "%s%.17g", sep, p[i].value);
+		strbuf_printf(&a[3], "%s%" PRId64, sep, p[i].due->def.interval_ms);
+		strbuf_printf(&a[4], "%s%" PRId64, sep, p[i].due->version);
+	}
+	for (int k = 0; k < 5; k++)
+		strbuf_append(&a[k], "}");
+}
+
+int pg_store_evals_stay_pass(struct store *base, const struct store_pass *p, size_t n,
+			     unsigned char *written, char *err, size_t errlen)
+{
+	struct strbuf a[5] = {{0}};
+	struct pg_params q = {0};
+	PGresult *r = NULL;
+	int rc = -1;
+
+	memset(written, 0, n);
+	if (n == 0)
+		return 0;
+	pass_arrays(p, n, a);
+	for (int k = 0; k < 5; k++)
+		pg_text(&q, a[k].data);
+	if (a[0].failed || a[1].failed || a[2].failed || a[3].failed || a[4].failed)
+		snprintf(err, errlen, "write alert states: out of memory");
+	else
+		r = pg_run((struct pg_store *)base, P_EVALS_STAY_PASS, &q, err, errlen,
+			   "write alert states");
+	for (int row = 0; r != NULL && row < PQntuples(r); row++) {
+		int64_t id = pg_get_int(r, row, 0);
+
+		for (size_t i = 0; i < n; i++)
+			if (p[i].due->alert_id == id)
+				written[i] = 1;
+	}
+	if (r != NULL)
+		rc = 0;
+	PQclear(r);
+	for (int k = 0; k < 5; k++)
+		strbuf_free(&a[k]);
+	return rc;
 }
 
 int pg_store_eval_put_failed(struct store *base, int64_t alert_id, int64_t at, const char *error,

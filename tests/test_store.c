@@ -1577,6 +1577,57 @@ static void test_eval_stays_pass(void **state)
 	store_close(st);
 }
 
+/* The batch form: each evaluation written or not as store_eval_stays_pass
+ * would, in one call; written[] says which. */
+static void test_evals_stay_pass(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->location);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct in_flight *fl = calloc(1, sizeof(*fl));
+	struct fixture *db = inspect(f);
+	struct store_due due[4];
+	struct store_pass p[4];
+	unsigned char written[4];
+	char err[256];
+
+	make_defs(ds, 4);
+	sync_defs(st, ds->d, 4, T0, 1, NULL);
+	assert_int_equal(pick(st, T0, fl, due, 4), 4);
+	/* 2 is in WARN; 3's definition changes under its pick */
+	assert_int_equal(exec_sql(db, "UPDATE alert_state SET state = 'WARN' WHERE alert_id = 2"),
+			 0);
+	ds->d[2].warn_value = 42;
+	sync_defs(st, ds->d, 4, T0 + 10, 0, NULL);
+	for (int i = 0; i < 4; i++)
+		p[i] = (struct store_pass){&due[i], 1.5 + i, T0 + 40};
+	p[3].at = T0 + 10500; /* ten intervals late */
+	memset(written, 7, sizeof(written));
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_evals_stay_pass(st, p, 4, written, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, err, sizeof(err)), 0);
+	assert_int_equal(written[0], 1);
+	assert_int_equal(written[1], 0);
+	assert_int_equal(written[2], 0);
+	assert_int_equal(written[3], 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE alert_id = 1 AND "
+				       "last_value = 1.5 AND last_eval = 1800000000040 "
+				       "AND next_eval = 1800000001000"),
+			 1);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM alert_state WHERE alert_id IN (2, 3) "
+				       "AND last_eval IS NULL"),
+			 2);
+	assert_int_equal(query_int(db, "SELECT next_eval FROM alert_state WHERE alert_id = 4"),
+			 T0 + 11500);
+	/* none: nothing to write */
+	assert_int_equal(store_evals_stay_pass(st, p, 0, written, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++)
+		store_due_clear(&due[i]);
+	free(fl);
+	free(ds);
+	store_close(st);
+}
+
 /* alert_state's rows lie in the order the alerts are evaluated (the
  * phase of their schedule), whatever order the server sent them in: the
  * evaluations written together change neighbouring pages. */
@@ -1683,7 +1734,7 @@ static void test_location_kind_and_redaction(void **state)
 		CASE(test_failed_repeat_that_may_have_gone_out_stays),                 \
 		CASE(test_given_up_notify_holds_repeats_back),                         \
 		CASE(test_pick_goes_stale_when_its_definition_changes),                \
-		CASE(test_retry_now_keeps_the_servers_wait), CASE(test_eval_stays_pass), \
+		CASE(test_retry_now_keeps_the_servers_wait), CASE(test_eval_stays_pass), CASE(test_evals_stay_pass), \
 		CASE(test_views_show_iso_times)
 
 #ifdef ALERT_EXEC_POSTGRES
