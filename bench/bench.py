@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark of alert-exec (scripts/bench.sh runs it).
 
-Runs the release engine against the alerts emulator in seven workloads,
+Runs the release engine against the alerts emulator in eight workloads,
 prints one table and writes it, with the machine and the date, to a
 Markdown file:
 
@@ -19,10 +19,15 @@ Markdown file:
     status page and /metrics scraped every second), side by side:
     evaluations per second and CPU per evaluation.
  8. postgres (when the PostgreSQL server binaries are installed: a scratch
-    server of its own, tests/pg/pg-scratch.sh): one engine with 5 000
-    alerts at 1 s on SQLite and then on PostgreSQL (evaluations per second,
-    CPU per evaluation), and takeovers after kill -9 among three engines
-    (--lease 3s, 10 kills: p50 and max).
+    server of its own, tests/pg/pg-scratch.sh; else reported as skipped):
+    one engine's highest sustained evaluations per second on PostgreSQL
+    and on SQLite, found as in 2, in the same workload, and CPU per
+    evaluation at an equal load (the engine's, and the server's);
+    evaluations per second with 1, 2 and 3 engines on one database at a
+    load above what one sustains; takeovers after kill -9 among three
+    engines (--lease 3s, 12 kills: p50 and max) while the alerts' values
+    step through CRITICAL, WARN and PASS, and the calls owed against those
+    delivered (lost, duplicates).
 
 --smoke runs every workload at a tiny size in a few seconds: it checks
 that the benchmark works, not how fast the engine is."""
@@ -746,7 +751,9 @@ def postgres(ctx):
         equal = [s for s in r["sqlite"]["steps"] if s["alerts"] == best]
         r["equal"] = {"alerts": best, "sqlite": equal[0] if equal else None,
                       "pg": r["pg"]["best"]}
-        over = r["pg"]["behind"] or int(best * 1.5)
+        # Twice what one engine sustains (at least the first load it did
+        # not): room for two or three engines to show more, if they can.
+        over = max(r["pg"]["behind"] or 0, 2 * best)
         r["engines"] = [throughput_step(ctx, over, db=pg.database(), label="pgn%d" % k,
                                         engines=k, ceiling=False, pg=pg) for k in p["pg_engines"]]
         r["takeover"] = tk = takeovers(ctx, pg)
