@@ -709,20 +709,28 @@ def takeovers(ctx, pg):
             r = json.loads(line)
             if r.get("ep") == "query":
                 seqs.setdefault(r["target"], []).append((r["us"] / 1e6, engine_in_ua(r.get("ua"))))
-    waits = []
+    waits, per_kill = [], []
     for tk, eid in kills:
         worst = None
-        for seq in seqs.values():
+        for target, seq in seqs.items():
             if not any(e == eid and tk - 1.0 <= t <= tk for t, e in seq):
                 continue
-            after = [t for t, e in seq if t > tk and e != eid]
-            w = after[0] - tk if after else float("inf")
-            worst = w if worst is None else max(worst, w)
+            after = [(t, e) for t, e in seq if t > tk and e != eid]
+            w = after[0][0] - tk if after else float("inf")
+            if worst is None or w > worst[0]:
+                worst = (w, target, after[0][1] if after else None)
         if worst is not None:
-            waits.append(worst)
+            waits.append(worst[0])
+            # Which kill, which alert waited longest, who took it: an
+            # outlier can be looked up in the engines' logs (--keep).
+            per_kill.append({"at": tk, "killed": eid, "wait": worst[0], "target": worst[1],
+                             "by": worst[2]})
+            if worst[0] > PG_LEASE_S + 2:
+                log("takeover %.2f s: %s killed at %.3f, %s queried again by %s"
+                    % (worst[0], eid, tk, worst[1], worst[2]))
     waits.sort()
     delivered, lost, dups, unexpected = match_calls(owed, analysis.read_jsonl(emu.record))
-    return {"kills": len(kills), "measured": len(waits), "waits": waits,
+    return {"kills": len(kills), "measured": len(waits), "waits": waits, "per_kill": per_kill,
             "p50": analysis.percentile(waits, 50) if waits else None,
             "max": waits[-1] if waits else None,
             "alerts": n, "owed": sum(len(v) for v in owed.values()), "delivered": delivered,
