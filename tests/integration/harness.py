@@ -141,13 +141,29 @@ class Workdir:
                         break
         return found
 
+    def show_logs(self, lines=40):
+        """The last lines of every log of the directory, on stderr."""
+        for name in sorted(os.listdir(self.path)):
+            if not name.endswith(".log"):
+                continue
+            with open(os.path.join(self.path, name), errors="replace") as f:
+                tail = f.readlines()[-lines:]
+            sys.stderr.write("---- %s (last %d lines; kept in %s)\n%s"
+                             % (name, len(tail), self.path, "".join(tail)))
+
     def cleanup(self):
-        """The end of a passing test: fails on a sanitizer report in any log
-        (the directory is then kept), else removes the directory."""
+        """The end of a test: fails on a sanitizer report in any log (the
+        directory is then kept), else removes the directory."""
         found = self.sanitizer_reports()
         if found:
             raise AssertionError("sanitizer reports (logs kept in %s):\n%s"
                                  % (self.path, "\n".join(found)))
+        # Called from a test's finally while its failure propagates: the
+        # logs' tails go to stderr and the directory stays, so that a
+        # failure in CI can be read afterwards.
+        if sys.exc_info()[0] is not None:
+            self.show_logs()
+            return
         if not os.environ.get("KEEP_TEST_DIR"):
             subprocess.run(["rm", "-rf", self.path])
             for db in getattr(self, "pg_databases", []):
