@@ -87,6 +87,8 @@ static const char *const sql_text[S_COUNT] = {
 	[S_DEF_BY_ID] =
 		"SELECT name, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
 		"crit_value, crit_message, updated FROM alert WHERE id = ?1",
+	[S_DEFS_VERSION] = "SELECT version FROM definitions",
+	[S_DEFS_BUMP] = "UPDATE definitions SET version = version + 1",
 	[S_EVAL_OK] =
 		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
 		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
@@ -310,6 +312,10 @@ int store_sqlite_open(const char *path, int sync_full, struct store **out, char 
 		goto out;
 	}
 	st->base.ops = &sqlite_ops;
+	if (def_cache_init(&st->defs) != 0) {
+		snprintf(err, errlen, "open store: out of memory");
+		goto out;
+	}
 	if (db_open(path, sync_full, &st->db, err, errlen) != DB_OK)
 		goto out;
 	if (sqlite3_exec(st->db,
@@ -342,6 +348,7 @@ void sqlite_store_close(struct store *base)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	def_cache_free(&st->defs);
 	free(st);
 }
 

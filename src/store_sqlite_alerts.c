@@ -244,21 +244,73 @@ int sqlite_store_sync_defs(struct store *base, const struct alert_def *defs, siz
 		goto fail;
 	if (sql_run(st, sql_stmt(st, S_SEEN_CLEAR), err, errlen, "sync alerts") != 0)
 		goto fail;
+	/* The picks' caches learn of the change from this (store_pick_due). */
+	if (stats->added + stats->changed + stats->retired + stats->revived > 0 &&
+	    sql_run(st, sql_stmt(st, S_DEFS_BUMP), err, errlen, "sync alerts") != 0)
+		goto fail;
 	return sqlite_store_commit(&st->base, err, errlen);
 fail:
 	sqlite_store_rollback(&st->base);
 	return -1;
 }
 
+/* The definition of a picked alert: its entry in the cache, or, when the
+ * cache has none, its row read into a new one. */
+static int pick_def(struct sqlite_store *st, struct store_due *d, char *err, size_t errlen)
+{
+	struct def_entry *e = def_cache_get(&st->defs, d->alert_id);
+	struct alert_def def = {0};
+	sqlite3_stmt *s;
+	int64_t version;
+	int rc;
+
+	if (e == NULL) {
+		s = sql_stmt(st, S_DEF_BY_ID);
+		sqlite3_bind_int64(s, 1, d->alert_id);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW) {
+			if (rc == SQLITE_DONE)
+				snprintf(err, errlen,
+					 "pick due alerts: alert %lld has no definition",
+					 (long long)d->alert_id);
+			else
+				sql_fail(st, err, errlen, "pick due alerts");
+			sqlite3_reset(s);
+			return -1;
+		}
+		rc = sql_column_def(s, 0, &def, "pick due alerts", err, errlen);
+		version = sqlite3_column_int64(s, 9);
+		sqlite3_reset(s);
+		if (rc == 0)
+			e = def_cache_put(&st->defs, d->alert_id, version, &def);
+		if (rc == 0 && e == NULL)
+			snprintf(err, errlen, "pick due alerts: out of memory");
+		alert_def_clear(&def);
+		if (e == NULL)
+			return -1;
+	}
+	d->entry = e;
+	d->def = e->def;
+	d->version = e->version;
+	return 0;
+}
+
 static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
 		    void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
 		    char *err, size_t errlen)
 {
-	sqlite3_stmt *s = sql_stmt(st, S_DUE_IDS);
+	sqlite3_stmt *s = sql_stmt(st, S_DEFS_VERSION);
+	int64_t version;
 	size_t k = 0;
 	int rc = SQLITE_DONE;
 
 	*n = 0;
+	/* In the pick's snapshot: the cache drops what an earlier version
+	 * of the definitions read. */
+	if (sql_run_int64(st, s, 0, &version, err, errlen, "pick due alerts") != 0)
+		return -1;
+	def_cache_check(&st->defs, version);
+	s = sql_stmt(st, S_DUE_IDS);
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)(max + in_flight));
 	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -276,28 +328,9 @@ static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t al
 		sql_fail(st, err, errlen, "pick due alerts");
 		return -1;
 	}
-	for (size_t i = 0; i < k; i++) {
-		struct store_due *d = &out[i];
-
-		s = sql_stmt(st, S_DEF_BY_ID);
-		sqlite3_bind_int64(s, 1, d->alert_id);
-		rc = sqlite3_step(s);
-		if (rc != SQLITE_ROW) {
-			if (rc == SQLITE_DONE)
-				snprintf(err, errlen,
-					 "pick due alerts: alert %lld has no definition",
-					 (long long)d->alert_id);
-			else
-				sql_fail(st, err, errlen, "pick due alerts");
-			sqlite3_reset(s);
+	for (size_t i = 0; i < k; i++)
+		if (pick_def(st, &out[i], err, errlen) != 0)
 			goto fail;
-		}
-		rc = sql_column_def(s, 0, &d->def, "pick due alerts", err, errlen);
-		d->version = sqlite3_column_int64(s, 9);
-		sqlite3_reset(s);
-		if (rc != 0)
-			goto fail;
-	}
 	*n = k;
 	return 0;
 fail:
