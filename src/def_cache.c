@@ -111,6 +111,7 @@ struct def_entry *def_cache_put(struct def_cache *c, int64_t alert_id, int64_t v
 	e->refs = 2; /* the cache's and the caller's */
 	e->alert_id = alert_id;
 	e->version = version;
+	e->defs_version = c->version;
 	e->def = *def;
 	e->def.name = place(&at, def->name);
 	e->def.query = place(&at, def->query);

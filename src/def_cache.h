@@ -30,6 +30,7 @@ struct def_entry {
 	unsigned refs;
 	int64_t alert_id;
 	int64_t version;      /* the alert's own (the row's updated) */
+	int64_t defs_version; /* of the definitions, when it was read */
 	struct alert_def def; /* its strings lie in the entry's allocation */
 };
 

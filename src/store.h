@@ -143,6 +143,7 @@ struct store_due {
 	int64_t version;   /* of the definition: it changes with every change of it */
 	struct alert_def def;
 	struct def_entry *entry;
+	int64_t row; /* the backend's handle of the alert's state row, 0 when none */
 };
 void store_due_clear(struct store_due *due);
 

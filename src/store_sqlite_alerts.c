@@ -321,6 +321,7 @@ static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t al
 		memset(&out[k], 0, sizeof(out[k]));
 		out[k].alert_id = id;
 		out[k].scheduled = sqlite3_column_int64(s, 1);
+		out[k].row = sqlite3_column_int64(s, 2);
 		k++;
 	}
 	sqlite3_reset(s);
@@ -464,17 +465,43 @@ int sqlite_store_eval_put_ok(struct store *base, int64_t alert_id, const struct 
 	return sql_run(st, s, err, errlen, "write alert state");
 }
 
+/* Whether no definition changed since due was picked: the version of
+ * the definitions its entry was read at is the one of this write
+ * transaction, which no sync can move before it commits (it holds the
+ * write lock). Outside a transaction, or for a due without an entry, 0. */
+static int defs_same_since_pick(struct sqlite_store *st, const struct store_due *due, int *same,
+				char *err, size_t errlen)
+{
+	*same = 0;
+	if (due->entry == NULL || sqlite3_get_autocommit(st->db))
+		return 0;
+	if (st->tx_defs_version < 0 &&
+	    sql_run_int64(st, sql_stmt(st, S_DEFS_VERSION), -1, &st->tx_defs_version, err, errlen,
+			  "read the version of the definitions") != 0)
+		return -1;
+	*same = st->tx_defs_version == due->entry->defs_version;
+	return 0;
+}
+
 int sqlite_store_eval_stays_pass(struct store *base, const struct store_due *due, double value,
 				 int64_t at, int *written, char *err, size_t errlen)
 {
 	struct sqlite_store *st = (struct sqlite_store *)base;
-	sqlite3_stmt *s = sql_stmt(st, S_EVAL_STAYS_PASS);
+	sqlite3_stmt *s;
+	int same;
 
+	/* The definition is checked against the alert's row only when one
+	 * may have changed: most batches see none. */
+	if (defs_same_since_pick(st, due, &same, err, errlen) != 0)
+		return -1;
+	s = sql_stmt(st, same ? S_EVAL_STAYS_PASS_SAME : S_EVAL_STAYS_PASS);
 	sqlite3_bind_int64(s, 1, due->alert_id);
 	sqlite3_bind_int64(s, 2, at);
 	sqlite3_bind_double(s, 3, value);
 	sqlite3_bind_int64(s, 4, due->def.interval_ms);
-	sqlite3_bind_int64(s, 5, due->version);
+	if (!same)
+		sqlite3_bind_int64(s, 5, due->version);
+	sqlite3_bind_int64(s, 6, due->row);
 	if (sql_run(st, s, err, errlen, "write alert state") != 0)
 		return -1;
 	*written = sqlite3_changes(st->db) > 0;
