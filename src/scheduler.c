@@ -49,6 +49,7 @@ struct eval_queue {
 	size_t todo_head, todo_len;
 	struct eval **done; /* cap: queried or abandoned, not yet written */
 	size_t done_len;
+	size_t querying;    /* taken from todo by the query thread, not yet done */
 	int64_t first_done; /* engine_steady() when done last became non-empty */
 	size_t cap;
 	int closed; /* the scheduler has finished: the query thread exits */
@@ -571,11 +572,15 @@ static void query_done(void *tag, int rc, double value, const char *error, void 
 	x->at_steady = engine_steady(e);
 	pthread_mutex_lock(&q->lock);
 	push_done(q, x, x->at_steady);
+	q->querying--;
 	/* The scheduler is woken for the first one (it then sleeps until
 	 * WRITE_DELAY_MS later), for a full batch, and when the queries run
-	 * out of work. */
+	 * out of work: nothing waits and nothing is in flight (then it may
+	 * have no room to pick more until it writes). Not for every answer
+	 * that comes while the last ones are in flight: each such wake-up
+	 * found no write due and nothing to pick. */
 	signal = q->done_len == 1 || q->done_len == WRITE_BATCH ||
-		 (q->todo_len == 0 && q->done_len > 1);
+		 (q->todo_len == 0 && q->querying == 0 && q->done_len > 1);
 	pthread_mutex_unlock(&q->lock);
 	if (signal)
 		engine_wake(e, 1, 0);
@@ -639,6 +644,7 @@ void *sched_query_thread(void *arg)
 			taken[n++] = q->todo[q->todo_head];
 			q->todo_head = (q->todo_head + 1) % q->cap;
 			q->todo_len--;
+			q->querying++;
 		}
 		if (leave)
 			q->queries = NULL;
