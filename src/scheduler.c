@@ -15,6 +15,12 @@
 #define WRITE_DELAY_MS 5      /* the longest a finished evaluation waits for its write */
 #define SERVER_DOWN_QUERIES 3 /* failed queries in a row that mean the server is down */
 #define QUERY_POLL_MS 100     /* the longest the query thread waits for the network */
+/* The shortest time between two picks: alerts that fall due within it
+ * are picked together, up to this much after their slot. Each pick is a
+ * read transaction, a wake-up of the query thread and a round of the
+ * scheduler; with alerts due every millisecond, picking each
+ * millisecond's cost as much as the queries' own work. */
+#define PICK_GAP_MS 2
 
 /* Notes the outcome of a query. Queries run every interval whatever the
  * outbox holds, so they are the first to see a server come back: one it
@@ -335,6 +341,7 @@ struct scheduler {
 	struct store_due *due;     /* the one being picked */
 	struct hash_set in_flight; /* ids of the alerts in flight */
 	int64_t next;              /* when the next alert falls due */
+	int64_t pick_at;           /* engine_steady() before which nothing is picked */
 	int once_done;             /* --once: nothing due is left */
 	int pick_failures;
 	int64_t next_watchdog; /* engine_steady() of the next WATCHDOG=1 */
@@ -436,6 +443,9 @@ static int pick_more(struct scheduler *s)
 	long n;
 
 	s->next = INT64_MAX;
+	/* The steady clock: a step of the wall clock does not hold picks. */
+	if (e->once_cutoff == 0 && engine_steady(e) < s->pick_at)
+		return 0;
 	if (lease_limit(e, s->st, err, sizeof(err)) != 0) {
 		engine_claim_failed(e, s->st, &s->pick_failures, "evaluations", err);
 		return 0;
@@ -465,6 +475,7 @@ static int pick_more(struct scheduler *s)
 		s->once_done = 1;
 	if (n <= 0)
 		return 0;
+	s->pick_at = engine_steady(e) + PICK_GAP_MS;
 	hand_out(s, n);
 	return 1;
 }
@@ -484,7 +495,8 @@ static void tick_watchdog(struct scheduler *s, int64_t now_steady)
 	s->next_watchdog = now_steady + every;
 }
 
-/* How long the scheduler may sleep: until the next alert falls due, the
+/* How long the scheduler may sleep: until the next alert falls due (or,
+ * within PICK_GAP_MS of the last pick, until that has passed), the
  * oldest finished evaluation is due for its write, the watchdog's next
  * tick, or -i. */
 static int64_t idle_wait(const struct scheduler *s, int stop, size_t done, int64_t first_done,
@@ -495,8 +507,13 @@ static int64_t idle_wait(const struct scheduler *s, int stop, size_t done, int64
 
 	if (sdnotify_watchdog_ms(s->e->notify) > 0 && s->next_watchdog - now_steady < wait)
 		wait = s->next_watchdog - now_steady;
-	if (!stop && !s->once_done && s->nfree > 0 && s->next != INT64_MAX && s->next - now < wait)
+	if (!stop && !s->once_done && s->nfree > 0 && s->pick_at > now_steady) {
+		if (s->pick_at - now_steady < wait)
+			wait = s->pick_at - now_steady;
+	} else if (!stop && !s->once_done && s->nfree > 0 && s->next != INT64_MAX &&
+		   s->next - now < wait) {
 		wait = s->next - now;
+	}
 	if (done > 0 && first_done + WRITE_DELAY_MS - now_steady < wait)
 		wait = first_done + WRITE_DELAY_MS - now_steady;
 	return wait < 1 ? 1 : wait;
