@@ -105,6 +105,12 @@ CREATE VIEW public.alert_status AS
      JOIN public.alert_state s ON ((s.alert_id = a.id)))
      JOIN public.shard sh ON ((sh.id = a.shard)));
 
+CREATE TABLE public.definitions (
+    id integer NOT NULL,
+    version bigint NOT NULL,
+    CONSTRAINT definitions_id_check CHECK ((id = 1))
+);
+
 CREATE TABLE public.engine (
     id text NOT NULL,
     started timestamp with time zone NOT NULL,
@@ -173,6 +179,9 @@ ALTER TABLE ONLY public.alert
 
 ALTER TABLE ONLY public.alert_state
     ADD CONSTRAINT alert_state_pkey PRIMARY KEY (alert_id);
+
+ALTER TABLE ONLY public.definitions
+    ADD CONSTRAINT definitions_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.engine
     ADD CONSTRAINT engine_pkey PRIMARY KEY (id);

@@ -84,3 +84,7 @@ SELECT a.name                                                      AS name,
          WHERE o.alert_id = a.id AND o.status = 'pending')         AS pending_calls,
        CASE WHEN a.retired IS NULL THEN 0 ELSE 1 END               AS retired
   FROM alert a JOIN alert_state s ON s.alert_id = a.id;
+CREATE TABLE definitions (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),  -- one row
+    version  INTEGER NOT NULL
+);

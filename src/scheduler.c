@@ -15,6 +15,12 @@
 #define WRITE_DELAY_MS 5      /* the longest a finished evaluation waits for its write */
 #define SERVER_DOWN_QUERIES 3 /* failed queries in a row that mean the server is down */
 #define QUERY_POLL_MS 100     /* the longest the query thread waits for the network */
+/* The shortest time between two picks: alerts that fall due within it
+ * are picked together, up to this much after their slot. Each pick is a
+ * read transaction, a wake-up of the query thread and a round of the
+ * scheduler; with alerts due every millisecond, picking each
+ * millisecond's cost as much as the queries' own work. */
+#define PICK_GAP_MS 2
 
 /* Notes the outcome of a query. Queries run every interval whatever the
  * outbox holds, so they are the first to see a server come back: one it
@@ -49,6 +55,7 @@ struct eval_queue {
 	size_t todo_head, todo_len;
 	struct eval **done; /* cap: queried or abandoned, not yet written */
 	size_t done_len;
+	size_t querying;    /* taken from todo by the query thread, not yet done */
 	int64_t first_done; /* engine_steady() when done last became non-empty */
 	size_t cap;
 	int closed; /* the scheduler has finished: the query thread exits */
@@ -366,6 +373,7 @@ struct scheduler {
 	struct store_due *due;     /* the one being picked */
 	struct hash_set in_flight; /* ids of the alerts in flight */
 	int64_t next;              /* when the next alert falls due */
+	int64_t pick_at;           /* engine_steady() before which nothing is picked */
 	int once_done;             /* --once: nothing due is left */
 	int pick_failures;
 	int64_t next_watchdog; /* engine_steady() of the next WATCHDOG=1 */
@@ -467,6 +475,9 @@ static int pick_more(struct scheduler *s)
 	long n;
 
 	s->next = INT64_MAX;
+	/* The steady clock: a step of the wall clock does not hold picks. */
+	if (e->once_cutoff == 0 && engine_steady(e) < s->pick_at)
+		return 0;
 	if (lease_limit(e, s->st, err, sizeof(err)) != 0) {
 		engine_claim_failed(e, s->st, &s->pick_failures, "evaluations", err);
 		return 0;
@@ -496,6 +507,7 @@ static int pick_more(struct scheduler *s)
 		s->once_done = 1;
 	if (n <= 0)
 		return 0;
+	s->pick_at = engine_steady(e) + PICK_GAP_MS;
 	hand_out(s, n);
 	return 1;
 }
@@ -515,7 +527,8 @@ static void tick_watchdog(struct scheduler *s, int64_t now_steady)
 	s->next_watchdog = now_steady + every;
 }
 
-/* How long the scheduler may sleep: until the next alert falls due, the
+/* How long the scheduler may sleep: until the next alert falls due (or,
+ * within PICK_GAP_MS of the last pick, until that has passed), the
  * oldest finished evaluation is due for its write, the watchdog's next
  * tick, or -i. */
 static int64_t idle_wait(const struct scheduler *s, int stop, size_t done, int64_t first_done,
@@ -526,8 +539,13 @@ static int64_t idle_wait(const struct scheduler *s, int stop, size_t done, int64
 
 	if (sdnotify_watchdog_ms(s->e->notify) > 0 && s->next_watchdog - now_steady < wait)
 		wait = s->next_watchdog - now_steady;
-	if (!stop && !s->once_done && s->nfree > 0 && s->next != INT64_MAX && s->next - now < wait)
+	if (!stop && !s->once_done && s->nfree > 0 && s->pick_at > now_steady) {
+		if (s->pick_at - now_steady < wait)
+			wait = s->pick_at - now_steady;
+	} else if (!stop && !s->once_done && s->nfree > 0 && s->next != INT64_MAX &&
+		   s->next - now < wait) {
 		wait = s->next - now;
+	}
 	if (done > 0 && first_done + WRITE_DELAY_MS - now_steady < wait)
 		wait = first_done + WRITE_DELAY_MS - now_steady;
 	return wait < 1 ? 1 : wait;
@@ -603,11 +621,15 @@ static void query_done(void *tag, int rc, double value, const char *error, void 
 	x->at_steady = engine_steady(e);
 	pthread_mutex_lock(&q->lock);
 	push_done(q, x, x->at_steady);
+	q->querying--;
 	/* The scheduler is woken for the first one (it then sleeps until
 	 * WRITE_DELAY_MS later), for a full batch, and when the queries run
-	 * out of work. */
+	 * out of work: nothing waits and nothing is in flight (then it may
+	 * have no room to pick more until it writes). Not for every answer
+	 * that comes while the last ones are in flight: each such wake-up
+	 * found no write due and nothing to pick. */
 	signal = q->done_len == 1 || q->done_len == WRITE_BATCH ||
-		 (q->todo_len == 0 && q->done_len > 1);
+		 (q->todo_len == 0 && q->querying == 0 && q->done_len > 1);
 	pthread_mutex_unlock(&q->lock);
 	if (signal)
 		engine_wake(e, 1, 0);
@@ -671,6 +693,7 @@ void *sched_query_thread(void *arg)
 			taken[n++] = q->todo[q->todo_head];
 			q->todo_head = (q->todo_head + 1) % q->cap;
 			q->todo_len--;
+			q->querying++;
 		}
 		if (leave)
 			q->queries = NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "def_cache.h"
 #include "hash.h"
 
 int store_location_is_postgres(const char *location)
@@ -144,7 +145,10 @@ void store_counters(const struct store *st, struct store_counters *out)
 
 void store_due_clear(struct store_due *due)
 {
-	alert_def_clear(&due->def);
+	if (due->entry != NULL)
+		def_entry_unref(due->entry);
+	else
+		alert_def_clear(&due->def);
 	memset(due, 0, sizeof(*due));
 }
 

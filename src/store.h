@@ -126,17 +126,24 @@ struct store_sync_stats {
  * defs are retired (a firing one gets a resolve in the outbox and goes to
  * PASS); retired ones that come back are evaluated again. The alerts
  * named in keep[0..nkeep) (entries the server sent but that failed
- * validation) keep their stored definition and state. */
+ * validation) keep their stored definition and state. A sync that changes
+ * any definition moves the version of the definitions (store_pick_due). */
 int store_sync_defs(struct store *st, const struct alert_def *defs, size_t n,
 		    const char *const *keep, size_t nkeep, int64_t now, int due_now,
 		    struct store_sync_stats *stats, char *err, size_t errlen);
 
-/* A picked evaluation. def's strings are owned (store_due_clear). */
+struct def_entry;
+
+/* A picked evaluation. def's strings are borrowed from entry, of which
+ * the due holds a reference (def_cache.h), or, when entry is NULL, owned;
+ * store_due_clear releases either. */
 struct store_due {
 	int64_t alert_id;
 	int64_t scheduled; /* the next_eval it was picked at */
 	int64_t version;   /* of the definition: it changes with every change of it */
 	struct alert_def def;
+	struct def_entry *entry;
+	int64_t row; /* the backend's handle of the alert's state row, 0 when none */
 };
 void store_due_clear(struct store_due *due);
 
@@ -145,8 +152,11 @@ void store_due_clear(struct store_due *due);
  * which skip(alert_id, arg) is non-zero (the in_flight ones it holds;
  * skip may be NULL). An alert stays due until its evaluation is written
  * (store_eval_put_ok / _failed move next_eval on), so one picked but never
- * written is due at once at the next start. def's strings are owned. In
- * or out of a transaction. */
+ * written is due at once at the next start. The definitions come from the
+ * connection's cache (def_cache.h), read from the database when the
+ * version of the definitions moved since the last pick or the alert was
+ * not picked since: a refresh's changes are seen by the next pick. Each
+ * due holds a reference (store_due_clear). In or out of a transaction. */
 int store_pick_due(struct store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
 		   void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
 		   char *err, size_t errlen);

@@ -43,6 +43,7 @@ static const char *const sql_text[P_COUNT] = {
 	/* Engines that sync at once take turns (DESIGN.md 7); the key is
 	 * 'aesy' in ASCII. */
 	[P_SYNC_LOCK] = "SELECT pg_advisory_xact_lock(1634038137)",
+	[P_DEFS_BUMP] = "UPDATE definitions SET version = version + 1",
 	[P_DEF_BY_NAME] =
 		"SELECT id, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
 		"crit_value, crit_message, retired FROM alert WHERE name = $1",
@@ -76,11 +77,12 @@ static const char *const sql_text[P_COUNT] = {
 		"s.next_eval, a.updated, s.notify_gave_up "
 		"FROM alert_state s JOIN alert a ON a.id = s.alert_id "
 		"WHERE s.alert_id = $1",
-	/* The due alerts with their definitions in one statement: one
-	 * snapshot, no transaction. */
+	/* The due alerts with their definitions and the version of the
+	 * definitions in one statement: one snapshot, no transaction. */
 	[P_DUE] = "SELECT s.alert_id, a.name, a.query, a.interval_ms, a.repeat_ms, a.sustain_ms, "
 		  "a.warn_value, a.warn_message, a.crit_value, a.crit_message, a.updated, "
-		  "s.next_eval FROM alert_state s JOIN alert a ON a.id = s.alert_id "
+		  "s.next_eval, (SELECT version FROM definitions) "
+		  "FROM alert_state s JOIN alert a ON a.id = s.alert_id "
 		  "WHERE s.next_eval <= $1 AND ($3::int[] IS NULL OR a.shard = ANY ($3::int[])) "
 		  "ORDER BY s.next_eval LIMIT $2",
 	/* $2 the shards (store_limit_shards), NULL: all; so in the others. */
@@ -495,7 +497,13 @@ int store_pg_open(const char *conninfo, struct store **out, char *err, size_t er
 		return -1;
 	}
 	st->base.ops = &pg_ops;
+	if (def_cache_init(&st->defs) != 0) {
+		snprintf(err, errlen, "open store: out of memory");
+		free(st);
+		return -1;
+	}
 	if (pg_connect(conninfo, &st->conn, err, errlen) != 0) {
+		def_cache_free(&st->defs);
 		free(st);
 		return -1;
 	}
@@ -535,6 +543,7 @@ void pg_store_close(struct store *base)
 
 	PQfinish(st->conn);
 	free(st->limit);
+	def_cache_free(&st->defs);
 	free(st);
 }
 

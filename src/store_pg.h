@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include "def_cache.h"
 #include "store_backend.h"
 #include "store_sqlite_db.h" /* struct db_migration */
 
@@ -33,6 +34,7 @@ enum pg_stmt_id {
 	P_COUNT_ALERTS,
 	P_COUNT_RETIRED,
 	P_SYNC_LOCK,
+	P_DEFS_BUMP,
 	P_DEF_BY_NAME,
 	P_DEF_INSERT,
 	P_STATE_INSERT,
@@ -90,7 +92,8 @@ struct pg_store {
 	/* store_limit_shards: the shard ids as an array literal, NULL for
 	 * every alert. */
 	char *limit;
-	int unprepared; /* a reconnect could not prepare the statements */
+	int unprepared;        /* a reconnect could not prepare the statements */
+	struct def_cache defs; /* what its picks read (store_pick_due) */
 };
 
 /* The text parameters of one statement. A value is NULL for SQL NULL. */

@@ -258,12 +258,42 @@ int pg_store_sync_defs(struct store *base, const struct alert_def *defs, size_t 
 			goto fail;
 	if (retire_unseen(st, &seen, now, stats, err, errlen) != 0)
 		goto fail;
+	/* Every engine's picks learn of the change from this
+	 * (store_pick_due). */
+	if (stats->added + stats->changed + stats->retired + stats->revived > 0 &&
+	    pg_run_changed(st, P_DEFS_BUMP, NULL, NULL, err, errlen, "sync alerts") != 0)
+		goto fail;
 	free(seen.text);
 	return pg_store_commit(base, err, errlen);
 fail:
 	free(seen.text);
 	pg_store_rollback(base);
 	return -1;
+}
+
+/* The definition of row i of a pick: its entry in the cache, or, when
+ * the cache has none, the row's columns in a new one. */
+static int pick_def(struct pg_store *st, const PGresult *r, int i, struct store_due *d, char *err,
+		    size_t errlen)
+{
+	struct def_entry *e = def_cache_get(&st->defs, d->alert_id);
+	struct alert_def def = {0};
+	int rc;
+
+	if (e == NULL) {
+		rc = pg_get_def(r, i, 1, &def, "pick due alerts", err, errlen);
+		if (rc == 0)
+			e = def_cache_put(&st->defs, d->alert_id, pg_get_int(r, i, 10), &def);
+		if (rc == 0 && e == NULL)
+			snprintf(err, errlen, "pick due alerts: out of memory");
+		alert_def_clear(&def);
+		if (e == NULL)
+			return -1;
+	}
+	d->entry = e;
+	d->def = e->def;
+	d->version = e->version;
+	return 0;
 }
 
 int pg_store_pick_due(struct store *base, int64_t now, int (*skip)(int64_t alert_id, void *arg),
@@ -282,6 +312,10 @@ int pg_store_pick_due(struct store *base, int64_t now, int (*skip)(int64_t alert
 	r = pg_run(st, P_DUE, &p, err, errlen, "pick due alerts");
 	if (r == NULL)
 		return -1;
+	/* The version of every row's snapshot: the cache drops what an
+	 * earlier version of the definitions read. */
+	if (PQntuples(r) > 0)
+		def_cache_check(&st->defs, pg_get_int(r, 0, 12));
 	for (int i = 0; i < PQntuples(r) && k < max; i++) {
 		struct store_due *d = &out[k];
 		int64_t id = pg_get_int(r, i, 0);
@@ -290,10 +324,9 @@ int pg_store_pick_due(struct store *base, int64_t now, int (*skip)(int64_t alert
 			continue;
 		memset(d, 0, sizeof(*d));
 		d->alert_id = id;
-		d->version = pg_get_int(r, i, 10);
 		d->scheduled = pg_get_int(r, i, 11);
 		k++;
-		if (pg_get_def(r, i, 1, &d->def, "pick due alerts", err, errlen) != 0) {
+		if (pick_def(st, r, i, d, err, errlen) != 0) {
 			for (size_t j = 0; j < k; j++)
 				store_due_clear(&out[j]);
 			PQclear(r);

@@ -81,25 +81,35 @@ static const char *const sql_text[S_COUNT] = {
 		"WHERE s.alert_id = ?1",
 	/* From the index alone: the alerts' rows are read only for those
 	 * picked. */
-	[S_DUE_IDS] = "SELECT alert_id, next_eval FROM alert_state WHERE next_eval <= ?1 "
+	[S_DUE_IDS] = "SELECT alert_id, next_eval, slot FROM alert_state WHERE next_eval <= ?1 "
 		      "ORDER BY next_eval LIMIT ?2",
 	[S_NEXT_IDS] = "SELECT alert_id, next_eval FROM alert_state ORDER BY next_eval LIMIT ?1",
 	[S_DEF_BY_ID] =
 		"SELECT name, query, interval_ms, repeat_ms, sustain_ms, warn_value, warn_message, "
 		"crit_value, crit_message, updated FROM alert WHERE id = ?1",
+	[S_DEFS_VERSION] = "SELECT version FROM definitions",
+	[S_DEFS_BUMP] = "UPDATE definitions SET version = version + 1",
 	[S_EVAL_OK] =
 		"UPDATE alert_state SET state = ?2, warn_since = ?3, crit_since = ?4, "
 		"last_ok = ?5, last_eval = ?5, last_value = ?6, failures = 0, last_error = NULL, "
 		"next_eval = ?7 WHERE alert_id = ?1",
-	/* ?1 id, ?2 at, ?3 value, ?4 interval, ?5 the picked version. Only
-	 * while the alert is in PASS with that definition, not retired; the
-	 * next slot is rules_next_eval of the stored one. */
+	/* ?1 id, ?2 at, ?3 value, ?4 interval, ?5 the picked version, ?6
+	 * the row (slot) the pick found. Only while the alert is in PASS
+	 * with that definition, not retired; the next slot is
+	 * rules_next_eval of the stored one. */
 	[S_EVAL_STAYS_PASS] =
 		"UPDATE alert_state SET warn_since = NULL, crit_since = NULL, last_ok = ?2, "
 		"last_eval = ?2, last_value = ?3, failures = 0, last_error = NULL, "
 		"next_eval = CASE WHEN next_eval + ?4 > ?2 THEN next_eval + ?4 ELSE ?2 + ?4 END "
-		"WHERE alert_id = ?1 AND state = 'PASS' "
+		"WHERE slot = ?6 AND alert_id = ?1 AND state = 'PASS' "
 		"AND (SELECT updated FROM alert WHERE id = ?1 AND retired IS NULL) = ?5",
+	/* The same when no definition changed since the pick: the alert's
+	 * row need not be read. */
+	[S_EVAL_STAYS_PASS_SAME] =
+		"UPDATE alert_state SET warn_since = NULL, crit_since = NULL, last_ok = ?2, "
+		"last_eval = ?2, last_value = ?3, failures = 0, last_error = NULL, "
+		"next_eval = CASE WHEN next_eval + ?4 > ?2 THEN next_eval + ?4 ELSE ?2 + ?4 END "
+		"WHERE slot = ?6 AND alert_id = ?1 AND state = 'PASS'",
 	[S_EVAL_FAILED] =
 		"UPDATE alert_state SET last_eval = ?2, failures = failures + 1, last_error = ?3, "
 		"next_eval = ?4 WHERE alert_id = ?1",
@@ -310,6 +320,11 @@ int store_sqlite_open(const char *path, int sync_full, struct store **out, char 
 		goto out;
 	}
 	st->base.ops = &sqlite_ops;
+	st->tx_defs_version = -1;
+	if (def_cache_init(&st->defs) != 0) {
+		snprintf(err, errlen, "open store: out of memory");
+		goto out;
+	}
 	if (db_open(path, sync_full, &st->db, err, errlen) != DB_OK)
 		goto out;
 	if (sqlite3_exec(st->db,
@@ -342,6 +357,7 @@ void sqlite_store_close(struct store *base)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	def_cache_free(&st->defs);
 	free(st);
 }
 
@@ -388,6 +404,7 @@ int sqlite_store_begin(struct store *base, char *err, size_t errlen)
 	struct sqlite_store *st = (struct sqlite_store *)base;
 
 	st->changes_at_begin = sqlite3_total_changes64(st->db);
+	st->tx_defs_version = -1;
 	return sql_run(st, sql_stmt(st, S_BEGIN), err, errlen, "begin transaction");
 }
 
@@ -400,6 +417,7 @@ int sqlite_store_commit(struct store *base, char *err, size_t errlen)
 		sqlite_store_rollback(&st->base);
 		return -1;
 	}
+	st->tx_defs_version = -1;
 	rows = sqlite3_total_changes64(st->db) - st->changes_at_begin;
 	if (rows > 0) {
 		st->base.counters.commits++;
@@ -412,6 +430,7 @@ void sqlite_store_rollback(struct store *base)
 {
 	struct sqlite_store *st = (struct sqlite_store *)base;
 
+	st->tx_defs_version = -1;
 	if (sqlite3_get_autocommit(st->db))
 		return;
 	sqlite3_step(sql_stmt(st, S_ROLLBACK));

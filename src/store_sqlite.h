@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include "def_cache.h"
 #include "store_backend.h"
 
 /*
@@ -49,8 +50,11 @@ enum stmt_id {
 	S_DUE_IDS,
 	S_NEXT_IDS,
 	S_DEF_BY_ID,
+	S_DEFS_VERSION,
+	S_DEFS_BUMP,
 	S_EVAL_OK,
 	S_EVAL_STAYS_PASS,
+	S_EVAL_STAYS_PASS_SAME,
 	S_EVAL_FAILED,
 	S_NOTIFY_PENDING,
 	S_TRANSITION_ADD,
@@ -80,6 +84,10 @@ struct sqlite_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	int64_t changes_at_begin; /* sqlite3_total_changes64 at BEGIN */
+	struct def_cache defs;    /* what its picks read (store_pick_due) */
+	/* The version of the definitions in the write transaction begun
+	 * last, -1 until read (sqlite_store_eval_stays_pass). */
+	int64_t tx_defs_version;
 };
 
 /* -1 with "<what>: <SQLite's message>" in err. */

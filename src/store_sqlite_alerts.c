@@ -244,41 +244,27 @@ int sqlite_store_sync_defs(struct store *base, const struct alert_def *defs, siz
 		goto fail;
 	if (sql_run(st, sql_stmt(st, S_SEEN_CLEAR), err, errlen, "sync alerts") != 0)
 		goto fail;
+	/* The picks' caches learn of the change from this (store_pick_due). */
+	if (stats->added + stats->changed + stats->retired + stats->revived > 0 &&
+	    sql_run(st, sql_stmt(st, S_DEFS_BUMP), err, errlen, "sync alerts") != 0)
+		goto fail;
 	return sqlite_store_commit(&st->base, err, errlen);
 fail:
 	sqlite_store_rollback(&st->base);
 	return -1;
 }
 
-static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
-		    void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
-		    char *err, size_t errlen)
+/* The definition of a picked alert: its entry in the cache, or, when the
+ * cache has none, its row read into a new one. */
+static int pick_def(struct sqlite_store *st, struct store_due *d, char *err, size_t errlen)
 {
-	sqlite3_stmt *s = sql_stmt(st, S_DUE_IDS);
-	size_t k = 0;
-	int rc = SQLITE_DONE;
+	struct def_entry *e = def_cache_get(&st->defs, d->alert_id);
+	struct alert_def def = {0};
+	sqlite3_stmt *s;
+	int64_t version;
+	int rc;
 
-	*n = 0;
-	sqlite3_bind_int64(s, 1, now);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)(max + in_flight));
-	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(s, 0);
-
-		if (skip != NULL && skip(id, arg))
-			continue;
-		memset(&out[k], 0, sizeof(out[k]));
-		out[k].alert_id = id;
-		out[k].scheduled = sqlite3_column_int64(s, 1);
-		k++;
-	}
-	sqlite3_reset(s);
-	if (k < max && rc != SQLITE_DONE) {
-		sql_fail(st, err, errlen, "pick due alerts");
-		return -1;
-	}
-	for (size_t i = 0; i < k; i++) {
-		struct store_due *d = &out[i];
-
+	if (e == NULL) {
 		s = sql_stmt(st, S_DEF_BY_ID);
 		sqlite3_bind_int64(s, 1, d->alert_id);
 		rc = sqlite3_step(s);
@@ -290,14 +276,62 @@ static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t al
 			else
 				sql_fail(st, err, errlen, "pick due alerts");
 			sqlite3_reset(s);
-			goto fail;
+			return -1;
 		}
-		rc = sql_column_def(s, 0, &d->def, "pick due alerts", err, errlen);
-		d->version = sqlite3_column_int64(s, 9);
+		rc = sql_column_def(s, 0, &def, "pick due alerts", err, errlen);
+		version = sqlite3_column_int64(s, 9);
 		sqlite3_reset(s);
-		if (rc != 0)
-			goto fail;
+		if (rc == 0)
+			e = def_cache_put(&st->defs, d->alert_id, version, &def);
+		if (rc == 0 && e == NULL)
+			snprintf(err, errlen, "pick due alerts: out of memory");
+		alert_def_clear(&def);
+		if (e == NULL)
+			return -1;
 	}
+	d->entry = e;
+	d->def = e->def;
+	d->version = e->version;
+	return 0;
+}
+
+static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
+		    void *arg, size_t in_flight, struct store_due *out, size_t max, size_t *n,
+		    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = sql_stmt(st, S_DEFS_VERSION);
+	int64_t version;
+	size_t k = 0;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	/* In the pick's snapshot: the cache drops what an earlier version
+	 * of the definitions read. */
+	if (sql_run_int64(st, s, 0, &version, err, errlen, "pick due alerts") != 0)
+		return -1;
+	def_cache_check(&st->defs, version);
+	s = sql_stmt(st, S_DUE_IDS);
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(max + in_flight));
+	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0);
+
+		if (skip != NULL && skip(id, arg))
+			continue;
+		memset(&out[k], 0, sizeof(out[k]));
+		out[k].alert_id = id;
+		out[k].scheduled = sqlite3_column_int64(s, 1);
+		out[k].row = sqlite3_column_int64(s, 2);
+		k++;
+	}
+	sqlite3_reset(s);
+	if (k < max && rc != SQLITE_DONE) {
+		sql_fail(st, err, errlen, "pick due alerts");
+		return -1;
+	}
+	for (size_t i = 0; i < k; i++)
+		if (pick_def(st, &out[i], err, errlen) != 0)
+			goto fail;
 	*n = k;
 	return 0;
 fail:
@@ -431,17 +465,43 @@ int sqlite_store_eval_put_ok(struct store *base, int64_t alert_id, const struct 
 	return sql_run(st, s, err, errlen, "write alert state");
 }
 
+/* Whether no definition changed since due was picked: the version of
+ * the definitions its entry was read at is the one of this write
+ * transaction, which no sync can move before it commits (it holds the
+ * write lock). Outside a transaction, or for a due without an entry, 0. */
+static int defs_same_since_pick(struct sqlite_store *st, const struct store_due *due, int *same,
+				char *err, size_t errlen)
+{
+	*same = 0;
+	if (due->entry == NULL || sqlite3_get_autocommit(st->db))
+		return 0;
+	if (st->tx_defs_version < 0 &&
+	    sql_run_int64(st, sql_stmt(st, S_DEFS_VERSION), -1, &st->tx_defs_version, err, errlen,
+			  "read the version of the definitions") != 0)
+		return -1;
+	*same = st->tx_defs_version == due->entry->defs_version;
+	return 0;
+}
+
 int sqlite_store_eval_stays_pass(struct store *base, const struct store_due *due, double value,
 				 int64_t at, int *written, char *err, size_t errlen)
 {
 	struct sqlite_store *st = (struct sqlite_store *)base;
-	sqlite3_stmt *s = sql_stmt(st, S_EVAL_STAYS_PASS);
+	sqlite3_stmt *s;
+	int same;
 
+	/* The definition is checked against the alert's row only when one
+	 * may have changed: most batches see none. */
+	if (defs_same_since_pick(st, due, &same, err, errlen) != 0)
+		return -1;
+	s = sql_stmt(st, same ? S_EVAL_STAYS_PASS_SAME : S_EVAL_STAYS_PASS);
 	sqlite3_bind_int64(s, 1, due->alert_id);
 	sqlite3_bind_int64(s, 2, at);
 	sqlite3_bind_double(s, 3, value);
 	sqlite3_bind_int64(s, 4, due->def.interval_ms);
-	sqlite3_bind_int64(s, 5, due->version);
+	if (!same)
+		sqlite3_bind_int64(s, 5, due->version);
+	sqlite3_bind_int64(s, 6, due->row);
 	if (sql_run(st, s, err, errlen, "write alert state") != 0)
 		return -1;
 	*written = sqlite3_changes(st->db) > 0;

@@ -241,6 +241,80 @@ static void test_missed_evaluations_not_replayed(void **state)
 	assert_int_equal(evaluate(f, 0, 50), 0);
 }
 
+/* Syncs alert-1 with warn_value warn from a connection of its own, as
+ * the main thread's refresh does. */
+static void refresh_warn(struct fixture *f, double warn)
+{
+	struct alert_def d = {.name = "alert-1", .query = "q", .interval_ms = 1000,
+			      .repeat_ms = 3000, .warn_value = warn, .warn_message = "warning",
+			      .crit_value = 200, .crit_message = "critical"};
+	struct store_sync_stats stats;
+	struct store *main_st = NULL;
+	char err[256];
+
+	assert_int_equal(store_open(f->path, 0, &main_st, err, sizeof(err)), 0);
+	assert_int_equal(store_sync_defs(main_st, &d, 1, NULL, 0, engine_now(&f->e), 0, &stats,
+					 err, sizeof(err)), 0);
+	assert_int_equal(stats.changed, 1);
+	store_close(main_st);
+}
+
+static int64_t count_calls(struct fixture *f, const char *kind)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM outbox WHERE kind = '%s'", kind);
+	return query_int(f, sql);
+}
+
+/* The scheduler keeps the definitions it picked, but a refresh written
+ * by another connection is seen by its next pick: the thresholds of the
+ * refresh decide the next evaluation. One picked before the refresh and
+ * written after it is not written (its thresholds are the old ones); its
+ * alert, still due, is picked again at once with the new ones. */
+static void test_refresh_seen_by_the_next_pick(void **state)
+{
+	struct fixture *f = *state;
+	struct hash_set in_flight;
+	struct store_due due[1];
+	struct eval ev, *evp = &ev;
+	char err[256];
+
+	define(f, 1, 1000);
+	/* 150 is over warn 100: PASS -> WARN */
+	assert_int_equal(evaluate(f, 5, 150), 1);
+	assert_int_equal(count_calls(f, "notify"), 1);
+	advance(&f->clock, next_eval(f) - engine_now(&f->e));
+	/* the same definition: picked from the scheduler's cache, still WARN */
+	assert_int_equal(evaluate(f, 5, 150), 1);
+	assert_int_equal(count_calls(f, "resolve"), 0);
+	/* warn goes up to 160: 150 now passes, and the next evaluation
+	 * resolves */
+	refresh_warn(f, 160);
+	advance(&f->clock, next_eval(f) - engine_now(&f->e));
+	assert_int_equal(evaluate(f, 5, 150), 1);
+	assert_int_equal(count_calls(f, "resolve"), 1);
+	assert_int_equal(query_int(f, "SELECT state = 'PASS' FROM alert_state"), 1);
+	/* picked with warn 160; warn goes back to 100 while its query runs */
+	advance(&f->clock, next_eval(f) - engine_now(&f->e));
+	assert_int_equal(hash_set_init(&in_flight, 8), 0);
+	assert_int_equal(sched_pick(&f->e, f->st, &in_flight, due, 1, err, sizeof(err)), 1);
+	assert_true(due[0].def.warn_value == 160);
+	refresh_warn(f, 100);
+	advance(&f->clock, 5);
+	ev = (struct eval){.due = due[0], .ok = 1, .value = 150, .at_steady = f->clock.steady};
+	assert_true(sched_write(&f->e, f->st, &evp, 1) >= 0);
+	assert_int_equal(ev.check, STORE_EVAL_CHANGED);
+	store_due_clear(&ev.due);
+	hash_set_free(&in_flight);
+	assert_int_equal(query_int(f, "SELECT state = 'PASS' FROM alert_state"), 1);
+	/* due still, and picked again at once with warn 100: WARN */
+	assert_true(next_eval(f) <= engine_now(&f->e));
+	assert_int_equal(evaluate(f, 5, 150), 1);
+	assert_int_equal(query_int(f, "SELECT state = 'WARN' FROM alert_state"), 1);
+	assert_int_equal(count_calls(f, "notify"), 2);
+}
+
 /* A write is due for a full batch, for one finished evaluation that
  * waited its few milliseconds, at a stop, or when nothing else can come;
  * the whole batch is one commit. */
@@ -502,6 +576,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fixed_rate_without_drift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missed_evaluations_not_replayed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_seen_by_the_next_pick, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_write_batching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backoff_doubles_to_its_cap, setup, teardown),

@@ -387,8 +387,18 @@ static const struct {
 	 "INSERT INTO outbox (alert_id, kind, message, created, next_attempt, lease_until,"
 	 " lease_token) VALUES (1, 'notify', 'w', 1, 1, 2, 3);",
 	 "SELECT (SELECT count(*) FROM alert_state WHERE notify_gave_up = 4)"
-	 " + (SELECT count(*) FROM outbox WHERE lease_token = 3)",
-	 2},
+	 " + (SELECT count(*) FROM outbox WHERE lease_token = 3)"
+	 /* version 4 keeps the version of the definitions, from 0 */
+	 " + (SELECT count(*) FROM definitions WHERE version = 0)",
+	 3},
+	{4,
+	 "INSERT INTO alert (id, name, query, interval_ms, repeat_ms, sustain_ms, warn_value,"
+	 " warn_message, crit_value, crit_message, created, updated)"
+	 " VALUES (1, 'a', 'q', 1000, 3000, 0, 1, 'w', 2, 'c', 0, 0);"
+	 "INSERT INTO alert_state (alert_id, state, next_eval) VALUES (1, 'PASS', 5);"
+	 "UPDATE definitions SET version = 7;",
+	 "SELECT (SELECT count(*) FROM alert_state) + (SELECT version FROM definitions)",
+	 8},
 };
 
 static void test_sqlite_migrate_every_older_version(void **state)
@@ -1465,6 +1475,79 @@ static void test_pick_goes_stale_when_its_definition_changes(void **state)
 	store_close(st);
 }
 
+/* The version of the definitions, as stored. */
+static int64_t defs_version(struct fixture *f)
+{
+	return query_int(inspect(f), "SELECT version FROM definitions");
+}
+
+/* Picks every alert due at now (none held) into due[0..2). */
+static size_t pick_all(struct store *st, int64_t now, struct store_due *due)
+{
+	size_t n = 0;
+	char err[256];
+
+	assert_int_equal(store_pick_due(st, now, NULL, NULL, 0, due, 2, &n, err, sizeof(err)), 0);
+	return n;
+}
+
+/* The scheduler keeps the definitions its picks read; a change written
+ * by another connection (the refresher's, another engine's) is seen by
+ * its next pick, an alert retired is no longer picked, and an evaluation
+ * in flight keeps the definition it was picked with. A sync that changes
+ * nothing leaves the version of the definitions, and the cache, as they
+ * were. */
+static void test_pick_sees_a_refresh_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->location);
+	struct store *refresher = open_store(f->location);
+	struct defs *ds = calloc(1, sizeof(*ds));
+	struct store_due due[2], again[2];
+	int64_t v0;
+
+	make_defs(ds, 2);
+	sync_defs(refresher, ds->d, 2, T0, 1, NULL);
+	v0 = defs_version(f);
+	assert_int_equal(pick_all(st, T0, due), 2);
+	assert_int_equal(due[0].alert_id, 1);
+	assert_string_equal(due[0].def.query, "q");
+	/* nothing written: both still due, picked from the cache */
+	assert_int_equal(pick_all(st, T0, again), 2);
+	assert_ptr_equal(again[0].def.query, due[0].def.query);
+	assert_ptr_equal(again[1].def.name, due[1].def.name);
+	store_due_clear(&again[0]);
+	store_due_clear(&again[1]);
+	/* the same definitions again: the version stays */
+	sync_defs(refresher, ds->d, 2, T0, 1, NULL);
+	assert_int_equal(defs_version(f), v0);
+	/* alert-1's query changes, in the same millisecond */
+	ds->d[0].query = "q-changed";
+	sync_defs(refresher, ds->d, 2, T0, 1, NULL);
+	assert_true(defs_version(f) > v0);
+	assert_int_equal(pick_all(st, T0, again), 2);
+	assert_string_equal(again[0].def.query, "q-changed");
+	assert_true(again[0].version != due[0].version);
+	assert_int_equal(again[1].version, due[1].version);
+	assert_string_equal(again[1].def.crit_message, "critical");
+	/* the evaluation in flight keeps what it was picked with */
+	assert_string_equal(due[0].def.query, "q");
+	store_due_clear(&due[0]);
+	store_due_clear(&due[1]);
+	store_due_clear(&again[0]);
+	store_due_clear(&again[1]);
+	/* alert-1 retired: no longer picked, even a hundred years on */
+	sync_defs(refresher, ds->d + 1, 1, T0 + 1, 1, NULL);
+	assert_int_equal(pick_all(st, T0 + INT64_C(100) * 365 * 86400000, due), 1);
+	assert_int_equal(due[0].alert_id, 2);
+	/* held past the close of the connection that picked it */
+	store_close(st);
+	assert_string_equal(due[0].def.name, "alert-2");
+	store_due_clear(&due[0]);
+	free(ds);
+	store_close(refresher);
+}
+
 /* When the server answers again, the calls waiting in backoff become due
  * at once, but for one the server itself asked to wait (Retry-After). */
 static void test_retry_now_keeps_the_servers_wait(void **state)
@@ -1734,7 +1817,9 @@ static void test_location_kind_and_redaction(void **state)
 		CASE(test_failed_repeat_that_may_have_gone_out_stays),                 \
 		CASE(test_given_up_notify_holds_repeats_back),                         \
 		CASE(test_pick_goes_stale_when_its_definition_changes),                \
-		CASE(test_retry_now_keeps_the_servers_wait), CASE(test_eval_stays_pass), CASE(test_evals_stay_pass), \
+		CASE(test_pick_sees_a_refresh_at_once),                                \
+		CASE(test_retry_now_keeps_the_servers_wait), CASE(test_eval_stays_pass), \
+		CASE(test_evals_stay_pass),                                            \
 		CASE(test_views_show_iso_times)
 
 #ifdef ALERT_EXEC_POSTGRES
