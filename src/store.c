@@ -152,6 +152,23 @@ void store_due_clear(struct store_due *due)
 	memset(due, 0, sizeof(*due));
 }
 
+int store_due_from_cache(struct store_due *d, struct def_cache *c, struct def_entry *e, int read,
+			 struct alert_def *def, int64_t version, char *err, size_t errlen)
+{
+	if (e == NULL && read == 0) {
+		e = def_cache_put(c, d->alert_id, version, def);
+		if (e == NULL)
+			snprintf(err, errlen, "pick due alerts: out of memory");
+	}
+	alert_def_clear(def);
+	if (e == NULL)
+		return -1;
+	d->entry = e;
+	d->def = e->def;
+	d->version = e->version;
+	return 0;
+}
+
 void store_call_clear(struct store_call *call)
 {
 	free(call->name);

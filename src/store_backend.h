@@ -119,6 +119,15 @@ int store_sqlite_open(const char *path, int sync_full, struct store **out, char 
 		      size_t errlen);
 int store_sqlite_reader_open(const char *path, struct store_reader **out, char *err, size_t errlen);
 
+struct def_cache;
+
+/* For a backend's pick: the due takes its alert's entry e of the cache
+ * c. When e is NULL (a miss) the backend read the definition into *def
+ * (read: 0, or -1 with err set) with its version: it goes into the
+ * cache. *def is cleared. -1 when it could not be read or kept. */
+int store_due_from_cache(struct store_due *d, struct def_cache *c, struct def_entry *e, int read,
+			 struct alert_def *def, int64_t version, char *err, size_t errlen);
+
 #ifdef ALERT_EXEC_POSTGRES
 /* The PostgreSQL backend (store_pg*.c): for a connection string. */
 int store_pg_prepare(const char *conninfo, struct store_lock **lock, char *err, size_t errlen);

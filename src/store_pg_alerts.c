@@ -278,22 +278,14 @@ static int pick_def(struct pg_store *st, const PGresult *r, int i, struct store_
 {
 	struct def_entry *e = def_cache_get(&st->defs, d->alert_id);
 	struct alert_def def = {0};
-	int rc;
+	int64_t version = 0;
+	int rc = 0;
 
 	if (e == NULL) {
 		rc = pg_get_def(r, i, 1, &def, "pick due alerts", err, errlen);
-		if (rc == 0)
-			e = def_cache_put(&st->defs, d->alert_id, pg_get_int(r, i, 10), &def);
-		if (rc == 0 && e == NULL)
-			snprintf(err, errlen, "pick due alerts: out of memory");
-		alert_def_clear(&def);
-		if (e == NULL)
-			return -1;
+		version = pg_get_int(r, i, 10);
 	}
-	d->entry = e;
-	d->def = e->def;
-	d->version = e->version;
-	return 0;
+	return store_due_from_cache(d, &st->defs, e, rc, &def, version, err, errlen);
 }
 
 int pg_store_pick_due(struct store *base, int64_t now, int (*skip)(int64_t alert_id, void *arg),

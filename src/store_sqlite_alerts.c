@@ -261,8 +261,8 @@ static int pick_def(struct sqlite_store *st, struct store_due *d, char *err, siz
 	struct def_entry *e = def_cache_get(&st->defs, d->alert_id);
 	struct alert_def def = {0};
 	sqlite3_stmt *s;
-	int64_t version;
-	int rc;
+	int64_t version = 0;
+	int rc = 0;
 
 	if (e == NULL) {
 		s = sql_stmt(st, S_DEF_BY_ID);
@@ -281,18 +281,8 @@ static int pick_def(struct sqlite_store *st, struct store_due *d, char *err, siz
 		rc = sql_column_def(s, 0, &def, "pick due alerts", err, errlen);
 		version = sqlite3_column_int64(s, 9);
 		sqlite3_reset(s);
-		if (rc == 0)
-			e = def_cache_put(&st->defs, d->alert_id, version, &def);
-		if (rc == 0 && e == NULL)
-			snprintf(err, errlen, "pick due alerts: out of memory");
-		alert_def_clear(&def);
-		if (e == NULL)
-			return -1;
 	}
-	d->entry = e;
-	d->def = e->def;
-	d->version = e->version;
-	return 0;
+	return store_due_from_cache(d, &st->defs, e, rc, &def, version, err, errlen);
 }
 
 static int pick_due(struct sqlite_store *st, int64_t now, int (*skip)(int64_t alert_id, void *arg),
